@@ -1,0 +1,53 @@
+/* corral: parsing of runc's command line.  corral understands just enough of
+ * it to find the container id, the bundle and its own flags; everything else
+ * is handed to the delegate untouched and in order. */
+#ifndef CORRAL_CLI_H
+#define CORRAL_CLI_H
+
+#include <stdbool.h>
+
+#include "shim/error.h"
+
+struct cli_s
+{
+  /* runc global flags corral reads (all are also passed on). */
+  const char *root;       /* --root: the engine's state root, NULL = runc default */
+  const char *log;        /* --log */
+  const char *log_format; /* --log-format */
+  bool debug;             /* --debug */
+  /* corral's own global flags, removed before delegation. */
+  const char *policy;   /* --policy */
+  const char *delegate; /* --delegate */
+  const char *profile;  /* --profile */
+  bool help;            /* --help/-h before any command */
+  bool version;         /* --version/-v before any command */
+
+  /* Global flags to pass on, in their original order (NULL-terminated). */
+  char **global_args;
+  const char *command; /* NULL when none was given */
+  /* Everything after the command, untouched (NULL-terminated). */
+  char **command_args;
+  int n_command_args;
+
+  /* From command_args: first positional argument, and --bundle. */
+  const char *id;
+  const char *bundle;
+};
+typedef struct cli_s cli_t;
+
+/* argv is borrowed: the strings in *ret point into it. */
+int cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err);
+void cli_release (cli_t *cli);
+
+/* Does the subcommand take a container id as its first positional argument? */
+bool cli_command_takes_id (const char *command);
+
+/* Container ids become file names in the state directory: letters, digits
+ * and "_+-." only, not "." or "..", at most 1024 bytes (runc's own rule). */
+bool cli_id_is_valid (const char *id);
+
+/* Build the delegate's argv: path, global flags (own removed), command and its
+ * arguments.  extra_global (may be NULL) is inserted after the global flags. */
+char **cli_delegate_argv (const cli_t *cli, const char *path, char *const *extra_global);
+
+#endif

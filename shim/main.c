@@ -1,0 +1,532 @@
+/* corral: the command-line driver.  Parses runc's CLI, hardens the bundle on
+ * create/run, records the delegate and hands every call to it. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "shim/cli.h"
+#include "shim/delegate.h"
+#include "shim/fsutil.h"
+#include "shim/log.h"
+#include "shim/state.h"
+#include "shim/util.h"
+#include "spec/bundle.h"
+#include "spec/explain.h"
+#include "spec/harden.h"
+#include "spec/policy.h"
+
+#ifndef CORRAL_POLICY_PATH
+#define CORRAL_POLICY_PATH "/etc/corral/policy.json"
+#endif
+
+static const char *
+state_base (void)
+{
+  /* Only the test suite moves the state directory. */
+  const char *b = getenv ("CORRAL_STATE_DIR");
+  return b && *b == '/' ? b : CORRAL_STATE_BASE;
+}
+
+static const char *
+policy_path (const cli_t *cli)
+{
+  const char *env = getenv ("CORRAL_POLICY");
+  if (cli->policy)
+    return cli->policy;
+  return env && *env ? env : CORRAL_POLICY_PATH;
+}
+
+static int
+fail (corral_error_t *err)
+{
+  log_error ("%s", (*err)->msg);
+  corral_error_release (err);
+  return 1;
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (f, "Usage: corral [global options] COMMAND [command options] [arguments...]\n"
+              "\n"
+              "An OCI runtime that hardens each container's config.json for AI agents\n"
+              "and hands it to a delegate runtime (runc, or runsc for gVisor).\n"
+              "\n"
+              "runtime commands (as runc): create run start state kill delete exec ps pause\n"
+              "  resume update events features checkpoint restore spec list\n"
+              "corral commands:\n"
+              "  explain --bundle DIR [--profile P] [--json]  show what corral would change\n"
+              "  policy check FILE                            validate a policy file\n"
+              "\n"
+              "global options (as runc): --root DIR --log FILE --log-format text|json\n"
+              "  --systemd-cgroup --debug --rootless VALUE --criu PATH --help --version\n"
+              "corral's own (removed before the delegate sees the command line):\n"
+              "  --policy FILE     policy file (default " CORRAL_POLICY_PATH ", or $CORRAL_POLICY)\n"
+              "  --delegate PATH   runtime to delegate to (default: the profile's runtime)\n"
+              "  --profile NAME    profile for containers created by this invocation\n"
+              "\n"
+              "See corral(8) and corral-policy(5).\n");
+}
+
+/* Is the spec's network namespace the one corral itself runs in? */
+static int
+netns_is_host (const json_t *spec, bool *ret, corral_error_t *err)
+{
+  json_t *nss = json_get (json_get (spec, "linux"), "namespaces");
+  struct stat self, other;
+
+  *ret = true;
+  for (size_t i = 0; i < json_len (nss); i++)
+    {
+      json_t *ns = json_at (nss, i);
+      const char *path = json_get_string (ns, "path");
+
+      if (!str_eq (json_get_string (ns, "type"), "network"))
+        continue;
+      *ret = false;
+      if (path == NULL)
+        return 0;
+      if (stat ("/proc/self/ns/net", &self) < 0)
+        return corral_error_make (err, errno, "stat `/proc/self/ns/net`");
+      /* A path that does not exist cannot be the host's; the delegate
+       * reports it when it tries to join. */
+      if (stat (path, &other) < 0)
+        return errno == ENOENT ? 0 : corral_error_make (err, errno, "network namespace `%s`", path);
+      *ret = self.st_dev == other.st_dev && self.st_ino == other.st_ino;
+      return 0;
+    }
+  return 0;
+}
+
+static char *
+resolve_source (const char *source)
+{
+  return realpath (source, NULL);
+}
+
+/* Load policy, pick and tighten the profile for spec. */
+static corral_profile_t *
+profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t *spec, corral_error_t *err)
+{
+  const json_t *ann = json_get (spec, "annotations");
+  const corral_profile_t *base = policy_select_profile (policy, cli->profile, ann, err);
+
+  if (base == NULL)
+    return NULL;
+  return profile_with_annotations (base, ann, err);
+}
+
+static int
+harden_bundle_spec (const cli_t *cli, const corral_profile_t *profile, json_t *spec, changes_t *changes,
+                    corral_error_t *err)
+{
+  harden_ctx_t ctx = {
+    .profile = profile,
+    .seccomp_arches = harden_native_arches (),
+    .resolve_source = resolve_source,
+  };
+  (void) cli;
+
+  if (netns_is_host (spec, &ctx.netns_is_host, err) < 0)
+    return -1;
+  return harden_spec (spec, &ctx, changes, err);
+}
+
+static int
+delegate_for_profile (const cli_t *cli, const corral_policy_t *policy, const corral_profile_t *profile, char **ret,
+                      corral_error_t *err)
+{
+  const char *name = cli->delegate;
+
+  if (name == NULL)
+    {
+      if (!str_eq (profile->runtime, "runc"))
+        return corral_error_make (err, ENOTSUP,
+                                  "profile %s asks for runtime %s, which this corral cannot hand off to yet; refusing "
+                                  "rather than running it under runc",
+                                  profile->name, profile->runtime);
+      name = policy_runtime_path (policy, profile->runtime);
+    }
+  return delegate_resolve (name, ret, err);
+}
+
+static bool
+has_flag (const cli_t *cli, const char *long_name, const char *short_name)
+{
+  for (int i = 0; i < cli->n_command_args; i++)
+    {
+      const char *a = cli->command_args[i];
+      if (a[0] != '-')
+        break;
+      while (*a == '-')
+        a++;
+      if (str_eq (a, long_name) || (short_name && str_eq (a, short_name)))
+        return true;
+    }
+  return false;
+}
+
+static int
+cmd_create (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_profile corral_profile_t *profile = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_close int dirfd = -1;
+  cleanup_free char *delegate = NULL;
+  cleanup_free char *bundle_abs = NULL;
+  cleanup_strv char **argv = NULL;
+  changes_t changes = { 0 };
+  const char *bundle = cli->bundle ? cli->bundle : ".";
+  state_record_t rec = { 0 };
+  mode_t mode = 0644;
+  int status;
+
+  if (!cli_id_is_valid (cli->id))
+    {
+      corral_error_make (&err, 0, "invalid container id `%s`", cli->id ? cli->id : "");
+      return fail (&err);
+    }
+  policy = policy_load (policy_path (cli), &err);
+  if (policy == NULL)
+    return fail (&err);
+  dirfd = bundle_open (bundle, &err);
+  if (dirfd < 0)
+    return fail (&err);
+  spec = bundle_load_spec (dirfd, bundle, &mode, &err);
+  if (spec == NULL)
+    return fail (&err);
+  profile = profile_for_spec (cli, policy, spec, &err);
+  if (profile == NULL || harden_bundle_spec (cli, profile, spec, &changes, &err) < 0
+      || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
+    {
+      changes_release (&changes);
+      return fail (&err);
+    }
+  log_info ("container %s: profile %s, %zu changes", cli->id, profile->name, changes.n);
+  for (size_t i = 0; i < changes.n; i++)
+    log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
+  changes_release (&changes);
+
+  if (bundle_save_spec (dirfd, bundle, spec, mode, &err) < 0)
+    return fail (&err);
+
+  bundle_abs = realpath (bundle, NULL);
+  rec.delegate = delegate;
+  rec.delegate_name = profile->runtime;
+  rec.profile = profile->name;
+  rec.bundle = bundle_abs;
+  /* The record exists before the delegate runs, so a later delete finds
+   * whatever a half-finished create left. */
+  if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
+    return fail (&err);
+
+  argv = cli_delegate_argv (cli, delegate, NULL);
+  if (delegate_spawn (argv, &status, &err) < 0)
+    {
+      (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+      return fail (&err);
+    }
+  if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0))
+    (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+  else if (str_eq (cli->command, "run") && !has_flag (cli, "detach", "d"))
+    (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+  delegate_exit_like (status);
+}
+
+/* The delegate for an existing container, or the default runtime. */
+static int
+lookup_delegate (const cli_t *cli, state_record_t *rec, corral_error_t *err)
+{
+  int r = 0;
+
+  if (cli->id && cli_id_is_valid (cli->id))
+    r = state_record_read (state_base (), cli->root, cli->id, rec, err);
+  if (r < 0)
+    return -1;
+  if (r == 0)
+    return delegate_resolve (cli->delegate ? cli->delegate : "runc", &rec->delegate, err);
+  return 0;
+}
+
+/* Is the container unknown to its delegate?  Used after a failed delete. */
+static bool
+delegate_lost_container (const cli_t *cli, const char *delegate)
+{
+  char *const extra[] = { NULL };
+  cli_t q = *cli;
+  char *args[] = { (char *) cli->id, NULL };
+  cleanup_strv char **argv = NULL;
+  int status = 0;
+  pid_t pid;
+
+  q.command = "state";
+  q.command_args = args;
+  q.n_command_args = 1;
+  argv = cli_delegate_argv (&q, delegate, extra);
+  pid = fork ();
+  if (pid < 0)
+    return false;
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null >= 0)
+        {
+          dup2 (null, STDOUT_FILENO);
+          dup2 (null, STDERR_FILENO);
+        }
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return false;
+  return WIFEXITED (status) && WEXITSTATUS (status) == 1;
+}
+
+static int
+cmd_delete (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_strv char **argv = NULL;
+  state_record_t rec = { 0 };
+  int status;
+
+  if (lookup_delegate (cli, &rec, &err) < 0)
+    return fail (&err);
+  argv = cli_delegate_argv (cli, rec.delegate, NULL);
+  if (delegate_spawn (argv, &status, &err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
+  if ((WIFEXITED (status) && WEXITSTATUS (status) == 0) || delegate_lost_container (cli, rec.delegate))
+    {
+      if (state_record_remove (state_base (), cli->root, cli->id, &err) < 0)
+        log_warning ("%s", err->msg);
+    }
+  state_record_release (&rec);
+  delegate_exit_like (status);
+}
+
+/* exec: the new process gets the same confinement as the container's. */
+static int
+harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
+{
+  const char *process_file = NULL;
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_profile corral_profile_t *profile = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_json json_t *wrapper = NULL;
+  cleanup_close int bfd = -1;
+  cleanup_close int pfd = -1;
+  cleanup_close int dfd = -1;
+  cleanup_free char *data = NULL;
+  cleanup_free char *dir = NULL;
+  cleanup_free char *out = NULL;
+  changes_t changes = { 0 };
+  harden_ctx_t ctx = { 0 };
+  json_t *process;
+  size_t len;
+  int r;
+
+  if (has_flag (cli, "cap", "c"))
+    return corral_error_make (err, 0, "exec --cap is refused: corral containers never gain capabilities");
+  if (rec->profile == NULL || rec->bundle == NULL)
+    return 0; /* not created by corral (e.g. before install) */
+
+  for (int i = 0; i + 1 < cli->n_command_args; i++)
+    {
+      const char *a = cli->command_args[i];
+      if (str_eq (a, "--process") || str_eq (a, "-process") || str_eq (a, "-p"))
+        process_file = cli->command_args[i + 1];
+      else if (str_has_prefix (a, "--process="))
+        process_file = a + strlen ("--process=");
+    }
+  if (process_file == NULL)
+    {
+      if (has_flag (cli, "user", "u"))
+        return corral_error_make (err, 0, "exec --user is refused: processes run as the container's user");
+      return 0; /* runc takes the (hardened) process from config.json */
+    }
+
+  policy = policy_load (policy_path (cli), err);
+  if (policy == NULL)
+    return -1;
+  bfd = bundle_open (rec->bundle, err);
+  if (bfd < 0)
+    return -1;
+  spec = bundle_load_spec (bfd, rec->bundle, NULL, err);
+  if (spec == NULL)
+    return -1;
+  {
+    const corral_profile_t *base = policy_find_profile (policy, rec->profile);
+    if (base == NULL)
+      return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
+    profile = profile_with_annotations (base, json_get (spec, "annotations"), err);
+    if (profile == NULL)
+      return -1;
+  }
+
+  pfd = open (process_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (pfd < 0)
+    return corral_error_make (err, errno, "open exec process file `%s`", process_file);
+  if (fd_read_all (pfd, SPEC_MAX_SIZE, process_file, &data, &len, err) < 0)
+    return -1;
+  process = spec_parse (data, len, process_file, err);
+  if (process == NULL)
+    return -1;
+  wrapper = json_new_object ();
+  json_set (wrapper, "process", process);
+  ctx.profile = profile;
+  r = harden_user (wrapper, &ctx, &changes, err);
+  if (r == 0)
+    r = harden_privileges (wrapper, &ctx, &changes, err);
+  if (r == 0)
+    r = harden_environment (wrapper, &ctx, &changes, err);
+  for (size_t i = 0; i < changes.n; i++)
+    log_info ("exec in %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
+  changes_release (&changes);
+  if (r < 0)
+    return -1;
+
+  dir = xstrdup (process_file);
+  *strrchr (dir, '/') = '\0';
+  dfd = open (*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open directory of `%s`", process_file);
+  out = json_serialize (json_get (wrapper, "process"), false);
+  return file_replace_at (dfd, strrchr (process_file, '/') + 1, out, strlen (out), 0600, err);
+}
+
+static int
+cmd_passthrough (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_strv char **argv = NULL;
+  state_record_t rec = { 0 };
+
+  if (lookup_delegate (cli, &rec, &err) < 0)
+    return fail (&err);
+  if (str_eq (cli->command, "exec") && harden_exec (cli, &rec, &err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
+  argv = cli_delegate_argv (cli, rec.delegate, NULL);
+  state_record_release (&rec);
+  delegate_exec (argv, &err);
+  return fail (&err);
+}
+
+static int
+cmd_explain (int argc, char **argv, const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_profile corral_profile_t *profile = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_close int dirfd = -1;
+  const char *bundle = ".";
+  cli_t local = *cli;
+  bool json = false;
+  changes_t changes = { 0 };
+  cleanup_free char *out = NULL;
+
+  for (int i = 0; i < argc; i++)
+    {
+      if ((str_eq (argv[i], "--bundle") || str_eq (argv[i], "-b")) && i + 1 < argc)
+        bundle = argv[++i];
+      else if (str_eq (argv[i], "--profile") && i + 1 < argc)
+        local.profile = argv[++i];
+      else if (str_eq (argv[i], "--json"))
+        json = true;
+      else
+        {
+          corral_error_make (&err, 0, "explain: unknown argument `%s` (usage: corral explain --bundle DIR "
+                                      "[--profile P] [--json])",
+                             argv[i]);
+          return fail (&err);
+        }
+    }
+  policy = policy_load (policy_path (cli), &err);
+  if (policy == NULL)
+    return fail (&err);
+  dirfd = bundle_open (bundle, &err);
+  if (dirfd < 0)
+    return fail (&err);
+  spec = bundle_load_spec (dirfd, bundle, NULL, &err);
+  if (spec == NULL)
+    return fail (&err);
+  profile = profile_for_spec (&local, policy, spec, &err);
+  if (profile == NULL || harden_bundle_spec (&local, profile, spec, &changes, &err) < 0)
+    {
+      changes_release (&changes);
+      return fail (&err);
+    }
+  out = explain_format (profile, &changes, json);
+  fputs (out, stdout);
+  changes_release (&changes);
+  return 0;
+}
+
+static int
+cmd_policy (int argc, char **argv)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_free char *summary = NULL;
+
+  if (argc != 2 || !str_eq (argv[0], "check"))
+    {
+      corral_error_make (&err, 0, "usage: corral policy check FILE");
+      return fail (&err);
+    }
+  policy = policy_load (argv[1], &err);
+  if (policy == NULL)
+    return fail (&err);
+  summary = policy_summary (policy);
+  printf ("%s: valid\n%s", argv[1], summary);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  cleanup_error corral_error_t err = NULL;
+  cli_t cli = { 0 };
+  int ret;
+
+  if (cli_parse (argc, argv, &cli, &err) < 0)
+    return fail (&err);
+  log_init (cli.log, str_eq (cli.log_format, "json"), cli.debug);
+
+  if (cli.version && cli.command == NULL)
+    {
+      printf ("corral version %s\nspec: 1.0.2\n", PACKAGE_VERSION);
+      ret = 0;
+    }
+  else if (cli.command == NULL || cli.help || str_eq (cli.command, "help"))
+    {
+      usage (stdout);
+      ret = cli.command == NULL && !cli.help ? 1 : 0;
+    }
+  else if (str_eq (cli.command, "create") || str_eq (cli.command, "run"))
+    ret = cmd_create (&cli);
+  else if (str_eq (cli.command, "delete"))
+    ret = cmd_delete (&cli);
+  else if (str_eq (cli.command, "explain"))
+    ret = cmd_explain (cli.n_command_args, cli.command_args, &cli);
+  else if (str_eq (cli.command, "policy"))
+    ret = cmd_policy (cli.n_command_args, cli.command_args);
+  else
+    ret = cmd_passthrough (&cli);
+
+  cli_release (&cli);
+  log_close ();
+  return ret;
+}

@@ -1,0 +1,179 @@
+/* corral: state records under /run/corral (root-owned, 0700). */
+#include "config.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "shim/fsutil.h"
+#include "shim/state.h"
+#include "shim/util.h"
+#include "spec/json.h"
+
+#define RECORD_NAME "record.json"
+#define RECORD_MAX (64 * 1024)
+
+void
+state_record_release (state_record_t *r)
+{
+  free (r->delegate);
+  free (r->delegate_name);
+  free (r->profile);
+  free (r->bundle);
+  memset (r, 0, sizeof (*r));
+}
+
+/* FNV-1a: not for security, only to turn an arbitrary root path into a short
+ * file name.  The clear root is kept beside it and checked on use. */
+static uint64_t
+fnv1a (const char *s)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
+  return h;
+}
+
+static char *
+root_dir (const char *base, const char *engine_root)
+{
+  char *ret;
+  xasprintf (&ret, "%s/%016" PRIx64, base, fnv1a (engine_root ? engine_root : RUNC_DEFAULT_ROOT));
+  return ret;
+}
+
+char *
+state_container_dir (const char *base, const char *engine_root, const char *id)
+{
+  cleanup_free char *dir = root_dir (base, engine_root);
+  char *ret;
+  xasprintf (&ret, "%s/%s", dir, id);
+  return ret;
+}
+
+/* Create <base>/<key> (0700) and its "root" file; refuse a hash collision. */
+static int
+open_root_dir (const char *base, const char *engine_root, bool create, int *ret_fd, corral_error_t *err)
+{
+  const char *root = engine_root ? engine_root : RUNC_DEFAULT_ROOT;
+  cleanup_free char *dir = root_dir (base, engine_root);
+  cleanup_free char *seen = NULL;
+  cleanup_close int fd = -1;
+  cleanup_close int rfd = -1;
+  size_t len;
+
+  if (create && mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      if (errno == ENOENT && !create)
+        return 0;
+      return corral_error_make (err, errno, "open state directory `%s`", dir);
+    }
+
+  rfd = openat (fd, "root", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (rfd < 0 && errno == ENOENT && create)
+    {
+      if (file_replace_at (fd, "root", root, strlen (root), 0600, err) < 0)
+        return -1;
+    }
+  else if (rfd < 0)
+    return corral_error_make (err, errno, "open `%s/root`", dir);
+  else
+    {
+      if (fd_read_all (rfd, 4096, "root", &seen, &len, err) < 0)
+        return -1;
+      if (!str_eq (seen, root))
+        return corral_error_make (err, 0, "state directory `%s` belongs to root `%s`, not `%s`", dir, seen, root);
+    }
+  *ret_fd = steal_fd (&fd);
+  return 1;
+}
+
+static void
+set_opt_string (json_t *obj, const char *key, const char *val)
+{
+  if (val)
+    json_set (obj, key, json_new_string (val));
+}
+
+int
+state_record_write (const char *base, const char *engine_root, const char *id, const state_record_t *r,
+                    corral_error_t *err)
+{
+  cleanup_close int rootfd = -1;
+  cleanup_close int dirfd = -1;
+  cleanup_json json_t *obj = json_new_object ();
+  cleanup_free char *data = NULL;
+
+  if (open_root_dir (base, engine_root, true, &rootfd, err) < 0)
+    return -1;
+  if (mkdirat (rootfd, id, 0700) < 0 && errno != EEXIST)
+    return corral_error_make (err, errno, "create state directory for `%s`", id);
+  dirfd = openat (rootfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0)
+    return corral_error_make (err, errno, "open state directory for `%s`", id);
+
+  set_opt_string (obj, "delegate", r->delegate);
+  set_opt_string (obj, "delegate_name", r->delegate_name);
+  set_opt_string (obj, "profile", r->profile);
+  set_opt_string (obj, "bundle", r->bundle);
+  data = json_serialize (obj, false);
+  return file_replace_at (dirfd, RECORD_NAME, data, strlen (data), 0600, err);
+}
+
+static char *
+dup_opt (const json_t *obj, const char *key)
+{
+  const char *s = json_get_string (obj, key);
+  return s ? xstrdup (s) : NULL;
+}
+
+int
+state_record_read (const char *base, const char *engine_root, const char *id, state_record_t *ret,
+                   corral_error_t *err)
+{
+  cleanup_close int rootfd = -1;
+  cleanup_close int fd = -1;
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *obj = NULL;
+  size_t len;
+  int r;
+
+  r = open_root_dir (base, engine_root, false, &rootfd, err);
+  if (r <= 0)
+    return r;
+  xasprintf (&path, "%s/" RECORD_NAME, id);
+  fd = openat (rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : corral_error_make (err, errno, "open state record of `%s`", id);
+  if (fd_read_all (fd, RECORD_MAX, RECORD_NAME, &data, &len, err) < 0)
+    return -1;
+  obj = json_parse (data, len, err);
+  if (obj == NULL)
+    return corral_error_wrap (err, "state record of `%s`", id);
+  ret->delegate = dup_opt (obj, "delegate");
+  ret->delegate_name = dup_opt (obj, "delegate_name");
+  ret->profile = dup_opt (obj, "profile");
+  ret->bundle = dup_opt (obj, "bundle");
+  if (ret->delegate == NULL)
+    {
+      state_record_release (ret);
+      return corral_error_make (err, 0, "state record of `%s` names no delegate", id);
+    }
+  return 1;
+}
+
+int
+state_record_remove (const char *base, const char *engine_root, const char *id, corral_error_t *err)
+{
+  cleanup_close int rootfd = -1;
+  int r = open_root_dir (base, engine_root, false, &rootfd, err);
+
+  if (r <= 0)
+    return r;
+  return remove_tree_at (rootfd, id, err);
+}

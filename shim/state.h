@@ -1,0 +1,37 @@
+/* corral: per-container records of which delegate runtime owns a container.
+ * Layout: <base>/<key>/root           the engine's --root, in clear
+ *         <base>/<key>/<id>/record.json
+ * where key is a hash of the engine's --root so two engines (or two
+ * containerd namespaces) with the same container id never collide. */
+#ifndef CORRAL_STATE_H
+#define CORRAL_STATE_H
+
+#include "shim/error.h"
+
+#define CORRAL_STATE_BASE "/run/corral"
+/* runc's own default when the engine passes no --root (Podman). */
+#define RUNC_DEFAULT_ROOT "/run/runc"
+
+struct state_record_s
+{
+  char *delegate;      /* absolute path of the runtime that created it */
+  char *delegate_name; /* "runc" or "gvisor" */
+  char *profile;
+  char *bundle;
+};
+typedef struct state_record_s state_record_t;
+
+void state_record_release (state_record_t *r);
+
+/* Directory for one container: "<base>/<key>/<id>". */
+char *state_container_dir (const char *base, const char *engine_root, const char *id);
+
+int state_record_write (const char *base, const char *engine_root, const char *id, const state_record_t *r,
+                        corral_error_t *err);
+/* Returns 1 and fills *ret when found, 0 when there is no record. */
+int state_record_read (const char *base, const char *engine_root, const char *id, state_record_t *ret,
+                       corral_error_t *err);
+/* Removes the container's directory and everything in it; absent is fine. */
+int state_record_remove (const char *base, const char *engine_root, const char *id, corral_error_t *err);
+
+#endif

@@ -1,0 +1,124 @@
+/* corral: allocation helpers and string utilities. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util.h"
+
+static void *
+oom (void)
+{
+  static const char msg[] = "corral: out of memory\n";
+  (void) !write (STDERR_FILENO, msg, sizeof (msg) - 1);
+  abort ();
+}
+
+void *
+xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  return p ? p : oom ();
+}
+
+void *
+xmalloc0 (size_t n)
+{
+  void *p = calloc (1, n ? n : 1);
+  return p ? p : oom ();
+}
+
+void *
+xrealloc (void *p, size_t n)
+{
+  void *r = realloc (p, n ? n : 1);
+  return r ? r : oom ();
+}
+
+char *
+xstrdup (const char *s)
+{
+  char *r = strdup (s);
+  return r ? r : oom ();
+}
+
+char *
+xstrndup (const char *s, size_t n)
+{
+  char *r = strndup (s, n);
+  return r ? r : oom ();
+}
+
+int
+xasprintf (char **ret, const char *fmt, ...)
+{
+  va_list ap;
+  int n;
+
+  va_start (ap, fmt);
+  n = vasprintf (ret, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    oom ();
+  return n;
+}
+
+void
+strv_free (char **v)
+{
+  if (v == NULL)
+    return;
+  for (char **i = v; *i; i++)
+    free (*i);
+  free (v);
+}
+
+size_t
+strv_len (char *const *v)
+{
+  size_t n = 0;
+  while (v && v[n])
+    n++;
+  return n;
+}
+
+static bool
+chr_eq (char a, char b, bool ignore_case)
+{
+  if (ignore_case)
+    return tolower ((unsigned char) a) == tolower ((unsigned char) b);
+  return a == b;
+}
+
+/* Iterative matcher with single-star backtracking: linear in practice and
+ * never recursive, so a hostile pattern cannot blow the stack. */
+bool
+glob_match (const char *p, const char *s, bool ignore_case)
+{
+  const char *star = NULL, *resume = NULL;
+
+  while (*s)
+    {
+      if (*p == '*')
+        {
+          star = p++;
+          resume = s;
+        }
+      else if (*p == '?' || (*p && chr_eq (*p, *s, ignore_case)))
+        {
+          p++;
+          s++;
+        }
+      else if (star)
+        {
+          p = star + 1;
+          s = ++resume;
+        }
+      else
+        return false;
+    }
+  while (*p == '*')
+    p++;
+  return *p == '\0';
+}

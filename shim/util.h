@@ -1,0 +1,87 @@
+/* corral: cleanup attributes, allocation helpers and small string utilities
+ * shared by every module. */
+#ifndef CORRAL_UTIL_H
+#define CORRAL_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define cleanup_free __attribute__ ((cleanup (cleanup_freep)))
+#define cleanup_close __attribute__ ((cleanup (cleanup_closep)))
+#define cleanup_strv __attribute__ ((cleanup (cleanup_strvp)))
+
+static inline void
+cleanup_freep (void *p)
+{
+  void **pp = (void **) p;
+  free (*pp);
+}
+
+static inline void
+cleanup_closep (int *fd)
+{
+  if (*fd >= 0)
+    {
+      int saved = errno;
+      (void) close (*fd);
+      errno = saved;
+    }
+}
+
+void strv_free (char **v);
+
+static inline void
+cleanup_strvp (char ***v)
+{
+  strv_free (*v);
+}
+
+/* Take ownership of *p, leaving NULL behind so the cleanup does nothing. */
+static inline void *
+steal_pointer_ (void *pp)
+{
+  void **p = (void **) pp;
+  void *r = *p;
+  *p = NULL;
+  return r;
+}
+#define steal_pointer(pp) steal_pointer_ (pp)
+
+static inline int
+steal_fd (int *fd)
+{
+  int r = *fd;
+  *fd = -1;
+  return r;
+}
+
+/* Out of memory is not propagated: corral aborts (see STYLE.md). */
+void *xmalloc (size_t n);
+void *xmalloc0 (size_t n);
+void *xrealloc (void *p, size_t n);
+char *xstrdup (const char *s);
+char *xstrndup (const char *s, size_t n);
+int xasprintf (char **ret, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static inline bool
+str_eq (const char *a, const char *b)
+{
+  return a != NULL && b != NULL && strcmp (a, b) == 0;
+}
+
+static inline bool
+str_has_prefix (const char *s, const char *prefix)
+{
+  return strncmp (s, prefix, strlen (prefix)) == 0;
+}
+
+size_t strv_len (char *const *v);
+
+/* Simple shell-style glob match ('*' and '?'), used for secret patterns. */
+bool glob_match (const char *pattern, const char *s, bool ignore_case);
+
+#endif

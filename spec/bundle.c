@@ -1,0 +1,100 @@
+/* corral: bundle access through a directory fd and openat2(2). */
+#include "config.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "shim/fsutil.h"
+#include "shim/util.h"
+#include "spec/bundle.h"
+
+int
+bundle_open (const char *path, corral_error_t *err)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0)
+    return corral_error_make (err, errno, "open bundle `%s`", path);
+  return fd;
+}
+
+json_t *
+spec_parse (const char *data, size_t len, const char *name, corral_error_t *err)
+{
+  json_t *spec = json_parse (data, len, err);
+
+  if (spec == NULL)
+    {
+      corral_error_wrap (err, "%s", name);
+      return NULL;
+    }
+  if (!json_is_object (spec))
+    {
+      json_free (spec);
+      corral_error_make (err, 0, "%s: the top level is not a JSON object", name);
+      return NULL;
+    }
+  return spec;
+}
+
+json_t *
+bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_t *err)
+{
+  /* No symlink at all: config.json pointing anywhere, even inside the
+   * bundle, is not something an engine writes. */
+  struct open_how how = {
+    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  cleanup_close int fd = -1;
+  cleanup_free char *data = NULL;
+  cleanup_free char *name = NULL;
+  struct stat st;
+  size_t len;
+
+  xasprintf (&name, "config.json in bundle `%s`", bundle);
+  fd = (int) syscall (SYS_openat2, dirfd, "config.json", &how, sizeof (how));
+  if (fd < 0 && errno == ELOOP)
+    {
+      corral_error_make (err, 0, "%s is a symlink; refusing to follow it", name);
+      return NULL;
+    }
+  if (fd < 0)
+    {
+      corral_error_make (err, errno, "open %s", name);
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0)
+    {
+      corral_error_make (err, errno, "stat %s", name);
+      return NULL;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      corral_error_make (err, 0, "%s is not a regular file", name);
+      return NULL;
+    }
+  if (st.st_size > SPEC_MAX_SIZE)
+    {
+      corral_error_make (err, 0, "%s is %lld bytes, more than the %d allowed", name, (long long) st.st_size,
+                         SPEC_MAX_SIZE);
+      return NULL;
+    }
+  if (fd_read_all (fd, SPEC_MAX_SIZE, name, &data, &len, err) < 0)
+    return NULL;
+  if (ret_mode)
+    *ret_mode = st.st_mode & 07777;
+  return spec_parse (data, len, name, err);
+}
+
+int
+bundle_save_spec (int dirfd, const char *bundle, const json_t *spec, mode_t mode, corral_error_t *err)
+{
+  cleanup_free char *data = json_serialize (spec, false);
+
+  if (file_replace_at (dirfd, "config.json", data, strlen (data), mode, err) < 0)
+    return corral_error_wrap (err, "bundle `%s`", bundle);
+  return 0;
+}

@@ -1,0 +1,61 @@
+/* corral: the hardening pipeline.  Each step is a pure function over the
+ * spec tree and the (annotation-tightened) profile that appends what it
+ * changed, and why, to a change log. */
+#ifndef CORRAL_HARDEN_H
+#define CORRAL_HARDEN_H
+
+#include <stdbool.h>
+
+#include "shim/error.h"
+#include "spec/json.h"
+#include "spec/policy.h"
+
+struct change_s
+{
+  char *step;
+  char *what;
+};
+
+struct changes_s
+{
+  struct change_s *items;
+  size_t n;
+};
+typedef struct changes_s changes_t;
+
+void changes_add (changes_t *c, const char *step, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+void changes_release (changes_t *c);
+
+/* Facts about the host that steps need; gathered once by the caller so the
+ * steps themselves do no I/O. */
+struct harden_ctx_s
+{
+  const corral_profile_t *profile;
+  /* The spec's network namespace is the caller's own (or there is none). */
+  bool netns_is_host;
+  /* Seccomp architectures of this machine: native first, then compat. */
+  const char *const *seccomp_arches;
+  /* Canonical host path of a bind-mount source (symlinks resolved), or
+   * NULL to use the source as written. Returns malloc'd or NULL. */
+  char *(*resolve_source) (const char *source);
+};
+typedef struct harden_ctx_s harden_ctx_t;
+
+typedef int (*harden_step_fn) (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+
+int harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_resources (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+
+/* Run every step in order; stops at the first error. */
+int harden_spec (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+
+/* Seccomp architectures of the running machine (static storage). */
+const char *const *harden_native_arches (void);
+
+#endif
