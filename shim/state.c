@@ -1,7 +1,9 @@
 /* corral: state records under /run/corral (root-owned, 0700). */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -52,44 +54,82 @@ state_container_dir (const char *base, const char *engine_root, const char *id)
   return ret;
 }
 
-/* Create <base>/<key> (0700) and its "root" file; refuse a hash collision. */
+/* Open <base>/<key> (creating it, 0700, with its "root" file) and take an
+ * exclusive lock on it.  The lock orders creates against the delete that
+ * removes the directory with its last container: a create that locked a
+ * directory already unlinked by that delete starts over. */
 static int
 open_root_dir (const char *base, const char *engine_root, bool create, int *ret_fd, corral_error_t *err)
 {
   const char *root = engine_root ? engine_root : RUNC_DEFAULT_ROOT;
   cleanup_free char *dir = root_dir (base, engine_root);
-  cleanup_free char *seen = NULL;
-  cleanup_close int fd = -1;
-  cleanup_close int rfd = -1;
-  size_t len;
 
-  if (create && mkdir_p (dir, 0700, err) < 0)
-    return -1;
-  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
+  for (int attempt = 0; attempt < 100; attempt++)
     {
-      if (errno == ENOENT && !create)
+      cleanup_free char *seen = NULL;
+      cleanup_close int fd = -1;
+      cleanup_close int rfd = -1;
+      struct stat st;
+      size_t len;
+
+      if (create && mkdir_p (dir, 0700, err) < 0)
+        return -1;
+      fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 && errno == ENOENT && !create)
         return 0;
-      return corral_error_make (err, errno, "open state directory `%s`", dir);
-    }
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      if (fd < 0)
+        return corral_error_make (err, errno, "open state directory `%s`", dir);
+      if (flock (fd, LOCK_EX) < 0)
+        return corral_error_make (err, errno, "lock state directory `%s`", dir);
+      if (fstat (fd, &st) < 0)
+        return corral_error_make (err, errno, "stat state directory `%s`", dir);
+      if (st.st_nlink == 0)
+        {
+          if (!create)
+            return 0;
+          continue; /* removed while we waited for the lock */
+        }
 
-  rfd = openat (fd, "root", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (rfd < 0 && errno == ENOENT && create)
-    {
-      if (file_replace_at (fd, "root", root, strlen (root), 0600, err) < 0)
-        return -1;
+      rfd = openat (fd, "root", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (rfd < 0 && errno == ENOENT && create)
+        {
+          if (file_replace_at (fd, "root", root, strlen (root), 0600, err) < 0)
+            return -1;
+        }
+      else if (rfd < 0)
+        return corral_error_make (err, errno, "open `%s/root`", dir);
+      else
+        {
+          if (fd_read_all (rfd, 4096, "root", &seen, &len, err) < 0)
+            return -1;
+          if (!str_eq (seen, root))
+            return corral_error_make (err, 0, "state directory `%s` belongs to root `%s`, not `%s`", dir, seen,
+                                      root);
+        }
+      *ret_fd = steal_fd (&fd);
+      return 1;
     }
-  else if (rfd < 0)
-    return corral_error_make (err, errno, "open `%s/root`", dir);
-  else
-    {
-      if (fd_read_all (rfd, 4096, "root", &seen, &len, err) < 0)
-        return -1;
-      if (!str_eq (seen, root))
-        return corral_error_make (err, 0, "state directory `%s` belongs to root `%s`, not `%s`", dir, seen, root);
-    }
-  *ret_fd = steal_fd (&fd);
-  return 1;
+  return corral_error_make (err, EAGAIN, "state directory `%s` keeps disappearing", dir);
+}
+
+/* Does the locked root directory hold nothing but its "root" file? */
+static bool
+root_dir_is_empty (int fd)
+{
+  cleanup_close int dup = openat (fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d;
+  struct dirent *de;
+  bool empty = true;
+
+  if (dup < 0 || (d = fdopendir (dup)) == NULL)
+    return false;
+  dup = -1;
+  while (empty && (de = readdir (d)))
+    empty = str_eq (de->d_name, ".") || str_eq (de->d_name, "..") || str_eq (de->d_name, "root");
+  closedir (d);
+  return empty;
 }
 
 static void
@@ -171,9 +211,20 @@ int
 state_record_remove (const char *base, const char *engine_root, const char *id, corral_error_t *err)
 {
   cleanup_close int rootfd = -1;
+  cleanup_free char *dir = root_dir (base, engine_root);
   int r = open_root_dir (base, engine_root, false, &rootfd, err);
 
   if (r <= 0)
     return r;
-  return remove_tree_at (rootfd, id, err);
+  if (remove_tree_at (rootfd, id, err) < 0)
+    return -1;
+  /* The last container of an engine root takes the directory with it, so
+   * nothing of corral's outlives the containers (still under the lock). */
+  if (root_dir_is_empty (rootfd))
+    {
+      (void) unlinkat (rootfd, "root", 0);
+      if (rmdir (dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+        return corral_error_make (err, errno, "remove state directory `%s`", dir);
+    }
+  return 0;
 }

@@ -1,0 +1,156 @@
+# Shared bats helpers for corral's integration tests.
+# shellcheck shell=bash
+
+bats_require_minimum_version 1.5.0
+
+CORRAL=${CORRAL:-/usr/local/bin/corral}
+CORRAL_TEST_IMAGE=${CORRAL_TEST_IMAGE:-localhost/corral-test-bb:latest}
+CORRAL_TEST_TIMEOUT=${CORRAL_TEST_TIMEOUT:-120}
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
+
+# Podman, confined to a containers.conf that drops the default ulimits that
+# fail on this machine (FACTS.md) and names corral a JSON-log runtime.
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$TESTS_DIR/lib/containers.conf}
+
+# die MESSAGE: fail the current test with a message.
+die() {
+    echo "# FAIL: $*" >&2
+    return 1
+}
+
+# run_cmd [expected-status] CMD...: run with a timeout, log, check status.
+# expected-status: a number, '?' for any, '!' for any non-zero.
+run_cmd() {
+    local expected=0
+    case "$1" in
+        [0-9]* | '?' | '!')
+            expected=$1
+            shift
+            ;;
+    esac
+    echo "# \$ $*" >&2
+    case "$expected" in
+        '?') run timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
+        '!') run ! timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
+        *) run "-$expected" timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
+    esac
+    echo "$output" | sed 's/^/#   /' >&2
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        die "timed out after ${CORRAL_TEST_TIMEOUT}s: $*"
+        return 1
+    fi
+    case "$expected" in
+        '?') ;;
+        '!') [ "$status" -ne 0 ] || die "expected failure, got status 0: $*" ;;
+        *) [ "$status" -eq "$expected" ] || die "expected status $expected, got $status: $*" ;;
+    esac
+}
+
+run_podman() {
+    local expected=0
+    case "$1" in
+        [0-9]* | '?' | '!')
+            expected=$1
+            shift
+            ;;
+    esac
+    run_cmd "$expected" podman --runtime "$CORRAL" "$@"
+}
+
+run_corral() {
+    local expected=0
+    case "$1" in
+        [0-9]* | '?' | '!')
+            expected=$1
+            shift
+            ;;
+    esac
+    run_cmd "$expected" "$CORRAL" "$@"
+}
+
+# assert_contains HAYSTACK NEEDLE MESSAGE
+assert_contains() {
+    [[ "$1" == *"$2"* ]] || die "$3: expected to find '$2' in: $1"
+}
+
+# assert_not_contains HAYSTACK NEEDLE MESSAGE
+assert_not_contains() {
+    [[ "$1" != *"$2"* ]] || die "$3: did not expect '$2' in: $1"
+}
+
+# assert_eq ACTUAL EXPECTED MESSAGE
+assert_eq() {
+    [ "$1" = "$2" ] || die "$3: expected '$2', got '$1'"
+}
+
+# wait_for TIMEOUT_SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+# unique_name PREFIX: a name no other test uses.
+unique_name() {
+    echo "corral-t-$1-$$-$RANDOM"
+}
+
+# The busybox rootfs every engine test imports: busybox-static plus the
+# directories an image normally has (/tmp sticky, as runc keeps its mode).
+build_rootfs_tar() {
+    local out=$1 dir
+    dir=$(mktemp -d)
+    mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" "$dir/rootfs/var/tmp" \
+        "$dir/rootfs/run" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/workspace"
+    chmod 1777 "$dir/rootfs/tmp" "$dir/rootfs/var/tmp"
+    cp /bin/busybox "$dir/rootfs/bin/busybox"
+    gcc -static -O2 -o "$dir/rootfs/bin/syscall-probe" "$TESTS_DIR/lib/syscall-probe.c" ||
+        die "cannot build the syscall probe (gcc and libc6-dev are needed)"
+    local a
+    for a in $(/bin/busybox --list); do
+        [ "$a" = busybox ] || ln -s busybox "$dir/rootfs/bin/$a"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
+    echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >>"$dir/rootfs/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/rootfs/etc/group"
+    tar -C "$dir/rootfs" -cf "$out" .
+    rm -rf "$dir"
+}
+
+# ensure_podman_image: import the busybox image once per run.
+ensure_podman_image() {
+    if podman image exists "$CORRAL_TEST_IMAGE"; then
+        return 0
+    fi
+    local tarball
+    tarball=$(mktemp --suffix=.tar)
+    build_rootfs_tar "$tarball"
+    podman import --change 'CMD ["/bin/sh"]' "$tarball" "$CORRAL_TEST_IMAGE" >/dev/null
+    rm -f "$tarball"
+}
+
+# state_records_for ID: corral state directories left for a container id.
+state_records_for() {
+    find "${CORRAL_STATE_DIR:-/run/corral}" -mindepth 2 -maxdepth 2 -type d -name "$1" 2>/dev/null
+}
+
+# assert_no_state_record ID
+assert_no_state_record() {
+    local left
+    left=$(state_records_for "$1")
+    [ -z "$left" ] || die "state record left behind for $1: $left"
+}
+
+# make_policy_wrapper POLICY_FILE: a runtime wrapper running corral with
+# another policy (engines take a runtime path, not arguments).
+make_policy_wrapper() {
+    local policy=$1 wrapper
+    wrapper=$(mktemp -d)/corral
+    printf '#!/bin/sh\nexec %s --policy %s "$@"\n' "$CORRAL" "$policy" >"$wrapper"
+    chmod 755 "$wrapper"
+    echo "$wrapper"
+}

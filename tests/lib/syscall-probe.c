@@ -1,0 +1,87 @@
+/* syscall-probe: try one confined operation and print "NAME: ok" or
+ * "NAME: <errno name>".  Built statically into the test image, so bats
+ * tests can show which syscalls the container's seccomp filter denies. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long
+try_clone_newuser (void)
+{
+  long r = syscall (SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+  if (r == 0)
+    _exit (0);
+  if (r > 0)
+    waitpid ((pid_t) r, NULL, 0);
+  return r < 0 ? -1 : 0;
+}
+
+static long
+try_fork (void)
+{
+  pid_t p = fork ();
+  if (p == 0)
+    _exit (0);
+  if (p > 0)
+    waitpid (p, NULL, 0);
+  return p < 0 ? -1 : 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *what = argc > 1 ? argv[1] : "";
+  char buf[8];
+  struct iovec local = { buf, sizeof (buf) }, remote = { buf, sizeof (buf) };
+  struct io_uring_params params;
+  long r;
+
+  errno = 0;
+  if (strcmp (what, "ptrace") == 0)
+    r = ptrace (PTRACE_TRACEME, 0, NULL, NULL);
+  else if (strcmp (what, "process_vm_readv") == 0)
+    r = process_vm_readv (getpid (), &local, 1, &remote, 1, 0);
+  else if (strcmp (what, "mount") == 0)
+    r = mount ("none", "/tmp", "tmpfs", 0, NULL);
+  else if (strcmp (what, "unshare") == 0)
+    r = unshare (CLONE_NEWUSER);
+  else if (strcmp (what, "clone-newuser") == 0)
+    r = try_clone_newuser ();
+  else if (strcmp (what, "fork") == 0)
+    r = try_fork ();
+  else if (strcmp (what, "bpf") == 0)
+    r = syscall (SYS_bpf, 0, NULL, 0);
+  else if (strcmp (what, "keyctl") == 0)
+    r = syscall (SYS_keyctl, 0, 0, 0, 0, 0);
+  else if (strcmp (what, "io_uring_setup") == 0)
+    {
+      memset (&params, 0, sizeof (params));
+      r = syscall (SYS_io_uring_setup, 1, &params);
+    }
+  else if (strcmp (what, "personality") == 0)
+    r = personality (ADDR_NO_RANDOMIZE);
+  else if (strcmp (what, "getpid") == 0)
+    r = getpid ();
+  else
+    {
+      fprintf (stderr, "usage: syscall-probe ptrace|process_vm_readv|mount|unshare|clone-newuser|fork|bpf|keyctl|"
+                       "io_uring_setup|personality|getpid\n");
+      return 2;
+    }
+  if (r < 0 && errno)
+    printf ("%s: %s\n", what, strerrorname_np (errno));
+  else
+    printf ("%s: ok\n", what);
+  return 0;
+}
