@@ -15,30 +15,49 @@ struct command_flags
 };
 
 static const char *const create_flags[] = { "bundle", "b", "console-socket", "pid-file", "preserve-fds", NULL };
-static const char *const exec_flags[]
-    = { "console-socket", "cwd", "env", "e", "user", "u", "additional-gids", "g", "process", "p",
-        "pid-file", "process-label", "apparmor", "cap", "c", "preserve-fds", "cgroup", NULL };
-static const char *const checkpoint_flags[] = { "image-path", "work-path", "parent-path", "status-fd", "page-server",
-                                                "manage-cgroups-mode", "empty-ns", NULL };
+static const char *const exec_flags[] = { "console-socket",
+                                          "cwd",
+                                          "env",
+                                          "e",
+                                          "user",
+                                          "u",
+                                          "additional-gids",
+                                          "g",
+                                          "process",
+                                          "p",
+                                          "pid-file",
+                                          "process-label",
+                                          "apparmor",
+                                          "cap",
+                                          "c",
+                                          "preserve-fds",
+                                          "cgroup",
+                                          NULL };
+static const char *const checkpoint_flags[]
+    = { "image-path", "work-path", "parent-path", "status-fd", "page-server", "manage-cgroups-mode", "empty-ns", NULL };
 static const char *const restore_flags[]
-    = { "console-socket", "image-path", "work-path", "manage-cgroups-mode", "bundle", "b", "pid-file", "empty-ns",
-        "lsm-profile", "lsm-mount-context", NULL };
-static const char *const update_flags[]
-    = { "resources", "r", "blkio-weight", "cpu-period", "cpu-quota", "cpu-share", "cpu-rt-period", "cpu-rt-runtime",
-        "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation", "memory-swap", "pids-limit",
-        "l3-cache-schema", "mem-bw-schema", NULL };
+    = { "console-socket", "image-path", "work-path",   "manage-cgroups-mode", "bundle", "b",
+        "pid-file",       "empty-ns",   "lsm-profile", "lsm-mount-context",   NULL };
+static const char *const update_flags[] = { "resources",   "r",           "blkio-weight",    "cpu-period",
+                                            "cpu-quota",   "cpu-share",   "cpu-rt-period",   "cpu-rt-runtime",
+                                            "cpuset-cpus", "cpuset-mems", "memory",          "memory-reservation",
+                                            "memory-swap", "pids-limit",  "l3-cache-schema", "mem-bw-schema",
+                                            NULL };
 static const char *const format_flags[] = { "format", "f", NULL };
 static const char *const events_flags[] = { "interval", NULL };
 static const char *const spec_flags[] = { "bundle", "b", NULL };
 static const char *const no_flags[] = { NULL };
 
 static const struct command_flags command_table[] = {
-  { "create", true, create_flags },      { "run", true, create_flags },      { "exec", true, exec_flags },
-  { "checkpoint", true, checkpoint_flags }, { "restore", true, restore_flags }, { "update", true, update_flags },
-  { "ps", true, format_flags },          { "events", true, events_flags },   { "start", true, no_flags },
-  { "state", true, no_flags },           { "kill", true, no_flags },         { "delete", true, no_flags },
-  { "pause", true, no_flags },           { "resume", true, no_flags },       { "list", false, format_flags },
-  { "spec", false, spec_flags },         { "features", false, no_flags },
+  { "create", true, create_flags },   { "run", true, create_flags },
+  { "exec", true, exec_flags },       { "checkpoint", true, checkpoint_flags },
+  { "restore", true, restore_flags }, { "update", true, update_flags },
+  { "ps", true, format_flags },       { "events", true, events_flags },
+  { "start", true, no_flags },        { "state", true, no_flags },
+  { "kill", true, no_flags },         { "delete", true, no_flags },
+  { "pause", true, no_flags },        { "resume", true, no_flags },
+  { "list", false, format_flags },    { "spec", false, spec_flags },
+  { "features", false, no_flags },
 };
 
 static const struct command_flags *
@@ -85,7 +104,7 @@ flag_name (const char *arg, const char **ret_inline_value)
     name++;
   eq = strchr (name, '=');
   *ret_inline_value = eq ? eq + 1 : NULL;
-  return eq ? xstrndup (name, (size_t) (eq - name)) : xstrdup (name);
+  return eq ? xstrndup (name, (size_t)(eq - name)) : xstrdup (name);
 }
 
 static bool
@@ -165,7 +184,7 @@ cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err)
   int n_global = 0;
   int i;
 
-  cli.global_args = xmalloc0 ((size_t) (argc + 1) * sizeof (char *));
+  cli.global_args = xmalloc0 ((size_t)(argc + 1) * sizeof (char *));
   for (i = 1; i < argc && is_flag (argv[i]); i++)
     {
       const char *inline_value, *value = NULL;
@@ -243,7 +262,7 @@ cli_release (cli_t *cli)
 char **
 cli_delegate_argv (const cli_t *cli, const char *path, char *const *extra_global)
 {
-  size_t n = 1 + strv_len (cli->global_args) + strv_len (extra_global) + 1 + (size_t) cli->n_command_args + 1;
+  size_t n = 1 + strv_len (cli->global_args) + strv_len (extra_global) + 1 + (size_t)cli->n_command_args + 1;
   char **argv = xmalloc0 (n * sizeof (char *));
   size_t k = 0;
 

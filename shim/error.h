@@ -11,8 +11,7 @@ typedef struct corral_error_s *corral_error_t;
 
 /* Record an error (if *err is still empty) and return -1.  When errno_ is
  * non-zero its strerror text is appended: "open `x`: No such file". */
-int corral_error_make (corral_error_t *err, int errno_, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int corral_error_make (corral_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
 /* Prefix context to an existing error: "bundle `/b`: <old message>". */
 int corral_error_wrap (corral_error_t *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));

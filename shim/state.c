@@ -33,7 +33,7 @@ fnv1a (const char *s)
 {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (; *s; s++)
-    h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
   return h;
 }
 
@@ -105,8 +105,7 @@ open_root_dir (const char *base, const char *engine_root, bool create, int *ret_
           if (fd_read_all (rfd, 4096, "root", &seen, &len, err) < 0)
             return -1;
           if (!str_eq (seen, root))
-            return corral_error_make (err, 0, "state directory `%s` belongs to root `%s`, not `%s`", dir, seen,
-                                      root);
+            return corral_error_make (err, 0, "state directory `%s` belongs to root `%s`, not `%s`", dir, seen, root);
         }
       *ret_fd = steal_fd (&fd);
       return 1;
@@ -172,8 +171,7 @@ dup_opt (const json_t *obj, const char *key)
 }
 
 int
-state_record_read (const char *base, const char *engine_root, const char *id, state_record_t *ret,
-                   corral_error_t *err)
+state_record_read (const char *base, const char *engine_root, const char *id, state_record_t *ret, corral_error_t *err)
 {
   cleanup_close int rootfd = -1;
   cleanup_close int fd = -1;
@@ -222,7 +220,7 @@ state_record_remove (const char *base, const char *engine_root, const char *id, 
    * nothing of corral's outlives the containers (still under the lock). */
   if (root_dir_is_empty (rootfd))
     {
-      (void) unlinkat (rootfd, "root", 0);
+      (void)unlinkat (rootfd, "root", 0);
       if (rmdir (dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
         return corral_error_make (err, errno, "remove state directory `%s`", dir);
     }

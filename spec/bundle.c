@@ -55,7 +55,7 @@ bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_
   size_t len;
 
   xasprintf (&name, "config.json in bundle `%s`", bundle);
-  fd = (int) syscall (SYS_openat2, dirfd, "config.json", &how, sizeof (how));
+  fd = (int)syscall (SYS_openat2, dirfd, "config.json", &how, sizeof (how));
   if (fd < 0 && errno == ELOOP)
     {
       corral_error_make (err, 0, "%s is a symlink; refusing to follow it", name);
@@ -78,7 +78,7 @@ bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_
     }
   if (st.st_size > SPEC_MAX_SIZE)
     {
-      corral_error_make (err, 0, "%s is %lld bytes, more than the %d allowed", name, (long long) st.st_size,
+      corral_error_make (err, 0, "%s is %lld bytes, more than the %d allowed", name, (long long)st.st_size,
                          SPEC_MAX_SIZE);
       return NULL;
     }

@@ -35,8 +35,10 @@ harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
       if (find_namespace (nss, required_namespaces[i]) == NULL)
         {
           add_namespace (nss, required_namespaces[i]);
-          changes_add (changes, "namespaces", "linux.namespaces: added a private %s namespace (the host's is never "
-                       "shared with an agent)", required_namespaces[i]);
+          changes_add (changes, "namespaces",
+                       "linux.namespaces: added a private %s namespace (the host's is never "
+                       "shared with an agent)",
+                       required_namespaces[i]);
         }
     }
 
@@ -44,9 +46,10 @@ harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
   if (ctx->profile->network)
     {
       if (net == NULL || ctx->netns_is_host)
-        return corral_error_make (err, 0, "the container would share the host's network namespace (--network host), "
-                                          "where corral cannot confine its traffic: run it with its own network, "
-                                          "or use an offline profile");
+        return corral_error_make (err, 0,
+                                  "the container would share the host's network namespace (--network host), "
+                                  "where corral cannot confine its traffic: run it with its own network, "
+                                  "or use an offline profile");
       return 0;
     }
   /* Offline: a fresh network namespace holds only loopback, whatever the
@@ -58,8 +61,10 @@ harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
     }
   else if (json_get (net, "path"))
     {
-      changes_add (changes, "namespaces", "linux.namespaces.network: replaced `%s` by a fresh namespace with only "
-                   "loopback (profile is offline)", json_get_string (net, "path") ? json_get_string (net, "path") : "?");
+      changes_add (changes, "namespaces",
+                   "linux.namespaces.network: replaced `%s` by a fresh namespace with only "
+                   "loopback (profile is offline)",
+                   json_get_string (net, "path") ? json_get_string (net, "path") : "?");
       json_del (net, "path");
     }
   return 0;
@@ -115,7 +120,7 @@ pattern_hits (const char *pattern, const char *path)
   for (size_t seen = 0; *p; p++)
     if (*p == '/' && seen++ == depth)
       break;
-  prefix = xstrndup (pattern, (size_t) (p - pattern));
+  prefix = xstrndup (pattern, (size_t)(p - pattern));
   return *p == '/' && glob_match (prefix, path, false);
 }
 
@@ -238,9 +243,18 @@ add_tmpfs (json_t *mounts, const struct tmpfs_s *t, changes_t *changes)
 }
 
 /* runc's defaults, which --privileged engines drop. */
-static const char *const default_masked[]
-    = { "/proc/acpi",   "/proc/asound", "/proc/kcore",        "/proc/keys",  "/proc/latency_stats", "/proc/timer_list",
-        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap", NULL };
+static const char *const default_masked[] = { "/proc/acpi",
+                                              "/proc/asound",
+                                              "/proc/kcore",
+                                              "/proc/keys",
+                                              "/proc/latency_stats",
+                                              "/proc/timer_list",
+                                              "/proc/timer_stats",
+                                              "/proc/sched_debug",
+                                              "/proc/scsi",
+                                              "/sys/firmware",
+                                              "/sys/devices/virtual/powercap",
+                                              NULL };
 static const char *const default_readonly[]
     = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL };
 
@@ -344,8 +358,8 @@ harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
   json_t *devices = json_get (linux_, "devices");
   json_t *rules = json_new_array ();
   size_t removed = 0;
-  (void) ctx;
-  (void) err;
+  (void)ctx;
+  (void)err;
 
   for (size_t i = json_len (devices); json_is_array (devices) && i-- > 0;)
     {

@@ -45,8 +45,8 @@ new_arg (unsigned index, uint64_t mask, uint64_t value)
   json_t *a = json_new_object ();
 
   json_set (a, "index", json_new_int (index));
-  json_set (a, "value", json_new_int ((int64_t) mask));
-  json_set (a, "valueTwo", json_new_int ((int64_t) value));
+  json_set (a, "value", json_new_int ((int64_t)mask));
+  json_set (a, "valueTwo", json_new_int ((int64_t)value));
   json_set (a, "op", json_new_string ("SCMP_CMP_MASKED_EQ"));
   return a;
 }
@@ -61,13 +61,13 @@ args_imply_clear (const json_t *args, unsigned index, uint64_t flags)
       const char *op = json_get_string (a, "op");
       int64_t idx, value = 0, value2 = 0;
 
-      if (!json_int64 (json_get (a, "index"), &idx) || idx != (int64_t) index)
+      if (!json_int64 (json_get (a, "index"), &idx) || idx != (int64_t)index)
         continue;
       json_int64 (json_get (a, "value"), &value);
       json_int64 (json_get (a, "valueTwo"), &value2);
-      if (str_eq (op, "SCMP_CMP_EQ") && ((uint64_t) value & flags) == 0)
+      if (str_eq (op, "SCMP_CMP_EQ") && ((uint64_t)value & flags) == 0)
         return true;
-      if (str_eq (op, "SCMP_CMP_MASKED_EQ") && ((uint64_t) value & flags) == flags && ((uint64_t) value2 & flags) == 0)
+      if (str_eq (op, "SCMP_CMP_MASKED_EQ") && ((uint64_t)value & flags) == flags && ((uint64_t)value2 & flags) == 0)
         return true;
     }
   return false;
@@ -196,8 +196,10 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
       json_set (rule, "action", json_new_string ("SCMP_ACT_ERRNO"));
       json_set (rule, "errnoRet", json_new_int (p->seccomp_errno));
       json_push (syscalls, rule);
-      changes_add (changes, "seccomp", "linux.seccomp: deny %zu syscalls (ptrace, mount, bpf, …), %zu engine rules "
-                   "that allowed them narrowed", strv_len (p->seccomp_deny), stripped);
+      changes_add (changes, "seccomp",
+                   "linux.seccomp: deny %zu syscalls (ptrace, mount, bpf, …), %zu engine rules "
+                   "that allowed them narrowed",
+                   strv_len (p->seccomp_deny), stripped);
     }
   for (size_t i = 0; i < p->n_seccomp_flags; i++)
     {

@@ -126,8 +126,8 @@ get_size (const json_t *obj, const char *key, const char *path, int64_t *ret, co
   if (json_is_string (v))
     {
       if (parse_size (json_string (v), ret) < 0)
-        return corral_error_make (err, 0, "%s.%s: invalid size \"%s\" (bytes, or a number with k, m or g)", path,
-                                  key, json_string (v));
+        return corral_error_make (err, 0, "%s.%s: invalid size \"%s\" (bytes, or a number with k, m or g)", path, key,
+                                  json_string (v));
       return 1;
     }
   return get_int (obj, key, path, 0, INT64_MAX, ret, err);
@@ -136,8 +136,7 @@ get_size (const json_t *obj, const char *key, const char *path, int64_t *ret, co
 typedef int (*str_check_fn) (const char *s, const char *path, char **ret_canonical, corral_error_t *err);
 
 static int
-get_strv (const json_t *obj, const char *key, const char *path, str_check_fn check, char ***ret,
-          corral_error_t *err)
+get_strv (const json_t *obj, const char *key, const char *path, str_check_fn check, char ***ret, corral_error_t *err)
 {
   json_t *v = json_get (obj, key);
   cleanup_strv char **out = NULL;
@@ -177,7 +176,7 @@ get_strv (const json_t *obj, const char *key, const char *path, str_check_fn che
 static int
 check_abs_path (const char *s, const char *path, char **ret, corral_error_t *err)
 {
-  (void) ret;
+  (void)ret;
   if (s[0] != '/' || strstr (s, "/../") || (strlen (s) >= 3 && str_eq (s + strlen (s) - 3, "/..")))
     return corral_error_make (err, 0, "%s: \"%s\" is not an absolute path without \"..\"", path, s);
   return 0;
@@ -197,7 +196,7 @@ check_capability (const char *s, const char *path, char **ret, corral_error_t *e
   *ret = xstrdup (name);
   cap_free (name);
   for (char *c = *ret; *c; c++)
-    *c = (char) (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
   return 0;
 }
 
@@ -207,7 +206,7 @@ static int
 check_syscall (const char *s, const char *path, char **ret, corral_error_t *err)
 {
   static const uint32_t arches[] = { 0 /* native */, SCMP_ARCH_X86, SCMP_ARCH_X32, SCMP_ARCH_AARCH64, SCMP_ARCH_ARM };
-  (void) ret;
+  (void)ret;
 
   for (size_t i = 0; i < sizeof (arches) / sizeof (arches[0]); i++)
     {
@@ -221,7 +220,7 @@ check_syscall (const char *s, const char *path, char **ret, corral_error_t *err)
 static int
 check_glob (const char *s, const char *path, char **ret, corral_error_t *err)
 {
-  (void) ret;
+  (void)ret;
   if (*s == '\0')
     return corral_error_make (err, 0, "%s: empty pattern", path);
   return 0;
@@ -231,7 +230,7 @@ static int
 check_annotation (const char *s, const char *path, char **ret, corral_error_t *err)
 {
   static const char *const known[] = { "run.corral.memory", "run.corral.pids", "run.corral.env.strip", NULL };
-  (void) ret;
+  (void)ret;
   for (size_t i = 0; known[i]; i++)
     if (str_eq (known[i], s))
       return 0;
@@ -246,12 +245,12 @@ struct named_value
 };
 
 static const struct named_value flag_names[] = {
-  { "CLONE_NEWNS", 0x00020000 },        { "CLONE_NEWCGROUP", 0x02000000 },   { "CLONE_NEWUTS", 0x04000000 },
-  { "CLONE_NEWIPC", 0x08000000 },       { "CLONE_NEWUSER", 0x10000000 },     { "CLONE_NEWPID", 0x20000000 },
-  { "CLONE_NEWNET", 0x40000000 },       { "CLONE_NEWTIME", 0x00000080 },     { "UNAME26", 0x0020000 },
-  { "ADDR_NO_RANDOMIZE", 0x0040000 },   { "FDPIC_FUNCPTRS", 0x0080000 },     { "MMAP_PAGE_ZERO", 0x0100000 },
-  { "ADDR_COMPAT_LAYOUT", 0x0200000 },  { "READ_IMPLIES_EXEC", 0x0400000 },  { "ADDR_LIMIT_32BIT", 0x0800000 },
-  { "SHORT_INODE", 0x1000000 },         { "WHOLE_SECONDS", 0x2000000 },      { "STICKY_TIMEOUTS", 0x4000000 },
+  { "CLONE_NEWNS", 0x00020000 },       { "CLONE_NEWCGROUP", 0x02000000 },  { "CLONE_NEWUTS", 0x04000000 },
+  { "CLONE_NEWIPC", 0x08000000 },      { "CLONE_NEWUSER", 0x10000000 },    { "CLONE_NEWPID", 0x20000000 },
+  { "CLONE_NEWNET", 0x40000000 },      { "CLONE_NEWTIME", 0x00000080 },    { "UNAME26", 0x0020000 },
+  { "ADDR_NO_RANDOMIZE", 0x0040000 },  { "FDPIC_FUNCPTRS", 0x0080000 },    { "MMAP_PAGE_ZERO", 0x0100000 },
+  { "ADDR_COMPAT_LAYOUT", 0x0200000 }, { "READ_IMPLIES_EXEC", 0x0400000 }, { "ADDR_LIMIT_32BIT", 0x0800000 },
+  { "SHORT_INODE", 0x1000000 },        { "WHOLE_SECONDS", 0x2000000 },     { "STICKY_TIMEOUTS", 0x4000000 },
   { "ADDR_LIMIT_3GB", 0x8000000 },
 };
 
@@ -285,11 +284,11 @@ parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error
   if (get_int (u, "uid", path, 0, UINT32_MAX - 1, &n, err) < 0)
     return -1;
   if (json_get (u, "uid"))
-    p->uid = (uint32_t) n;
+    p->uid = (uint32_t)n;
   if (get_int (u, "gid", path, 0, UINT32_MAX - 1, &n, err) < 0)
     return -1;
   if (json_get (u, "gid"))
-    p->gid = (uint32_t) n;
+    p->gid = (uint32_t)n;
   /* Root in the container is root on the host: corral has no user-namespace
    * profile yet, so a profile can never run agents as uid or gid 0. */
   if (p->uid == 0 || p->gid == 0)
@@ -308,7 +307,7 @@ parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error
       if (!json_int64 (json_at (gids, i), &n) || n <= 0 || n >= UINT32_MAX)
         return corral_error_make (err, 0, "%s.additional_gids[%zu]: expected a gid between 1 and %u", path, i,
                                   UINT32_MAX - 1);
-      p->additional_gids[i] = (uint32_t) n;
+      p->additional_gids[i] = (uint32_t)n;
     }
   return 0;
 }
@@ -464,7 +463,7 @@ parse_flag_rules (corral_profile_t *p, const json_t *arr, const char *path, corr
         if (check_syscall (r->syscall, spath, NULL, err) < 0)
           return -1;
       }
-      r->arg = (unsigned) arg;
+      r->arg = (unsigned)arg;
       flags = json_get (e, "flags");
       if (!json_is_array (flags) || json_len (flags) == 0)
         return corral_error_make (err, 0, "%s.flags: expected a non-empty array of flag names", ipath);
@@ -495,7 +494,7 @@ parse_seccomp (corral_profile_t *p, const json_t *s, const char *path, corral_er
       if (lookup_name (errno_names, sizeof (errno_names) / sizeof (errno_names[0]), errname, &v) < 0)
         return corral_error_make (err, 0, "%s.errno: unknown errno \"%s\" (EPERM, EACCES, ENOSYS, EINVAL, ENOTSUP)",
                                   path, errname);
-      p->seccomp_errno = (int) v;
+      p->seccomp_errno = (int)v;
     }
   if (json_get (s, "deny_flags"))
     {
@@ -539,11 +538,11 @@ parse_resources (corral_profile_t *p, const json_t *r, const char *path, corral_
   if (get_int (r, "cpu_period", path, 1000, 1000000, &v, err) < 0)
     return -1;
   if (json_get (r, "cpu_period"))
-    p->cpu_period = (uint64_t) v;
+    p->cpu_period = (uint64_t)v;
   if (get_int (r, "cpu_shares", path, 2, 262144, &v, err) < 0)
     return -1;
   if (json_get (r, "cpu_shares"))
-    p->cpu_shares = (uint64_t) v;
+    p->cpu_shares = (uint64_t)v;
   return 0;
 }
 
@@ -601,8 +600,8 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
                corral_error_t *err)
 {
   static const char *const keys[]
-      = { "description", "inherits", "runtime",     "user",      "filesystem", "capabilities", "rlimits",
-          "seccomp",     "environment", "resources", "egress",    "overridable", NULL };
+      = { "description", "inherits",  "runtime", "user",        "filesystem", "capabilities", "rlimits", "seccomp",
+          "environment", "resources", "egress",  "overridable", NULL };
   cleanup_free char *path = NULL;
 
   xasprintf (&path, "profiles.%s", name);
@@ -732,7 +731,8 @@ policy_parse (const char *data, size_t len, const char *name, corral_error_t *er
       return NULL;
     }
   p = xmalloc0 (sizeof (*p));
-  if (check_keys (root, "(top level)", keys, err) < 0 || get_string (root, "default_profile", "", &p->default_profile, err) < 0
+  if (check_keys (root, "(top level)", keys, err) < 0
+      || get_string (root, "default_profile", "", &p->default_profile, err) < 0
       || parse_runtimes (p, json_get (root, "runtimes"), err) < 0)
     goto fail;
 
@@ -776,8 +776,7 @@ policy_load (const char *path, corral_error_t *err)
 
   if (fd < 0)
     {
-      corral_error_make (err, errno, "open policy `%s` (install one with `make install`, or pass --policy FILE)",
-                         path);
+      corral_error_make (err, errno, "open policy `%s` (install one with `make install`, or pass --policy FILE)", path);
       return NULL;
     }
   if (fstat (fd, &st) < 0)
@@ -793,8 +792,9 @@ policy_load (const char *path, corral_error_t *err)
   /* A policy others can write is a policy others decide. */
   if ((st.st_mode & 0022) || (st.st_uid != 0 && st.st_uid != geteuid ()))
     {
-      corral_error_make (err, 0, "policy `%s` is writable by group or others, or not owned by root: fix with "
-                                 "`chown root: %s && chmod 0644 %s`",
+      corral_error_make (err, 0,
+                         "policy `%s` is writable by group or others, or not owned by root: fix with "
+                         "`chown root: %s && chmod 0644 %s`",
                          path, path, path);
       return NULL;
     }
@@ -1060,8 +1060,9 @@ profile_with_annotations (const corral_profile_t *profile, const json_t *annotat
               corral_error_make (err, 0, "annotation %s is not known to corral", key);
               return NULL;
             }
-          corral_error_make (err, 0, "annotation %s is not overridable in profile %s (see \"overridable\" in the policy)",
-                             key, p->name);
+          corral_error_make (err, 0,
+                             "annotation %s is not overridable in profile %s (see \"overridable\" in the policy)", key,
+                             p->name);
           return NULL;
         }
       if (apply_annotation (p, key, value, err) < 0)
@@ -1070,8 +1071,7 @@ profile_with_annotations (const corral_profile_t *profile, const json_t *annotat
   return steal_pointer (&p);
 }
 
-static void
-append (char **buf, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void append (char **buf, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 append (char **buf, const char *fmt, ...)

@@ -66,24 +66,24 @@ struct corral_profile_s
   char **masked_paths;
   char **readonly_paths;
 
-  char **capabilities; /* kept, canonical "CAP_…" names */
+  char **capabilities;                 /* kept, canonical "CAP_…" names */
   int64_t rlimit_nofile, rlimit_nproc; /* -1 = not set */
 
-  char **seccomp_deny;           /* syscalls denied outright */
-  int seccomp_errno;             /* errno for denied syscalls */
+  char **seccomp_deny; /* syscalls denied outright */
+  int seccomp_errno;   /* errno for denied syscalls */
   struct flag_rule_s *seccomp_flags;
   size_t n_seccomp_flags;
 
   enum env_mode env_mode;
   char **env_patterns;
 
-  int64_t memory;     /* bytes, 0 = no limit from the profile */
-  int64_t pids;       /* 0 = none */
-  int64_t cpu_quota;  /* µs per cpu_period, 0 = none */
+  int64_t memory;    /* bytes, 0 = no limit from the profile */
+  int64_t pids;      /* 0 = none */
+  int64_t cpu_quota; /* µs per cpu_period, 0 = none */
   uint64_t cpu_period;
   uint64_t cpu_shares;
 
-  bool network;     /* false: offline, the container gets a fresh netns */
+  bool network;       /* false: offline, the container gets a fresh netns */
   char **overridable; /* annotation names a container may use to tighten */
 };
 typedef struct corral_profile_s corral_profile_t;

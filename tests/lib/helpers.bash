@@ -7,7 +7,10 @@ CORRAL=${CORRAL:-/usr/local/bin/corral}
 CORRAL_TEST_IMAGE=${CORRAL_TEST_IMAGE:-localhost/corral-test-bb:latest}
 CORRAL_TEST_TIMEOUT=${CORRAL_TEST_TIMEOUT:-120}
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck disable=SC2034 # used by the test files
 SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
+# shellcheck source=tests/lib/image.bash
+. "$TESTS_DIR/lib/image.bash"
 
 # Podman, confined to a containers.conf that drops the default ulimits that
 # fail on this machine (FACTS.md) and names corral a JSON-log runtime.
@@ -35,7 +38,7 @@ run_cmd() {
         '!') run ! timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
         *) run "-$expected" timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
     esac
-    echo "$output" | sed 's/^/#   /' >&2
+    printf '%s\n' "$output" | sed 's/^/#   /' >&2
     if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
         die "timed out after ${CORRAL_TEST_TIMEOUT}s: $*"
         return 1
@@ -99,38 +102,9 @@ unique_name() {
     echo "corral-t-$1-$$-$RANDOM"
 }
 
-# The busybox rootfs every engine test imports: busybox-static plus the
-# directories an image normally has (/tmp sticky, as runc keeps its mode).
-build_rootfs_tar() {
-    local out=$1 dir
-    dir=$(mktemp -d)
-    mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp" "$dir/rootfs/var/tmp" \
-        "$dir/rootfs/run" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/workspace"
-    chmod 1777 "$dir/rootfs/tmp" "$dir/rootfs/var/tmp"
-    cp /bin/busybox "$dir/rootfs/bin/busybox"
-    gcc -static -O2 -o "$dir/rootfs/bin/syscall-probe" "$TESTS_DIR/lib/syscall-probe.c" ||
-        die "cannot build the syscall probe (gcc and libc6-dev are needed)"
-    local a
-    for a in $(/bin/busybox --list); do
-        [ "$a" = busybox ] || ln -s busybox "$dir/rootfs/bin/$a"
-    done
-    echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
-    echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >>"$dir/rootfs/etc/passwd"
-    printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/rootfs/etc/group"
-    tar -C "$dir/rootfs" -cf "$out" .
-    rm -rf "$dir"
-}
-
 # ensure_podman_image: import the busybox image once per run.
 ensure_podman_image() {
-    if podman image exists "$CORRAL_TEST_IMAGE"; then
-        return 0
-    fi
-    local tarball
-    tarball=$(mktemp --suffix=.tar)
-    build_rootfs_tar "$tarball"
-    podman import --change 'CMD ["/bin/sh"]' "$tarball" "$CORRAL_TEST_IMAGE" >/dev/null
-    rm -f "$tarball"
+    podman image exists "$CORRAL_TEST_IMAGE" || import_podman_image "$CORRAL_TEST_IMAGE"
 }
 
 # state_records_for ID: corral state directories left for a container id.
