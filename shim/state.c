@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "shim/cli.h"
 #include "shim/fsutil.h"
 #include "shim/state.h"
 #include "shim/util.h"
@@ -50,6 +51,16 @@ state_container_dir (const char *base, const char *engine_root, const char *id)
   char *ret;
   xasprintf (&ret, "%s/%s", dir, id);
   return ret;
+}
+
+/* The id becomes a path below <base>/<key>: "../x" or "/etc" would reach
+ * outside it (and remove deletes recursively). */
+static int
+check_id (const char *id, corral_error_t *err)
+{
+  if (!cli_id_is_valid (id))
+    return corral_error_make (err, 0, "invalid container id `%s`", id ? id : "");
+  return 0;
 }
 
 /* Create <base>/<key> (0700) and its "root" file; refuse a hash collision. */
@@ -108,7 +119,7 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
   cleanup_json json_t *obj = json_new_object ();
   cleanup_free char *data = NULL;
 
-  if (open_root_dir (base, engine_root, true, &rootfd, err) < 0)
+  if (check_id (id, err) < 0 || open_root_dir (base, engine_root, true, &rootfd, err) < 0)
     return -1;
   if (mkdirat (rootfd, id, 0700) < 0 && errno != EEXIST)
     return corral_error_make (err, errno, "create state directory for `%s`", id);
@@ -143,6 +154,8 @@ state_record_read (const char *base, const char *engine_root, const char *id, st
   size_t len;
   int r;
 
+  if (check_id (id, err) < 0)
+    return -1;
   r = open_root_dir (base, engine_root, false, &rootfd, err);
   if (r <= 0)
     return r;
@@ -171,8 +184,11 @@ int
 state_record_remove (const char *base, const char *engine_root, const char *id, corral_error_t *err)
 {
   cleanup_close int rootfd = -1;
-  int r = open_root_dir (base, engine_root, false, &rootfd, err);
+  int r;
 
+  if (check_id (id, err) < 0)
+    return -1;
+  r = open_root_dir (base, engine_root, false, &rootfd, err);
   if (r <= 0)
     return r;
   return remove_tree_at (rootfd, id, err);
