@@ -51,6 +51,7 @@ bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_
   cleanup_close int fd = -1;
   cleanup_free char *data = NULL;
   cleanup_free char *name = NULL;
+  json_t *spec;
   struct stat st;
   size_t len;
 
@@ -84,9 +85,10 @@ bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_
     }
   if (fd_read_all (fd, SPEC_MAX_SIZE, name, &data, &len, err) < 0)
     return NULL;
-  if (ret_mode)
+  spec = spec_parse (data, len, name, err);
+  if (spec && ret_mode)
     *ret_mode = st.st_mode & 07777;
-  return spec_parse (data, len, name, err);
+  return spec;
 }
 
 int
