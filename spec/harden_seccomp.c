@@ -51,6 +51,20 @@ new_arg (unsigned index, uint64_t mask, uint64_t value)
   return a;
 }
 
+/* Append rule unless an identical one is already there: hardening a spec
+ * corral already hardened (a retried create) must not grow it. */
+static void
+push_rule (json_t *syscalls, json_t *rule)
+{
+  for (size_t i = 0; i < json_len (syscalls); i++)
+    if (json_equal (json_at (syscalls, i), rule))
+      {
+        json_free (rule);
+        return;
+      }
+  json_push (syscalls, rule);
+}
+
 /* Does this rule's argument filter guarantee (arg[index] & flags) == 0? */
 static bool
 args_imply_clear (const json_t *args, unsigned index, uint64_t flags)
@@ -132,7 +146,7 @@ apply_flag_rule (json_t *syscalls, bool default_allows, const struct flag_rule_s
       args = json_new_array ();
       json_push (args, new_arg (fr->arg, fr->flags, 0));
       json_set (rule, "args", args);
-      json_push (syscalls, rule);
+      push_rule (syscalls, rule);
       return;
     }
   for (unsigned bit = 0; bit < 64; bit++)
@@ -144,7 +158,7 @@ apply_flag_rule (json_t *syscalls, bool default_allows, const struct flag_rule_s
       args = json_new_array ();
       json_push (args, new_arg (fr->arg, f, f));
       json_set (rule, "args", args);
-      json_push (syscalls, rule);
+      push_rule (syscalls, rule);
     }
 }
 
@@ -195,7 +209,7 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
       json_set (rule, "names", deny);
       json_set (rule, "action", json_new_string ("SCMP_ACT_ERRNO"));
       json_set (rule, "errnoRet", json_new_int (p->seccomp_errno));
-      json_push (syscalls, rule);
+      push_rule (syscalls, rule);
       changes_add (changes, "seccomp", "linux.seccomp: deny %zu syscalls (ptrace, mount, bpf, …), %zu engine rules "
                    "that allowed them narrowed", strv_len (p->seccomp_deny), stripped);
     }
