@@ -938,7 +938,10 @@ profile_copy (const corral_profile_t *src)
   p->runtime = strdup_opt (src->runtime);
   p->description = strdup_opt (src->description);
   p->additional_gids = xmalloc0 (src->n_additional_gids * sizeof (uint32_t));
-  memcpy (p->additional_gids, src->additional_gids, src->n_additional_gids * sizeof (uint32_t));
+  /* A profile without user.additional_gids has NULL there: memcpy from
+   * NULL is undefined even for 0 bytes (UBSan aborts). */
+  if (src->n_additional_gids > 0)
+    memcpy (p->additional_gids, src->additional_gids, src->n_additional_gids * sizeof (uint32_t));
   p->tmpfs = xmalloc0 (src->n_tmpfs * sizeof (*p->tmpfs));
   for (size_t i = 0; i < src->n_tmpfs; i++)
     {
