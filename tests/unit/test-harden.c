@@ -381,7 +381,7 @@ test_seccomp_podman (const corral_profile_t *def)
   count_rules (spec, "clone", &allow, &uncond, &deny);
   is_int (uncond, 0, "podman-run: clone is no longer allowed unconditionally");
   ok (has_masked_rule (spec, "clone", "SCMP_ACT_ALLOW", CLONE_NS_FLAGS, 0),
-      "podman-run: clone is allowed by one rule with MASKED_EQ (value=0x%llx, valueTwo=0) on argument 0",
+      "podman-run: clone is allowed by a rule with MASKED_EQ (value=0x%llx, valueTwo=0) on argument 0",
       CLONE_NS_FLAGS);
 
   count_rules (spec, "personality", &allow, &uncond, &deny);
