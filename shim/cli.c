@@ -104,7 +104,7 @@ flag_name (const char *arg, const char **ret_inline_value)
     name++;
   eq = strchr (name, '=');
   *ret_inline_value = eq ? eq + 1 : NULL;
-  return eq ? xstrndup (name, (size_t)(eq - name)) : xstrdup (name);
+  return eq ? xstrndup (name, (size_t) (eq - name)) : xstrdup (name);
 }
 
 static bool
@@ -184,7 +184,7 @@ cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err)
   int n_global = 0;
   int i;
 
-  cli.global_args = xmalloc0 ((size_t)(argc + 1) * sizeof (char *));
+  cli.global_args = xmalloc0 ((size_t) (argc + 1) * sizeof (char *));
   for (i = 1; i < argc && is_flag (argv[i]); i++)
     {
       const char *inline_value, *value = NULL;
@@ -262,7 +262,7 @@ cli_release (cli_t *cli)
 char **
 cli_delegate_argv (const cli_t *cli, const char *path, char *const *extra_global)
 {
-  size_t n = 1 + strv_len (cli->global_args) + strv_len (extra_global) + 1 + (size_t)cli->n_command_args + 1;
+  size_t n = 1 + strv_len (cli->global_args) + strv_len (extra_global) + 1 + (size_t) cli->n_command_args + 1;
   char **argv = xmalloc0 (n * sizeof (char *));
   size_t k = 0;
 

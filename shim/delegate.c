@@ -59,7 +59,7 @@ static void
 forward_signal (int sig)
 {
   if (forward_pid > 0)
-    (void)kill (forward_pid, sig);
+    (void) kill (forward_pid, sig);
 }
 
 static const int forwarded_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
@@ -133,7 +133,7 @@ delegate_exit_like (int status)
       sigemptyset (&set);
       sigaddset (&set, sig);
       sigprocmask (SIG_UNBLOCK, &set, NULL);
-      (void)raise (sig);
+      (void) raise (sig);
       _exit (128 + sig);
     }
   _exit (WIFEXITED (status) ? WEXITSTATUS (status) : 1);

@@ -38,7 +38,7 @@ fd_read_all (int fd, size_t max, const char *name, char **ret, size_t *ret_len, 
         return corral_error_make (err, errno, "read `%s`", name);
       if (n == 0)
         break;
-      len += (size_t)n;
+      len += (size_t) n;
       if (len > max)
         return corral_error_make (err, 0, "`%s` is larger than %zu bytes", name, max);
     }
@@ -59,7 +59,7 @@ write_all_fd (int fd, const char *data, size_t len)
       if (n < 0)
         return -1;
       data += n;
-      len -= (size_t)n;
+      len -= (size_t) n;
     }
   return 0;
 }
@@ -73,7 +73,7 @@ file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode
 
   if (getrandom (&rnd, sizeof (rnd), 0) != sizeof (rnd))
     return corral_error_make (err, errno, "getrandom");
-  snprintf (tmp, sizeof (tmp), ".corral-tmp-%016llx", (unsigned long long)rnd);
+  snprintf (tmp, sizeof (tmp), ".corral-tmp-%016llx", (unsigned long long) rnd);
 
   fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0)
@@ -81,13 +81,13 @@ file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode
   if (fchmod (fd, mode) < 0 || write_all_fd (fd, data, len) < 0 || fsync (fd) < 0)
     {
       int e = errno;
-      (void)unlinkat (dirfd, tmp, 0);
+      (void) unlinkat (dirfd, tmp, 0);
       return corral_error_make (err, e, "write `%s`", name);
     }
   if (renameat (dirfd, tmp, dirfd, name) < 0)
     {
       int e = errno;
-      (void)unlinkat (dirfd, tmp, 0);
+      (void) unlinkat (dirfd, tmp, 0);
       return corral_error_make (err, e, "rename temporary file to `%s`", name);
     }
   if (fsync (dirfd) < 0)

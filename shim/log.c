@@ -43,7 +43,7 @@ void
 log_close (void)
 {
   if (sink.fd >= 0)
-    (void)close (sink.fd);
+    (void) close (sink.fd);
   sink.fd = -1;
 }
 
@@ -89,7 +89,7 @@ write_all (int fd, const char *s, size_t len)
       if (n <= 0)
         return;
       s += n;
-      len -= (size_t)n;
+      len -= (size_t) n;
     }
 }
 

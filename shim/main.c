@@ -128,7 +128,7 @@ harden_bundle_spec (const cli_t *cli, const corral_profile_t *profile, json_t *s
     .seccomp_arches = harden_native_arches (),
     .resolve_source = resolve_source,
   };
-  (void)cli;
+  (void) cli;
 
   if (netns_is_host (spec, &ctx.netns_is_host, err) < 0)
     return -1;
@@ -228,13 +228,13 @@ cmd_create (const cli_t *cli)
   argv = cli_delegate_argv (cli, delegate, NULL);
   if (delegate_spawn (argv, &status, &err) < 0)
     {
-      (void)state_record_remove (state_base (), cli->root, cli->id, NULL);
+      (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
       return fail (&err);
     }
   if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0))
-    (void)state_record_remove (state_base (), cli->root, cli->id, NULL);
+    (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
   else if (str_eq (cli->command, "run") && !has_flag (cli, "detach", "d"))
-    (void)state_record_remove (state_base (), cli->root, cli->id, NULL);
+    (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
   delegate_exit_like (status);
 }
 
@@ -259,7 +259,7 @@ delegate_lost_container (const cli_t *cli, const char *delegate)
 {
   char *const extra[] = { NULL };
   cli_t q = *cli;
-  char *args[] = { (char *)cli->id, NULL };
+  char *args[] = { (char *) cli->id, NULL };
   cleanup_strv char **argv = NULL;
   int status = 0;
   pid_t pid;

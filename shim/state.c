@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "shim/cli.h"
 #include "shim/fsutil.h"
 #include "shim/state.h"
 #include "shim/util.h"
@@ -33,7 +34,7 @@ fnv1a (const char *s)
 {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
   return h;
 }
 
@@ -52,6 +53,16 @@ state_container_dir (const char *base, const char *engine_root, const char *id)
   char *ret;
   xasprintf (&ret, "%s/%s", dir, id);
   return ret;
+}
+
+/* The id becomes a path below <base>/<key>: "../x" or "/etc" would reach
+ * outside it (and remove deletes recursively). */
+static int
+check_id (const char *id, corral_error_t *err)
+{
+  if (!cli_id_is_valid (id))
+    return corral_error_make (err, 0, "invalid container id `%s`", id ? id : "");
+  return 0;
 }
 
 /* Open <base>/<key> (creating it, 0700, with its "root" file) and take an
@@ -147,7 +158,7 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
   cleanup_json json_t *obj = json_new_object ();
   cleanup_free char *data = NULL;
 
-  if (open_root_dir (base, engine_root, true, &rootfd, err) < 0)
+  if (check_id (id, err) < 0 || open_root_dir (base, engine_root, true, &rootfd, err) < 0)
     return -1;
   if (mkdirat (rootfd, id, 0700) < 0 && errno != EEXIST)
     return corral_error_make (err, errno, "create state directory for `%s`", id);
@@ -181,6 +192,8 @@ state_record_read (const char *base, const char *engine_root, const char *id, st
   size_t len;
   int r;
 
+  if (check_id (id, err) < 0)
+    return -1;
   r = open_root_dir (base, engine_root, false, &rootfd, err);
   if (r <= 0)
     return r;
@@ -210,8 +223,11 @@ state_record_remove (const char *base, const char *engine_root, const char *id, 
 {
   cleanup_close int rootfd = -1;
   cleanup_free char *dir = root_dir (base, engine_root);
-  int r = open_root_dir (base, engine_root, false, &rootfd, err);
+  int r;
 
+  if (check_id (id, err) < 0)
+    return -1;
+  r = open_root_dir (base, engine_root, false, &rootfd, err);
   if (r <= 0)
     return r;
   if (remove_tree_at (rootfd, id, err) < 0)
@@ -220,7 +236,7 @@ state_record_remove (const char *base, const char *engine_root, const char *id, 
    * nothing of corral's outlives the containers (still under the lock). */
   if (root_dir_is_empty (rootfd))
     {
-      (void)unlinkat (rootfd, "root", 0);
+      (void) unlinkat (rootfd, "root", 0);
       if (rmdir (dir) < 0 && errno != ENOENT && errno != ENOTEMPTY)
         return corral_error_make (err, errno, "remove state directory `%s`", dir);
     }

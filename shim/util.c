@@ -11,7 +11,7 @@ static void *
 oom (void)
 {
   static const char msg[] = "corral: out of memory\n";
-  (void)!write (STDERR_FILENO, msg, sizeof (msg) - 1);
+  (void) !write (STDERR_FILENO, msg, sizeof (msg) - 1);
   abort ();
 }
 
@@ -87,7 +87,7 @@ static bool
 chr_eq (char a, char b, bool ignore_case)
 {
   if (ignore_case)
-    return tolower ((unsigned char)a) == tolower ((unsigned char)b);
+    return tolower ((unsigned char) a) == tolower ((unsigned char) b);
   return a == b;
 }
 

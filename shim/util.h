@@ -17,7 +17,7 @@
 static inline void
 cleanup_freep (void *p)
 {
-  void **pp = (void **)p;
+  void **pp = (void **) p;
   free (*pp);
 }
 
@@ -27,7 +27,7 @@ cleanup_closep (int *fd)
   if (*fd >= 0)
     {
       int saved = errno;
-      (void)close (*fd);
+      (void) close (*fd);
       errno = saved;
     }
 }
@@ -44,7 +44,7 @@ cleanup_strvp (char ***v)
 static inline void *
 steal_pointer_ (void *pp)
 {
-  void **p = (void **)pp;
+  void **p = (void **) pp;
   void *r = *p;
   *p = NULL;
   return r;

@@ -51,11 +51,12 @@ bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_
   cleanup_close int fd = -1;
   cleanup_free char *data = NULL;
   cleanup_free char *name = NULL;
+  json_t *spec;
   struct stat st;
   size_t len;
 
   xasprintf (&name, "config.json in bundle `%s`", bundle);
-  fd = (int)syscall (SYS_openat2, dirfd, "config.json", &how, sizeof (how));
+  fd = (int) syscall (SYS_openat2, dirfd, "config.json", &how, sizeof (how));
   if (fd < 0 && errno == ELOOP)
     {
       corral_error_make (err, 0, "%s is a symlink; refusing to follow it", name);
@@ -78,15 +79,16 @@ bundle_load_spec (int dirfd, const char *bundle, mode_t *ret_mode, corral_error_
     }
   if (st.st_size > SPEC_MAX_SIZE)
     {
-      corral_error_make (err, 0, "%s is %lld bytes, more than the %d allowed", name, (long long)st.st_size,
+      corral_error_make (err, 0, "%s is %lld bytes, more than the %d allowed", name, (long long) st.st_size,
                          SPEC_MAX_SIZE);
       return NULL;
     }
   if (fd_read_all (fd, SPEC_MAX_SIZE, name, &data, &len, err) < 0)
     return NULL;
-  if (ret_mode)
+  spec = spec_parse (data, len, name, err);
+  if (spec && ret_mode)
     *ret_mode = st.st_mode & 07777;
-  return spec_parse (data, len, name, err);
+  return spec;
 }
 
 int

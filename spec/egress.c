@@ -115,10 +115,14 @@ egress_rule_format (const egress_rule_t *r)
     xasprintf (&out, "%s/%u", addr, r->prefix);
   else if (r->family == AF_INET)
     xasprintf (&out, "%s/%u:%u%s", addr, r->prefix, r->port,
-               r->proto == IPPROTO_TCP ? "/tcp" : r->proto == IPPROTO_UDP ? "/udp" : "");
+               r->proto == IPPROTO_TCP   ? "/tcp"
+               : r->proto == IPPROTO_UDP ? "/udp"
+                                         : "");
   else
     xasprintf (&out, "[%s/%u]:%u%s", addr, r->prefix, r->port,
-               r->proto == IPPROTO_TCP ? "/tcp" : r->proto == IPPROTO_UDP ? "/udp" : "");
+               r->proto == IPPROTO_TCP   ? "/tcp"
+               : r->proto == IPPROTO_UDP ? "/udp"
+                                         : "");
   return out;
 }
 

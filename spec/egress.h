@@ -12,11 +12,11 @@
 
 struct egress_rule_s
 {
-  int family;        /* AF_INET or AF_INET6 */
-  uint8_t addr[16];  /* network address, host bits cleared */
-  unsigned prefix;   /* 0..32 or 0..128 */
-  uint16_t port;     /* 0 = any port */
-  uint8_t proto;     /* 0 = any, IPPROTO_TCP, IPPROTO_UDP */
+  int family;       /* AF_INET or AF_INET6 */
+  uint8_t addr[16]; /* network address, host bits cleared */
+  unsigned prefix;  /* 0..32 or 0..128 */
+  uint16_t port;    /* 0 = any port */
+  uint8_t proto;    /* 0 = any, IPPROTO_TCP, IPPROTO_UDP */
 };
 typedef struct egress_rule_s egress_rule_t;
 

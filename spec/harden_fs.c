@@ -99,8 +99,10 @@ path_is_under (const char *path, const char *dir)
   return strncmp (path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-/* Does pattern match path, or something below path?  A bind of /home
- * exposes /home/alice/.ssh as surely as a bind of /home/alice/.ssh does. */
+/* Does a bind of `path` expose something `pattern` names?  It does when
+ * the pattern matches the path, one of its ancestors (a bind of a file
+ * inside ~/.ssh exposes ~/.ssh's secrets) or something below it (a bind of
+ * /home exposes /home/alice/.ssh). */
 static bool
 pattern_hits (const char *pattern, const char *path)
 {
@@ -108,10 +110,15 @@ pattern_hits (const char *pattern, const char *path)
   size_t depth = 0;
   const char *p;
 
-  if (glob_match (pattern, path, false))
+  if (glob_match (pattern, path, false) || str_eq (path, "/"))
     return true;
-  if (str_eq (path, "/"))
-    return true;
+  for (p = path + 1; *p; p++)
+    if (*p == '/')
+      {
+        cleanup_free char *ancestor = xstrndup (path, (size_t) (p - path));
+        if (glob_match (pattern, ancestor, false))
+          return true;
+      }
   for (p = path; *p; p++)
     if (*p == '/' && p[1] != '\0')
       depth++;
@@ -120,7 +127,7 @@ pattern_hits (const char *pattern, const char *path)
   for (size_t seen = 0; *p; p++)
     if (*p == '/' && seen++ == depth)
       break;
-  prefix = xstrndup (pattern, (size_t)(p - pattern));
+  prefix = xstrndup (pattern, (size_t) (p - pattern));
   return *p == '/' && glob_match (prefix, path, false);
 }
 
@@ -358,8 +365,8 @@ harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
   json_t *devices = json_get (linux_, "devices");
   json_t *rules = json_new_array ();
   size_t removed = 0;
-  (void)ctx;
-  (void)err;
+  (void) ctx;
+  (void) err;
 
   for (size_t i = json_len (devices); json_is_array (devices) && i-- > 0;)
     {

@@ -20,7 +20,7 @@ harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_e
   json_t *user = json_ensure_object (json_get (spec, "process"), "user");
   int64_t uid = get_i64 (user, "uid", 0), gid = get_i64 (user, "gid", 0);
   json_t *gids = json_new_array ();
-  (void)err;
+  (void) err;
 
   if (uid != p->uid || gid != p->gid)
     changes_add (changes, "user",
@@ -111,7 +111,7 @@ harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
   json_t *process = json_get (spec, "process");
   json_t *caps = json_get (process, "capabilities");
   bool nnp = false;
-  (void)err;
+  (void) err;
 
   if (caps != NULL && !json_is_object (caps))
     {
@@ -149,7 +149,7 @@ harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, c
 {
   const corral_profile_t *p = ctx->profile;
   json_t *env = json_get (json_get (spec, "process"), "env");
-  (void)err;
+  (void) err;
 
   if (env == NULL)
     return 0;
@@ -163,7 +163,7 @@ harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, c
 
       if (kv == NULL)
         return corral_error_make (err, 0, "process.env[%zu]: expected a string", i);
-      name = strchr (kv, '=') ? xstrndup (kv, (size_t)(strchr (kv, '=') - kv)) : xstrdup (kv);
+      name = strchr (kv, '=') ? xstrndup (kv, (size_t) (strchr (kv, '=') - kv)) : xstrdup (kv);
       drop = env_name_matches (p, name) == (p->env_mode == ENV_STRIP);
       if (drop)
         {

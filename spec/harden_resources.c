@@ -29,25 +29,27 @@ harden_resources (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, cor
   json_t *res = json_ensure_object (json_ensure_object (spec, "linux"), "resources");
   json_t *cpu;
   int64_t period = 0;
-  (void)err;
+  (void) err;
 
   if (p->memory > 0)
     lower (json_ensure_object (res, "memory"), "limit", p->memory, "linux.resources.memory.limit", changes);
   if (p->pids > 0)
     lower (json_ensure_object (res, "pids"), "limit", p->pids, "linux.resources.pids.limit", changes);
   if (p->cpu_shares > 0)
-    lower (json_ensure_object (res, "cpu"), "shares", (int64_t)p->cpu_shares, "linux.resources.cpu.shares", changes);
+    lower (json_ensure_object (res, "cpu"), "shares", (int64_t) p->cpu_shares, "linux.resources.cpu.shares", changes);
   if (p->cpu_quota > 0)
     {
       /* Compare quotas per the same period: scale the profile's quota to
        * the engine's period when the engine set one. */
       cpu = json_ensure_object (res, "cpu");
-      if (!json_int64 (json_get (cpu, "period"), &period) || period <= 0)
+      /* The kernel takes periods of 1 ms to 1 s; anything else from the
+       * engine is replaced, which also keeps the scaling below in range. */
+      if (!json_int64 (json_get (cpu, "period"), &period) || period < 1000 || period > 1000000)
         {
-          period = (int64_t)p->cpu_period;
+          period = (int64_t) p->cpu_period;
           json_set (cpu, "period", json_new_int (period));
         }
-      lower (cpu, "quota", p->cpu_quota * period / (int64_t)p->cpu_period, "linux.resources.cpu.quota", changes);
+      lower (cpu, "quota", p->cpu_quota * period / (int64_t) p->cpu_period, "linux.resources.cpu.quota", changes);
     }
   return 0;
 }

@@ -45,10 +45,24 @@ new_arg (unsigned index, uint64_t mask, uint64_t value)
   json_t *a = json_new_object ();
 
   json_set (a, "index", json_new_int (index));
-  json_set (a, "value", json_new_int ((int64_t)mask));
-  json_set (a, "valueTwo", json_new_int ((int64_t)value));
+  json_set (a, "value", json_new_int ((int64_t) mask));
+  json_set (a, "valueTwo", json_new_int ((int64_t) value));
   json_set (a, "op", json_new_string ("SCMP_CMP_MASKED_EQ"));
   return a;
+}
+
+/* Append rule unless an identical one is already there: hardening a spec
+ * corral already hardened (a retried create) must not grow it. */
+static void
+push_rule (json_t *syscalls, json_t *rule)
+{
+  for (size_t i = 0; i < json_len (syscalls); i++)
+    if (json_equal (json_at (syscalls, i), rule))
+      {
+        json_free (rule);
+        return;
+      }
+  json_push (syscalls, rule);
 }
 
 /* Does this rule's argument filter guarantee (arg[index] & flags) == 0? */
@@ -61,13 +75,13 @@ args_imply_clear (const json_t *args, unsigned index, uint64_t flags)
       const char *op = json_get_string (a, "op");
       int64_t idx, value = 0, value2 = 0;
 
-      if (!json_int64 (json_get (a, "index"), &idx) || idx != (int64_t)index)
+      if (!json_int64 (json_get (a, "index"), &idx) || idx != (int64_t) index)
         continue;
       json_int64 (json_get (a, "value"), &value);
       json_int64 (json_get (a, "valueTwo"), &value2);
-      if (str_eq (op, "SCMP_CMP_EQ") && ((uint64_t)value & flags) == 0)
+      if (str_eq (op, "SCMP_CMP_EQ") && ((uint64_t) value & flags) == 0)
         return true;
-      if (str_eq (op, "SCMP_CMP_MASKED_EQ") && ((uint64_t)value & flags) == flags && ((uint64_t)value2 & flags) == 0)
+      if (str_eq (op, "SCMP_CMP_MASKED_EQ") && ((uint64_t) value & flags) == flags && ((uint64_t) value2 & flags) == 0)
         return true;
     }
   return false;
@@ -132,7 +146,7 @@ apply_flag_rule (json_t *syscalls, bool default_allows, const struct flag_rule_s
       args = json_new_array ();
       json_push (args, new_arg (fr->arg, fr->flags, 0));
       json_set (rule, "args", args);
-      json_push (syscalls, rule);
+      push_rule (syscalls, rule);
       return;
     }
   for (unsigned bit = 0; bit < 64; bit++)
@@ -144,8 +158,32 @@ apply_flag_rule (json_t *syscalls, bool default_allows, const struct flag_rule_s
       args = json_new_array ();
       json_push (args, new_arg (fr->arg, f, f));
       json_set (rule, "args", args);
-      json_push (syscalls, rule);
+      push_rule (syscalls, rule);
     }
+}
+
+/* Remove names from every allowing rule, then deny them with errno_ret.
+ * Returns how many engine rules were narrowed. */
+static size_t
+deny_names (json_t *syscalls, char *const *names, int errno_ret)
+{
+  json_t *deny, *rule;
+  size_t stripped = 0;
+
+  if (strv_len (names) == 0)
+    return 0;
+  deny = json_new_array ();
+  for (char *const *s = names; *s; s++)
+    {
+      stripped += strip_allows (syscalls, *s, NULL);
+      json_push (deny, json_new_string (*s));
+    }
+  rule = json_new_object ();
+  json_set (rule, "names", deny);
+  json_set (rule, "action", json_new_string ("SCMP_ACT_ERRNO"));
+  json_set (rule, "errnoRet", json_new_int (errno_ret));
+  push_rule (syscalls, rule);
+  return stripped;
 }
 
 int
@@ -154,7 +192,7 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
   const corral_profile_t *p = ctx->profile;
   json_t *linux_ = json_ensure_object (spec, "linux");
   json_t *seccomp = json_get (linux_, "seccomp");
-  json_t *syscalls, *deny;
+  json_t *syscalls;
   const char *dflt;
   bool default_allows;
   size_t stripped = 0;
@@ -183,24 +221,18 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
   if (!json_is_array (syscalls))
     return corral_error_make (err, 0, "linux.seccomp.syscalls: expected an array");
 
+  stripped = deny_names (syscalls, p->seccomp_deny, p->seccomp_errno);
   if (strv_len (p->seccomp_deny) > 0)
-    {
-      deny = json_new_array ();
-      for (char **s = p->seccomp_deny; *s; s++)
-        {
-          stripped += strip_allows (syscalls, *s, NULL);
-          json_push (deny, json_new_string (*s));
-        }
-      json_t *rule = json_new_object ();
-      json_set (rule, "names", deny);
-      json_set (rule, "action", json_new_string ("SCMP_ACT_ERRNO"));
-      json_set (rule, "errnoRet", json_new_int (p->seccomp_errno));
-      json_push (syscalls, rule);
-      changes_add (changes, "seccomp",
-                   "linux.seccomp: deny %zu syscalls (ptrace, mount, bpf, …), %zu engine rules "
-                   "that allowed them narrowed",
-                   strv_len (p->seccomp_deny), stripped);
-    }
+    changes_add (changes, "seccomp",
+                 "linux.seccomp: deny %zu syscalls (ptrace, mount, bpf, …), %zu engine rules "
+                 "that allowed them narrowed",
+                 strv_len (p->seccomp_deny), stripped);
+  stripped = deny_names (syscalls, p->seccomp_enosys, ENOSYS);
+  if (strv_len (p->seccomp_enosys) > 0)
+    changes_add (changes, "seccomp",
+                 "linux.seccomp: %zu syscalls answer ENOSYS so libc falls back to ones the filter can inspect "
+                 "(%zu engine rules narrowed)",
+                 strv_len (p->seccomp_enosys), stripped);
   for (size_t i = 0; i < p->n_seccomp_flags; i++)
     {
       apply_flag_rule (syscalls, default_allows, &p->seccomp_flags[i], p->seccomp_errno);

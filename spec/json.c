@@ -95,6 +95,48 @@ cb_number (void *ctx, const char *s, size_t len)
   return attach (ctx, v);
 }
 
+/* yajl checks only the shape of UTF-8 sequences; refuse overlong forms,
+ * surrogates and code points above U+10FFFF too (RFC 3629), so that every
+ * consumer of the spec decodes the same text. */
+static bool
+utf8_is_valid (const unsigned char *s, size_t len)
+{
+  size_t i = 0;
+
+  while (i < len)
+    {
+      unsigned char c = s[i];
+      uint32_t cp;
+      size_t n;
+
+      if (c < 0x80)
+        {
+          i++;
+          continue;
+        }
+      if (c >= 0xc2 && c <= 0xdf)
+        n = 1, cp = c & 0x1f;
+      else if (c >= 0xe0 && c <= 0xef)
+        n = 2, cp = c & 0x0f;
+      else if (c >= 0xf0 && c <= 0xf4)
+        n = 3, cp = c & 0x07;
+      else
+        return false;
+      if (len - i <= n)
+        return false;
+      for (size_t k = 1; k <= n; k++)
+        {
+          if ((s[i + k] & 0xc0) != 0x80)
+            return false;
+          cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+      if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return false;
+      i += n + 1;
+    }
+  return true;
+}
+
 static int
 cb_string (void *ctx, const unsigned char *s, size_t len)
 {
@@ -107,8 +149,13 @@ cb_string (void *ctx, const unsigned char *s, size_t len)
       b->failure = "string contains a NUL character";
       return 0;
     }
+  if (!utf8_is_valid (s, len))
+    {
+      b->failure = "string is not valid UTF-8";
+      return 0;
+    }
   v = node_new (yajl_t_string);
-  v->u.string = xstrndup ((const char *)s, len);
+  v->u.string = xstrndup ((const char *) s, len);
   return attach (b, v);
 }
 
@@ -122,8 +169,13 @@ cb_map_key (void *ctx, const unsigned char *s, size_t len)
       b->failure = "object key contains a NUL character";
       return 0;
     }
+  if (!utf8_is_valid (s, len))
+    {
+      b->failure = "object key is not valid UTF-8";
+      return 0;
+    }
   free (b->key);
-  b->key = xstrndup ((const char *)s, len);
+  b->key = xstrndup ((const char *) s, len);
   return 1;
 }
 
@@ -158,7 +210,7 @@ cb_start_array (void *ctx)
 static int
 cmp_str (const void *a, const void *b)
 {
-  return strcmp (*(const char *const *)a, *(const char *const *)b);
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
 /* Duplicate keys are refused: which one an engine or runc honours differs, so
@@ -226,7 +278,7 @@ json_parse (const char *buf, size_t len, corral_error_t *err)
   if (h == NULL)
     abort ();
 
-  st = yajl_parse (h, (const unsigned char *)buf, len);
+  st = yajl_parse (h, (const unsigned char *) buf, len);
   if (st == yajl_status_ok)
     st = yajl_complete_parse (h);
 
@@ -237,11 +289,11 @@ json_parse (const char *buf, size_t len, corral_error_t *err)
         corral_error_make (err, 0, "invalid JSON at byte %zu: %s", off, b.failure);
       else
         {
-          unsigned char *m = yajl_get_error (h, 0, (const unsigned char *)buf, len);
-          char *nl = m ? strchr ((char *)m, '\n') : NULL;
+          unsigned char *m = yajl_get_error (h, 0, (const unsigned char *) buf, len);
+          char *nl = m ? strchr ((char *) m, '\n') : NULL;
           if (nl)
             *nl = '\0';
-          corral_error_make (err, 0, "invalid JSON at byte %zu: %s", off, m ? (char *)m : "parse error");
+          corral_error_make (err, 0, "invalid JSON at byte %zu: %s", off, m ? (char *) m : "parse error");
           yajl_free_error (h, m);
         }
       yajl_free (h);
@@ -269,7 +321,7 @@ gen_value (yajl_gen g, const json_t *v)
   switch (v->type)
     {
     case yajl_t_string:
-      yajl_gen_string (g, (const unsigned char *)v->u.string, strlen (v->u.string));
+      yajl_gen_string (g, (const unsigned char *) v->u.string, strlen (v->u.string));
       break;
     case yajl_t_number:
       yajl_gen_number (g, v->u.number.r, strlen (v->u.number.r));
@@ -279,7 +331,7 @@ gen_value (yajl_gen g, const json_t *v)
       for (size_t i = 0; i < v->u.object.len; i++)
         {
           const char *k = v->u.object.keys[i];
-          yajl_gen_string (g, (const unsigned char *)k, strlen (k));
+          yajl_gen_string (g, (const unsigned char *) k, strlen (k));
           gen_value (g, v->u.object.values[i]);
         }
       yajl_gen_map_close (g);
@@ -319,7 +371,7 @@ json_serialize (const json_t *v, bool pretty)
   yajl_gen_config (g, yajl_gen_indent_string, "  ");
   gen_value (g, v);
   yajl_gen_get_buf (g, &out, &len);
-  ret = xstrndup ((const char *)out, len);
+  ret = xstrndup ((const char *) out, len);
   yajl_gen_free (g);
   return ret;
 }
@@ -480,7 +532,7 @@ json_new_int (int64_t i)
   json_t *v = node_new (yajl_t_number);
   xasprintf (&v->u.number.r, "%" PRId64, i);
   v->u.number.i = i;
-  v->u.number.d = (double)i;
+  v->u.number.d = (double) i;
   v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
   return v;
 }
@@ -579,7 +631,7 @@ json_del (json_t *obj, const char *key)
   for (size_t i = 0; i < n; i++)
     if (strcmp (obj->u.object.keys[i], key) == 0)
       {
-        free ((char *)obj->u.object.keys[i]);
+        free ((char *) obj->u.object.keys[i]);
         json_free (obj->u.object.values[i]);
         memmove (&obj->u.object.keys[i], &obj->u.object.keys[i + 1], (n - i - 1) * sizeof (char *));
         memmove (&obj->u.object.values[i], &obj->u.object.values[i + 1], (n - i - 1) * sizeof (json_t *));

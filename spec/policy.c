@@ -176,7 +176,7 @@ get_strv (const json_t *obj, const char *key, const char *path, str_check_fn che
 static int
 check_abs_path (const char *s, const char *path, char **ret, corral_error_t *err)
 {
-  (void)ret;
+  (void) ret;
   if (s[0] != '/' || strstr (s, "/../") || (strlen (s) >= 3 && str_eq (s + strlen (s) - 3, "/..")))
     return corral_error_make (err, 0, "%s: \"%s\" is not an absolute path without \"..\"", path, s);
   return 0;
@@ -196,7 +196,7 @@ check_capability (const char *s, const char *path, char **ret, corral_error_t *e
   *ret = xstrdup (name);
   cap_free (name);
   for (char *c = *ret; *c; c++)
-    *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    *c = (char) (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
   return 0;
 }
 
@@ -206,7 +206,7 @@ static int
 check_syscall (const char *s, const char *path, char **ret, corral_error_t *err)
 {
   static const uint32_t arches[] = { 0 /* native */, SCMP_ARCH_X86, SCMP_ARCH_X32, SCMP_ARCH_AARCH64, SCMP_ARCH_ARM };
-  (void)ret;
+  (void) ret;
 
   for (size_t i = 0; i < sizeof (arches) / sizeof (arches[0]); i++)
     {
@@ -220,7 +220,7 @@ check_syscall (const char *s, const char *path, char **ret, corral_error_t *err)
 static int
 check_glob (const char *s, const char *path, char **ret, corral_error_t *err)
 {
-  (void)ret;
+  (void) ret;
   if (*s == '\0')
     return corral_error_make (err, 0, "%s: empty pattern", path);
   return 0;
@@ -230,7 +230,7 @@ static int
 check_annotation (const char *s, const char *path, char **ret, corral_error_t *err)
 {
   static const char *const known[] = { "run.corral.memory", "run.corral.pids", "run.corral.env.strip", NULL };
-  (void)ret;
+  (void) ret;
   for (size_t i = 0; known[i]; i++)
     if (str_eq (known[i], s))
       return 0;
@@ -284,11 +284,11 @@ parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error
   if (get_int (u, "uid", path, 0, UINT32_MAX - 1, &n, err) < 0)
     return -1;
   if (json_get (u, "uid"))
-    p->uid = (uint32_t)n;
+    p->uid = (uint32_t) n;
   if (get_int (u, "gid", path, 0, UINT32_MAX - 1, &n, err) < 0)
     return -1;
   if (json_get (u, "gid"))
-    p->gid = (uint32_t)n;
+    p->gid = (uint32_t) n;
   /* Root in the container is root on the host: corral has no user-namespace
    * profile yet, so a profile can never run agents as uid or gid 0. */
   if (p->uid == 0 || p->gid == 0)
@@ -307,7 +307,7 @@ parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error
       if (!json_int64 (json_at (gids, i), &n) || n <= 0 || n >= UINT32_MAX)
         return corral_error_make (err, 0, "%s.additional_gids[%zu]: expected a gid between 1 and %u", path, i,
                                   UINT32_MAX - 1);
-      p->additional_gids[i] = (uint32_t)n;
+      p->additional_gids[i] = (uint32_t) n;
     }
   return 0;
 }
@@ -463,7 +463,7 @@ parse_flag_rules (corral_profile_t *p, const json_t *arr, const char *path, corr
         if (check_syscall (r->syscall, spath, NULL, err) < 0)
           return -1;
       }
-      r->arg = (unsigned)arg;
+      r->arg = (unsigned) arg;
       flags = json_get (e, "flags");
       if (!json_is_array (flags) || json_len (flags) == 0)
         return corral_error_make (err, 0, "%s.flags: expected a non-empty array of flag names", ipath);
@@ -482,11 +482,12 @@ parse_flag_rules (corral_profile_t *p, const json_t *arr, const char *path, corr
 static int
 parse_seccomp (corral_profile_t *p, const json_t *s, const char *path, corral_error_t *err)
 {
-  static const char *const keys[] = { "errno", "deny", "deny_flags", NULL };
+  static const char *const keys[] = { "errno", "deny", "enosys", "deny_flags", NULL };
   cleanup_free char *errname = NULL;
 
   if (check_keys (s, path, keys, err) < 0 || get_string (s, "errno", path, &errname, err) < 0
-      || get_strv (s, "deny", path, check_syscall, &p->seccomp_deny, err) < 0)
+      || get_strv (s, "deny", path, check_syscall, &p->seccomp_deny, err) < 0
+      || get_strv (s, "enosys", path, check_syscall, &p->seccomp_enosys, err) < 0)
     return -1;
   if (errname)
     {
@@ -494,7 +495,7 @@ parse_seccomp (corral_profile_t *p, const json_t *s, const char *path, corral_er
       if (lookup_name (errno_names, sizeof (errno_names) / sizeof (errno_names[0]), errname, &v) < 0)
         return corral_error_make (err, 0, "%s.errno: unknown errno \"%s\" (EPERM, EACCES, ENOSYS, EINVAL, ENOTSUP)",
                                   path, errname);
-      p->seccomp_errno = (int)v;
+      p->seccomp_errno = (int) v;
     }
   if (json_get (s, "deny_flags"))
     {
@@ -538,11 +539,11 @@ parse_resources (corral_profile_t *p, const json_t *r, const char *path, corral_
   if (get_int (r, "cpu_period", path, 1000, 1000000, &v, err) < 0)
     return -1;
   if (json_get (r, "cpu_period"))
-    p->cpu_period = (uint64_t)v;
+    p->cpu_period = (uint64_t) v;
   if (get_int (r, "cpu_shares", path, 2, 262144, &v, err) < 0)
     return -1;
   if (json_get (r, "cpu_shares"))
-    p->cpu_shares = (uint64_t)v;
+    p->cpu_shares = (uint64_t) v;
   return 0;
 }
 
@@ -827,6 +828,7 @@ profile_clear (corral_profile_t *p)
   strv_free (p->readonly_paths);
   strv_free (p->capabilities);
   strv_free (p->seccomp_deny);
+  strv_free (p->seccomp_enosys);
   for (size_t i = 0; i < p->n_seccomp_flags; i++)
     free (p->seccomp_flags[i].syscall);
   free (p->seccomp_flags);
@@ -938,7 +940,10 @@ profile_copy (const corral_profile_t *src)
   p->runtime = strdup_opt (src->runtime);
   p->description = strdup_opt (src->description);
   p->additional_gids = xmalloc0 (src->n_additional_gids * sizeof (uint32_t));
-  memcpy (p->additional_gids, src->additional_gids, src->n_additional_gids * sizeof (uint32_t));
+  /* A profile without user.additional_gids has NULL there: memcpy from
+   * NULL is undefined even for 0 bytes (UBSan aborts). */
+  if (src->n_additional_gids > 0)
+    memcpy (p->additional_gids, src->additional_gids, src->n_additional_gids * sizeof (uint32_t));
   p->tmpfs = xmalloc0 (src->n_tmpfs * sizeof (*p->tmpfs));
   for (size_t i = 0; i < src->n_tmpfs; i++)
     {
@@ -957,6 +962,7 @@ profile_copy (const corral_profile_t *src)
   p->readonly_paths = strv_dup (src->readonly_paths);
   p->capabilities = strv_dup (src->capabilities);
   p->seccomp_deny = strv_dup (src->seccomp_deny);
+  p->seccomp_enosys = strv_dup (src->seccomp_enosys);
   p->seccomp_flags = xmalloc0 (src->n_seccomp_flags * sizeof (*p->seccomp_flags));
   for (size_t i = 0; i < src->n_seccomp_flags; i++)
     {

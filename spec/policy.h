@@ -69,8 +69,9 @@ struct corral_profile_s
   char **capabilities;                 /* kept, canonical "CAP_…" names */
   int64_t rlimit_nofile, rlimit_nproc; /* -1 = not set */
 
-  char **seccomp_deny; /* syscalls denied outright */
-  int seccomp_errno;   /* errno for denied syscalls */
+  char **seccomp_deny;   /* syscalls denied outright */
+  char **seccomp_enosys; /* denied with ENOSYS, so libc falls back */
+  int seccomp_errno;     /* errno for denied syscalls */
   struct flag_rule_s *seccomp_flags;
   size_t n_seccomp_flags;
 

@@ -23,7 +23,7 @@ try_clone_newuser (void)
   if (r == 0)
     _exit (0);
   if (r > 0)
-    waitpid ((pid_t)r, NULL, 0);
+    waitpid ((pid_t) r, NULL, 0);
   return r < 0 ? -1 : 0;
 }
 

@@ -1,5 +1,495 @@
+/* corral: unit tests of spec/policy.[ch]: the shipped policy, strict
+ * validation with JSON paths in every error, profile selection and
+ * tightening by annotations. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "shim/fsutil.h"
+#include "shim/util.h"
+#include "spec/policy.h"
+#include "tests/unit/tap.h"
+
+/* Every clone flag the shipped policy denies. */
+#define CLONE_NS_FLAGS 0x7E020080ULL
+
+static char *
+read_file (const char *path, size_t *ret_len)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  char *data = NULL;
+
+  if (fd < 0 || fd_read_all (fd, POLICY_MAX_SIZE, path, &data, ret_len, &err) < 0)
+    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
+  return data;
+}
+
+static corral_policy_t *
+parse_text (const char *text, corral_error_t *err)
+{
+  return policy_parse (text, strlen (text), "test-policy.json", err);
+}
+
+static corral_policy_t *
+shipped_policy (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  corral_policy_t *p;
+  size_t len;
+
+  xasprintf (&path, "%s/configs/policy.json", tap_srcdir ());
+  data = read_file (path, &len);
+  p = policy_parse (data, len, path, &err);
+  if (p == NULL)
+    bail_out ("configs/policy.json does not parse: %s", err ? err->msg : "?");
+  return p;
+}
+
+static json_t *
+parse_json (const char *text)
+{
+  json_t *v = json_parse (text, strlen (text), NULL);
+  if (v == NULL)
+    bail_out ("test JSON does not parse: %s", text);
+  return v;
+}
+
+static bool
+strv_has (char *const *v, const char *s)
+{
+  for (; v && *v; v++)
+    if (str_eq (*v, s))
+      return true;
+  return false;
+}
+
+static bool
+strv_equal (char *const *a, char *const *b)
+{
+  size_t n = strv_len (a);
+
+  if (n != strv_len (b))
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!str_eq (a[i], b[i]))
+      return false;
+  return true;
+}
+
+/* The policy must be refused with a message that contains each needle. */
+static void
+policy_fails (const char *text, const char *needle1, const char *needle2, const char *what)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *p = parse_text (text, &err);
+
+  ok (p == NULL, "%s is refused", what);
+  like (err ? err->msg : NULL, needle1, "%s: message has \"%s\"", what, needle1);
+  if (needle2)
+    like (err ? err->msg : NULL, needle2, "%s: message has \"%s\"", what, needle2);
+}
+
+/* A policy with one profile "default" whose members are body. */
+static void
+profile_fails (const char *body, const char *needle1, const char *needle2, const char *what)
+{
+  cleanup_free char *text = NULL;
+
+  xasprintf (&text, "{\"profiles\":{\"default\":{%s}}}", body);
+  policy_fails (text, needle1, needle2, what);
+}
+
+static void
+test_shipped (void)
+{
+  cleanup_policy corral_policy_t *p = shipped_policy ();
+  const corral_profile_t *def = policy_find_profile (p, "default");
+  const corral_profile_t *off = policy_find_profile (p, "offline");
+  const corral_profile_t *unt = policy_find_profile (p, "untrusted");
+  cleanup_free char *summary = NULL;
+  bool clone_ok = false;
+
+  is_int (p->n_profiles, 3, "configs/policy.json has three profiles");
+  is_str (p->default_profile, "default", "its default profile is \"default\"");
+  if (!ok (def && off && unt, "profiles default, offline and untrusted exist"))
+    return;
+
+  is_str (def->runtime, "runc", "default: runtime runc");
+  ok (def->uid == 65534 && def->gid == 65534, "default: runs as 65534:65534");
+  ok (def->readonly_root, "default: read-only root");
+  ok (def->n_tmpfs == 3 && str_eq (def->tmpfs[0].path, "/tmp") && str_eq (def->tmpfs[1].path, "/run")
+          && str_eq (def->tmpfs[2].path, "/var/tmp"),
+      "default: tmpfs /tmp, /run, /var/tmp");
+  ok (def->capabilities && def->capabilities[0] == NULL, "default: no capabilities kept");
+  ok (strv_has (def->seccomp_deny, "ptrace") && strv_has (def->seccomp_deny, "mount")
+          && strv_has (def->seccomp_deny, "unshare") && strv_has (def->seccomp_deny, "bpf"),
+      "default: seccomp denies ptrace, mount, unshare, bpf");
+  is_int (def->seccomp_errno, EPERM, "default: denied syscalls fail with EPERM");
+  for (size_t i = 0; i < def->n_seccomp_flags; i++)
+    if (str_eq (def->seccomp_flags[i].syscall, "clone"))
+      clone_ok = def->seccomp_flags[i].arg == 0 && def->seccomp_flags[i].flags == CLONE_NS_FLAGS;
+  ok (clone_ok, "default: clone is denied with any namespace flag in argument 0 (mask 0x%llx)", CLONE_NS_FLAGS);
+  ok (def->env_mode == ENV_STRIP && strv_has (def->env_patterns, "*_TOKEN"), "default: strips *_TOKEN variables");
+  is_int (def->memory, 2LL << 30, "default: memory 2g");
+  is_int (def->pids, 512, "default: pids 512");
+  is_int (def->rlimit_nofile, 4096, "default: RLIMIT_NOFILE 4096");
+  ok (def->network, "default: has network");
+  is_int (strv_len (def->overridable), 3, "default: three overridable annotations");
+
+  ok (strv_len (off->seccomp_deny) > 0 && strv_equal (off->seccomp_deny, def->seccomp_deny),
+      "offline inherits default's seccomp deny list");
+  is_int (off->n_seccomp_flags, def->n_seccomp_flags, "offline inherits default's seccomp flag rules");
+  ok (strv_equal (off->env_patterns, def->env_patterns), "offline inherits default's environment patterns");
+  is_int (off->n_mount_rules, def->n_mount_rules, "offline inherits default's mount rules");
+  ok (!off->network, "offline: no network");
+  is_str (off->runtime, "runc", "offline: runtime runc");
+  is_int (off->memory, def->memory, "offline: memory as default");
+
+  is_str (unt->runtime, "gvisor", "untrusted: runtime gvisor");
+  ok (!unt->network, "untrusted: no network (inherited from offline)");
+  is_int (unt->memory, 1LL << 30, "untrusted: memory 1g");
+  is_int (unt->pids, 256, "untrusted: pids 256");
+  ok (strv_equal (unt->seccomp_deny, def->seccomp_deny), "untrusted: seccomp inherited through offline");
+  is_str (policy_runtime_path (p, "gvisor"), "runsc", "runtime gvisor is runsc");
+  is_str (policy_runtime_path (p, "kata"), NULL, "an undefined runtime has no path");
+
+  summary = policy_summary (p);
+  like (summary, "profile untrusted: runtime=gvisor", "the summary lists untrusted with gvisor");
+  like (summary, "network=none", "the summary shows an offline profile");
+}
+
+static void
+test_policy_load (void)
+{
+  char dir[] = "/tmp/corral-test-policy-XXXXXX";
+  cleanup_free char *good = NULL;
+  cleanup_free char *loose = NULL;
+  cleanup_free char *src = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_error corral_error_t err = NULL;
+  cleanup_error corral_error_t err2 = NULL;
+  cleanup_error corral_error_t err3 = NULL;
+  cleanup_policy corral_policy_t *p1 = NULL;
+  cleanup_policy corral_policy_t *p2 = NULL;
+  cleanup_policy corral_policy_t *p3 = NULL;
+  size_t len;
+
+  if (mkdtemp (dir) == NULL)
+    bail_out ("mkdtemp: %s", strerror (errno));
+  xasprintf (&src, "%s/configs/policy.json", tap_srcdir ());
+  data = read_file (src, &len);
+  xasprintf (&good, "%s/good.json", dir);
+  xasprintf (&loose, "%s/loose.json", dir);
+  for (int i = 0; i < 2; i++)
+    {
+      const char *path = i ? loose : good;
+      cleanup_close int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0 || write (fd, data, len) != (ssize_t) len || fchmod (fd, i ? 0666 : 0644) < 0)
+        bail_out ("write %s: %s", path, strerror (errno));
+    }
+  p1 = policy_load (good, &err);
+  ok (p1 != NULL, "policy_load reads a 0644 copy of configs/policy.json%s%s", err ? ": " : "", err ? err->msg : "");
+  p2 = policy_load (loose, &err2);
+  ok (p2 == NULL, "policy_load refuses a world-writable policy");
+  like (err2 ? err2->msg : NULL, "writable by group or others", "and says why");
+  p3 = policy_load (dir, &err3);
+  ok (p3 == NULL, "policy_load refuses a directory");
+  like (err3 ? err3->msg : NULL, "not a regular file", "and says why");
+  (void) unlink (good);
+  (void) unlink (loose);
+  (void) rmdir (dir);
+}
+
+static void
+test_minimal_and_inheritance (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *min = parse_text ("{\"profiles\":{\"default\":{}}}", &err);
+  cleanup_policy corral_policy_t *p = NULL;
+  const corral_profile_t *def, *small;
+
+  ok (min != NULL, "a policy with one empty profile is valid%s%s", err ? ": " : "", err ? err->msg : "");
+  def = min ? policy_find_profile (min, "default") : NULL;
+  ok (def && def->uid == 65534 && def->readonly_root && def->network && str_eq (def->runtime, "runc")
+          && def->capabilities && def->capabilities[0] == NULL,
+      "an empty profile gets safe defaults (65534, read-only root, no capabilities, runc)");
+
+  p = parse_text ("{\"profiles\":{\"default\":{\"resources\":{\"memory\":\"2g\",\"pids\":100},"
+                  "\"capabilities\":[\"CAP_CHOWN\",\"cap_net_bind_service\"]},"
+                  "\"small\":{\"inherits\":\"default\",\"resources\":{\"memory\":\"1g\"},"
+                  "\"capabilities\":[\"CAP_KILL\"]}}}",
+                  &err);
+  if (!ok (p != NULL, "a policy with an inheriting profile parses%s%s", err ? ": " : "", err ? err->msg : ""))
+    return;
+  small = policy_find_profile (p, "small");
+  def = policy_find_profile (p, "default");
+  is_int (small->memory, 1LL << 30, "the child's resources.memory wins");
+  is_int (small->pids, 100, "objects merge: the parent's resources.pids is kept");
+  ok (strv_len (small->capabilities) == 1 && str_eq (small->capabilities[0], "CAP_KILL"),
+      "arrays replace: the child's capabilities only");
+  ok (strv_len (def->capabilities) == 2 && str_eq (def->capabilities[1], "CAP_NET_BIND_SERVICE"),
+      "capability names are canonicalised (cap_net_bind_service -> CAP_NET_BIND_SERVICE)");
+}
+
+static void
+test_errors (void)
+{
+  policy_fails ("{\"profiles\":{\"default\":{}},\"profile\":{}}", "(top level)", "unknown key \"profile\"",
+                "an unknown top-level key");
+  policy_fails ("{\"profiles\":{\"default\":{}}", "test-policy.json", "invalid JSON", "a truncated policy");
+  policy_fails ("{\"profiles\":{}}", "profiles", "non-empty", "a policy without profiles");
+  policy_fails ("{\"default_profile\":\"strict\",\"profiles\":{\"default\":{}}}", "default_profile",
+                "no profile \"strict\"", "a default_profile that does not exist");
+  profile_fails ("\"seccomp_profile\":{}", "profiles.default", "unknown key \"seccomp_profile\"",
+                 "an unknown profile key");
+  profile_fails ("\"user\":{\"uid\":\"65534\"}", "profiles.default.user.uid", "expected an integer",
+                 "a uid given as a string");
+  profile_fails ("\"capabilities\":\"CAP_CHOWN\"", "profiles.default.capabilities", "expected an array",
+                 "capabilities given as a string");
+  profile_fails ("\"filesystem\":{\"readonly_root\":\"yes\"}", "profiles.default.filesystem.readonly_root",
+                 "true or false", "readonly_root given as a string");
+  profile_fails ("\"user\":{\"uid\":0,\"gid\":1000}", "profiles.default.user", "must not be 0", "uid 0");
+  profile_fails ("\"user\":{\"uid\":1000,\"gid\":0}", "profiles.default.user", "must not be 0", "gid 0");
+  profile_fails ("\"user\":{\"uid\":1000,\"additional_gids\":[0]}", "profiles.default.user.additional_gids[0]",
+                 "between 1 and", "additional gid 0");
+  profile_fails ("\"capabilities\":[\"CAP_CHOWN\",\"CAP_FOO\"]", "profiles.default.capabilities[1]",
+                 "unknown capability \"CAP_FOO\"", "an unknown capability");
+  profile_fails ("\"seccomp\":{\"deny\":[\"ptrace\",\"mount\",\"no_such_syscall\"]}",
+                 "profiles.default.seccomp.deny[2]: unknown syscall", "no_such_syscall", "an unknown syscall");
+  profile_fails ("\"seccomp\":{\"errno\":\"EFOO\"}", "profiles.default.seccomp.errno", "unknown errno \"EFOO\"",
+                 "an unknown errno");
+  profile_fails ("\"seccomp\":{\"deny_flags\":[{\"syscall\":\"clone\",\"arg\":0,\"flags\":[\"CLONE_NEWNS\","
+                 "\"CLONE_NEWFOO\"]}]}",
+                 "profiles.default.seccomp.deny_flags[0].flags[1]", "unknown flag \"CLONE_NEWFOO\"",
+                 "an unknown clone flag");
+  profile_fails ("\"seccomp\":{\"deny_flags\":[{\"syscall\":\"clone\",\"arg\":6,\"flags\":[\"CLONE_NEWNS\"]}]}",
+                 "profiles.default.seccomp.deny_flags[0].arg", "out of range", "a syscall argument index of 6");
+  profile_fails ("\"seccomp\":{\"deny_flags\":[{\"syscall\":\"klone\",\"flags\":[\"CLONE_NEWNS\"]}]}",
+                 "profiles.default.seccomp.deny_flags[0].syscall", "unknown syscall",
+                 "a flag rule on an unknown syscall");
+  policy_fails (
+      "{\"profiles\":{\"default\":{\"inherits\":\"a\"},\"a\":{\"inherits\":\"b\"},\"b\":{\"inherits\":\"a\"}}}",
+      "inherits", "inheritance cycle", "an inheritance cycle");
+  policy_fails ("{\"profiles\":{\"default\":{\"inherits\":\"default\"}}}", "profiles.default.inherits",
+                "inheritance cycle", "a profile inheriting itself");
+  profile_fails ("\"inherits\":\"strict\"", "profiles.default.inherits", "no profile \"strict\"",
+                 "inherits naming a missing profile");
+  profile_fails ("\"filesystem\":{\"readonly_root\":false}", "profiles.default.filesystem.readonly_root",
+                 "must be true", "readonly_root false");
+  profile_fails ("\"runtime\":\"kata\"", "profiles.default.runtime", "\"kata\" is not defined",
+                 "a profile naming an undefined runtime");
+  policy_fails ("{\"runtimes\":{\"runc\":\"runc\",\"kata\":\"kata-runtime\"},\"profiles\":{\"default\":{}}}",
+                "runtimes", "unknown runtime \"kata\"", "an unknown runtime in runtimes");
+  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64x\"}]}",
+                 "profiles.default.filesystem.tmpfs[0].size", "invalid size \"64x\"", "a bad tmpfs size (64x)");
+  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\"},{\"path\":\"/run\",\"size\":\"0\"}]}",
+                 "profiles.default.filesystem.tmpfs[1].size", "invalid size", "a tmpfs size of 0");
+  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"-1m\"}]}",
+                 "profiles.default.filesystem.tmpfs[0].size", "invalid size", "a negative tmpfs size");
+  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"tmp\"}]}", "profiles.default.filesystem.tmpfs[0]",
+                 "not an absolute path", "a relative tmpfs path");
+  profile_fails ("\"filesystem\":{\"mount_rules\":[{\"source\":\"/a\",\"action\":\"refuse\"},"
+                 "{\"source\":\"/var/run/docker.sock\",\"destination\":\"/sock\",\"action\":\"refuse\"}]}",
+                 "profiles.default.filesystem.mount_rules[1]", "exactly one of",
+                 "a mount rule with source and destination");
+  profile_fails ("\"filesystem\":{\"mount_rules\":[{\"action\":\"refuse\"}]}",
+                 "profiles.default.filesystem.mount_rules[0]", "exactly one of", "a mount rule with neither");
+  profile_fails ("\"filesystem\":{\"mount_rules\":[{\"source\":\"/a\",\"action\":\"allow\"}]}",
+                 "profiles.default.filesystem.mount_rules[0].action", "\"allow\"", "a mount rule action of allow");
+  profile_fails ("\"filesystem\":{\"writable_mounts\":[\"/workspace/../etc\"]}",
+                 "profiles.default.filesystem.writable_mounts[0]", "\"..\"", "a writable mount with ..");
+  profile_fails ("\"environment\":{\"mode\":\"keep\"}", "profiles.default.environment.mode", "\"keep\"",
+                 "an unknown environment mode");
+  profile_fails ("\"environment\":{\"patterns\":[\"A\",\"\"]}", "profiles.default.environment.patterns[1]",
+                 "empty pattern", "an empty environment pattern");
+  profile_fails ("\"egress\":{\"mode\":\"some\"}", "profiles.default.egress.mode", "\"some\"",
+                 "an unknown egress mode");
+  profile_fails ("\"resources\":{\"memory\":\"2q\"}", "profiles.default.resources.memory", "invalid size",
+                 "a bad memory size");
+  profile_fails ("\"resources\":{\"cpu_period\":10}", "profiles.default.resources.cpu_period", "out of range",
+                 "a cpu_period below 1000");
+  profile_fails ("\"overridable\":[\"run.corral.runtime\"]", "profiles.default.overridable[0]",
+                 "not an annotation a container can use", "an overridable annotation corral does not know");
+}
+
+static void
+test_select (void)
+{
+  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_json json_t *ann_untrusted = parse_json ("{\"run.corral.profile\":\"untrusted\",\"foo\":\"bar\"}");
+  cleanup_json json_t *ann_offline = parse_json ("{\"run.corral.profile\":\"offline\"}");
+  cleanup_json json_t *ann_other = parse_json ("{\"io.podman.annotations.init\":\"FALSE\"}");
+  cleanup_json json_t *ann_missing = parse_json ("{\"run.corral.profile\":\"strict\"}");
+  cleanup_json json_t *ann_number = parse_json ("{\"run.corral.profile\":1}");
+  const corral_profile_t *r;
+
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, NULL, NULL, &err);
+    is_str (r ? r->name : NULL, "default", "no flag, no annotations: the default profile");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, NULL, ann_other, &err);
+    is_str (r ? r->name : NULL, "default", "unrelated annotations: the default profile");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, NULL, ann_untrusted, &err);
+    is_str (r ? r->name : NULL, "untrusted", "the annotation picks a profile");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, "offline", NULL, &err);
+    is_str (r ? r->name : NULL, "offline", "--profile picks a profile");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, "offline", ann_offline, &err);
+    is_str (r ? r->name : NULL, "offline", "--profile and an agreeing annotation");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, "offline", ann_untrusted, &err);
+    ok (r == NULL, "--profile offline with annotation untrusted is an error");
+    like (err ? err->msg : NULL, "conflicts", "the error says they conflict");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, "default", ann_untrusted, &err);
+    ok (r == NULL, "--profile default with annotation untrusted is an error too (no silent choice)");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, "strict", NULL, &err);
+    ok (r == NULL, "--profile naming an unknown profile is an error");
+    like (err ? err->msg : NULL, "no profile \"strict\"", "the error names it");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, NULL, ann_missing, &err);
+    ok (r == NULL, "an annotation naming an unknown profile is an error");
+    like (err ? err->msg : NULL, "strict", "the error names it");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    r = policy_select_profile (p, NULL, ann_number, &err);
+    ok (r == NULL, "a non-string profile annotation is an error");
+    like (err ? err->msg : NULL, "run.corral.profile", "the error names the annotation");
+  }
+}
+
+/* Tighten the shipped default profile; returns NULL on error (in *err). */
+static corral_profile_t *
+tighten (const corral_policy_t *p, const char *profile, const char *annotations, corral_error_t *err)
+{
+  cleanup_json json_t *ann = parse_json (annotations);
+  return profile_with_annotations (policy_find_profile (p, profile), ann, err);
+}
+
+static void
+tighten_fails (const corral_policy_t *p, const char *annotations, const char *needle, const char *what)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_profile corral_profile_t *t = tighten (p, "default", annotations, &err);
+
+  ok (t == NULL, "%s is refused", what);
+  like (err ? err->msg : NULL, needle, "%s: message has \"%s\"", what, needle);
+}
+
+static void
+test_annotations (void)
+{
+  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_policy corral_policy_t *narrow = NULL;
+  cleanup_error corral_error_t err = NULL;
+  const corral_profile_t *def = policy_find_profile (p, "default");
+  size_t n_patterns = strv_len (def->env_patterns);
+
+  {
+    cleanup_profile corral_profile_t *t = tighten (p, "default", "{\"run.corral.memory\":\"512m\"}", &err);
+    is_int (t ? t->memory : -1, 512LL << 20, "run.corral.memory=512m tightens memory to 512 MiB");
+    is_int (def->memory, 2LL << 30, "the policy's own profile is unchanged");
+  }
+  {
+    cleanup_profile corral_profile_t *t = tighten (p, "default", "{\"run.corral.pids\":\"64\"}", &err);
+    is_int (t ? t->pids : -1, 64, "run.corral.pids=64 tightens pids");
+  }
+  tighten_fails (p, "{\"run.corral.memory\":\"4g\"}", "loosen", "run.corral.memory=4g (above 2g)");
+  tighten_fails (p, "{\"run.corral.pids\":\"100000\"}", "loosen", "run.corral.pids=100000 (above 512)");
+  tighten_fails (p, "{\"run.corral.memory\":\"0\"}", "positive", "run.corral.memory=0 (would mean no limit)");
+  tighten_fails (p, "{\"run.corral.memory\":\"lots\"}", "run.corral.memory", "run.corral.memory=lots");
+  tighten_fails (p, "{\"run.corral.memory\":512}", "expected a string", "a non-string annotation value");
+  tighten_fails (p, "{\"run.corral.x\":\"1\"}", "not known to corral", "the unknown annotation run.corral.x");
+  tighten_fails (p, "{\"run.corral.egress\":\"open\"}", "run.corral.egress",
+                 "the unknown annotation run.corral.egress");
+
+  narrow = parse_text ("{\"profiles\":{\"default\":{\"overridable\":[\"run.corral.memory\"]}}}", &err);
+  if (ok (narrow != NULL, "a policy opening only run.corral.memory parses"))
+    {
+      cleanup_error corral_error_t e = NULL;
+      cleanup_profile corral_profile_t *t = tighten (narrow, "default", "{\"run.corral.pids\":\"10\"}", &e);
+      ok (t == NULL, "run.corral.pids is refused where the profile does not list it as overridable");
+      like (e ? e->msg : NULL, "not overridable", "the error says it is not overridable");
+    }
+
+  {
+    cleanup_error corral_error_t e = NULL;
+    cleanup_error corral_error_t e2 = NULL;
+    cleanup_policy corral_policy_t *allow
+        = parse_text ("{\"profiles\":{\"default\":{\"environment\":{\"mode\":\"allowlist\",\"patterns\":[\"PATH\"]},"
+                      "\"overridable\":[\"run.corral.env.strip\"]}}}",
+                      &e);
+    cleanup_profile corral_profile_t *t
+        = allow ? tighten (allow, "default", "{\"run.corral.env.strip\":\"PATH\"}", &e2) : NULL;
+
+    ok (allow != NULL && t == NULL, "run.corral.env.strip is refused on an allowlist profile");
+    like (e2 ? e2->msg : NULL, "allowlist", "the error says the profile keeps an allowlist");
+  }
+  {
+    cleanup_error corral_error_t e = NULL;
+    cleanup_json json_t *arr = parse_json ("[\"run.corral.memory=1m\"]");
+    cleanup_profile corral_profile_t *t = profile_with_annotations (def, arr, &e);
+
+    ok (t == NULL, "annotations that are not an object are refused");
+    like (e ? e->msg : NULL, "annotations", "the error names the annotations");
+  }
+  {
+    cleanup_error corral_error_t e = NULL;
+    cleanup_profile corral_profile_t *t
+        = tighten (p, "default",
+                   "{\"io.podman.annotations.privileged\":\"TRUE\",\"org.opencontainers.image.stopSignal\":\"15\","
+                   "\"run.corral.profile\":\"default\",\"run.corralx\":\"1\"}",
+                   &e);
+    ok (t != NULL, "annotations outside run.corral. (and run.corral.profile) are ignored%s%s", e ? ": " : "",
+        e ? e->msg : "");
+    ok (t && t->memory == def->memory && t->pids == def->pids && strv_len (t->env_patterns) == n_patterns,
+        "and change nothing");
+  }
+  {
+    cleanup_error corral_error_t e = NULL;
+    cleanup_profile corral_profile_t *t = tighten (p, "default", "{\"run.corral.env.strip\":\"MY_*,,INTERNAL\"}", &e);
+    ok (t && strv_len (t->env_patterns) == n_patterns + 2,
+        "run.corral.env.strip adds two patterns (empty ones skipped)");
+    ok (t && str_eq (t->env_patterns[n_patterns], "MY_*") && str_eq (t->env_patterns[n_patterns + 1], "INTERNAL"),
+        "the added patterns are MY_* and INTERNAL");
+    is_int (strv_len (def->env_patterns), n_patterns, "the policy's patterns are unchanged");
+  }
+}
+
 int
 main (void)
 {
-  return 77;
+  test_shipped ();
+  test_policy_load ();
+  test_minimal_and_inheritance ();
+  test_errors ();
+  test_select ();
+  test_annotations ();
+  return done_testing ();
 }
