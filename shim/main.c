@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "hooks/hook.h"
+#include "hooks/nft.h"
 #include "shim/cli.h"
 #include "shim/delegate.h"
 #include "shim/fsutil.h"
@@ -60,6 +62,8 @@ usage (FILE *f)
               "corral commands:\n"
               "  explain --bundle DIR [--profile P] [--json]  show what corral would change\n"
               "  policy check FILE                            validate a policy file\n"
+              "  egress show ID                               the container's egress table and counters\n"
+              "  hook create-runtime --state-dir DIR          OCI hook (injected by corral itself)\n"
               "\n"
               "global options (as runc): --root DIR --log FILE --log-format text|json\n"
               "  --systemd-cgroup --debug --rootless VALUE --criu PATH --help --version\n"
@@ -119,20 +123,36 @@ profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t 
   return profile_with_annotations (base, ann, err);
 }
 
+/* state_dir is where the injected hooks find their plan (NULL: explain). */
 static int
-harden_bundle_spec (const cli_t *cli, const corral_profile_t *profile, json_t *spec, changes_t *changes,
+harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json_t *spec, changes_t *changes,
                     corral_error_t *err)
 {
+  cleanup_free char *self = realpath ("/proc/self/exe", NULL);
   harden_ctx_t ctx = {
     .profile = profile,
     .seccomp_arches = harden_native_arches (),
     .resolve_source = resolve_source,
+    .hook_path = self,
+    .state_dir = state_dir,
   };
-  (void) cli;
 
+  if (self == NULL)
+    return corral_error_make (err, errno, "resolve corral's own path for the hooks");
   if (netns_is_host (spec, &ctx.netns_is_host, err) < 0)
     return -1;
   return harden_spec (spec, &ctx, changes, err);
+}
+
+/* The allowlist as the createRuntime hook reads it from the record. */
+static char **
+egress_entries (const corral_profile_t *profile)
+{
+  char **v = xmalloc0 ((profile->n_egress + 1) * sizeof (char *));
+
+  for (size_t i = 0; i < profile->n_egress; i++)
+    v[i] = egress_rule_format (&profile->egress[i]);
+  return v;
 }
 
 static int
@@ -179,7 +199,9 @@ cmd_create (const cli_t *cli)
   cleanup_close int dirfd = -1;
   cleanup_free char *delegate = NULL;
   cleanup_free char *bundle_abs = NULL;
+  cleanup_free char *state_dir = NULL;
   cleanup_strv char **argv = NULL;
+  cleanup_strv char **egress = NULL;
   changes_t changes = { 0 };
   const char *bundle = cli->bundle ? cli->bundle : ".";
   state_record_t rec = { 0 };
@@ -201,7 +223,8 @@ cmd_create (const cli_t *cli)
   if (spec == NULL)
     return fail (&err);
   profile = profile_for_spec (cli, policy, spec, &err);
-  if (profile == NULL || harden_bundle_spec (cli, profile, spec, &changes, &err) < 0
+  state_dir = state_container_dir (state_base (), cli->root, cli->id);
+  if (profile == NULL || harden_bundle_spec (profile, state_dir, spec, &changes, &err) < 0
       || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
     {
       changes_release (&changes);
@@ -220,6 +243,10 @@ cmd_create (const cli_t *cli)
   rec.delegate_name = profile->runtime;
   rec.profile = profile->name;
   rec.bundle = bundle_abs;
+  rec.id = (char *) cli->id;
+  egress = egress_entries (profile);
+  rec.egress = egress;
+  rec.log_group = profile->log_group;
   /* The record exists before the delegate runs, so a later delete finds
    * whatever a half-finished create left. */
   if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
@@ -464,7 +491,7 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
   if (spec == NULL)
     return fail (&err);
   profile = profile_for_spec (&local, policy, spec, &err);
-  if (profile == NULL || harden_bundle_spec (&local, profile, spec, &changes, &err) < 0)
+  if (profile == NULL || harden_bundle_spec (profile, NULL, spec, &changes, &err) < 0)
     {
       changes_release (&changes);
       return fail (&err);
@@ -472,6 +499,77 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
   out = explain_format (profile, &changes, json);
   fputs (out, stdout);
   changes_release (&changes);
+  return 0;
+}
+
+/* The pid of a running container, from its delegate's `state`. */
+static int
+container_pid (const cli_t *cli, const char *delegate, pid_t *ret, corral_error_t *err)
+{
+  char *args[] = { (char *) cli->id, NULL };
+  cleanup_strv char **argv = NULL;
+  cleanup_free char *out = NULL;
+  cli_t q = *cli;
+  size_t len;
+  int pipefd[2], status;
+  pid_t pid;
+
+  q.command = "state";
+  q.command_args = args;
+  q.n_command_args = 1;
+  argv = cli_delegate_argv (&q, delegate, NULL);
+  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+    return corral_error_make (err, errno, "pipe");
+  pid = fork ();
+  if (pid < 0)
+    return corral_error_make (err, errno, "fork");
+  if (pid == 0)
+    {
+      dup2 (pipefd[1], STDOUT_FILENO);
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  close (pipefd[1]);
+  if (fd_read_all (pipefd[0], 1024 * 1024, "delegate state", &out, &len, err) < 0)
+    {
+      close (pipefd[0]);
+      waitpid (pid, &status, 0);
+      return -1;
+    }
+  close (pipefd[0]);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return corral_error_make (err, errno, "wait for `%s state`", delegate);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return corral_error_make (err, 0, "`%s state %s` failed: is the container running?", delegate, cli->id);
+  return hook_state_pid (out, len, ret, err);
+}
+
+static int
+cmd_egress (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  state_record_t rec = { 0 };
+  cli_t q = *cli;
+  pid_t pid;
+  int r;
+
+  if (cli->n_command_args != 2 || !str_eq (cli->command_args[0], "show"))
+    {
+      corral_error_make (&err, 0, "usage: corral [--root DIR] egress show ID");
+      return fail (&err);
+    }
+  q.id = cli->command_args[1];
+  r = state_record_read (state_base (), cli->root, q.id, &rec, &err);
+  if (r == 0)
+    corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", q.id,
+                       cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+  if (r <= 0)
+    return fail (&err);
+  r = container_pid (&q, rec.delegate, &pid, &err);
+  state_record_release (&rec);
+  if (r < 0 || hook_enter_netns (pid, &err) < 0 || nft_show_egress (stdout, &err) < 0)
+    return fail (&err);
   return 0;
 }
 
@@ -524,6 +622,10 @@ main (int argc, char **argv)
     ret = cmd_explain (cli.n_command_args, cli.command_args, &cli);
   else if (str_eq (cli.command, "policy"))
     ret = cmd_policy (cli.n_command_args, cli.command_args);
+  else if (str_eq (cli.command, "egress"))
+    ret = cmd_egress (&cli);
+  else if (str_eq (cli.command, "hook"))
+    ret = hook_main (cli.n_command_args, cli.command_args);
   else
     ret = cmd_passthrough (&cli);
 

@@ -24,6 +24,8 @@ state_record_release (state_record_t *r)
   free (r->delegate_name);
   free (r->profile);
   free (r->bundle);
+  free (r->id);
+  strv_free (r->egress);
   memset (r, 0, sizeof (*r));
 }
 
@@ -170,6 +172,15 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
   set_opt_string (obj, "delegate_name", r->delegate_name);
   set_opt_string (obj, "profile", r->profile);
   set_opt_string (obj, "bundle", r->bundle);
+  set_opt_string (obj, "id", r->id);
+  if (r->egress)
+    {
+      json_t *arr = json_new_array ();
+      for (char **e = r->egress; *e; e++)
+        json_push (arr, json_new_string (*e));
+      json_set (obj, "egress", arr);
+      json_set (obj, "log_group", json_new_int (r->log_group));
+    }
   data = json_serialize (obj, false);
   return file_replace_at (dirfd, RECORD_NAME, data, strlen (data), 0600, err);
 }
@@ -181,15 +192,50 @@ dup_opt (const json_t *obj, const char *key)
   return s ? xstrdup (s) : NULL;
 }
 
+static int
+record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *obj = NULL;
+  state_record_t r = { 0 };
+  json_t *egress;
+  int64_t group = 0;
+  size_t len;
+
+  if (fd_read_all (fd, RECORD_MAX, RECORD_NAME, &data, &len, err) < 0)
+    return -1;
+  obj = json_parse (data, len, err);
+  if (obj == NULL)
+    return corral_error_wrap (err, "state record of `%s`", what);
+  r.delegate = dup_opt (obj, "delegate");
+  r.delegate_name = dup_opt (obj, "delegate_name");
+  r.profile = dup_opt (obj, "profile");
+  r.bundle = dup_opt (obj, "bundle");
+  r.id = dup_opt (obj, "id");
+  egress = json_get (obj, "egress");
+  if (json_is_array (egress))
+    {
+      r.egress = xmalloc0 ((json_len (egress) + 1) * sizeof (char *));
+      for (size_t i = 0; i < json_len (egress); i++)
+        r.egress[i] = xstrdup (json_string (json_at (egress, i)) ? json_string (json_at (egress, i)) : "");
+    }
+  json_int64 (json_get (obj, "log_group"), &group);
+  r.log_group = (int) group;
+  if (r.delegate == NULL)
+    {
+      state_record_release (&r);
+      return corral_error_make (err, 0, "state record of `%s` names no delegate", what);
+    }
+  *ret = r;
+  return 1;
+}
+
 int
 state_record_read (const char *base, const char *engine_root, const char *id, state_record_t *ret, corral_error_t *err)
 {
   cleanup_close int rootfd = -1;
   cleanup_close int fd = -1;
   cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  cleanup_json json_t *obj = NULL;
-  size_t len;
   int r;
 
   if (check_id (id, err) < 0)
@@ -201,21 +247,20 @@ state_record_read (const char *base, const char *engine_root, const char *id, st
   fd = openat (rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT ? 0 : corral_error_make (err, errno, "open state record of `%s`", id);
-  if (fd_read_all (fd, RECORD_MAX, RECORD_NAME, &data, &len, err) < 0)
-    return -1;
-  obj = json_parse (data, len, err);
-  if (obj == NULL)
-    return corral_error_wrap (err, "state record of `%s`", id);
-  ret->delegate = dup_opt (obj, "delegate");
-  ret->delegate_name = dup_opt (obj, "delegate_name");
-  ret->profile = dup_opt (obj, "profile");
-  ret->bundle = dup_opt (obj, "bundle");
-  if (ret->delegate == NULL)
-    {
-      state_record_release (ret);
-      return corral_error_make (err, 0, "state record of `%s` names no delegate", id);
-    }
-  return 1;
+  return record_from_fd (fd, id, ret, err);
+}
+
+int
+state_record_read_dir (const char *dir, state_record_t *ret, corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+
+  xasprintf (&path, "%s/" RECORD_NAME, dir);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open state record `%s`", path);
+  return record_from_fd (fd, dir, ret, err);
 }
 
 int

@@ -18,6 +18,11 @@ struct state_record_s
   char *delegate_name; /* "runc" or "gvisor" */
   char *profile;
   char *bundle;
+  /* What the createRuntime hook installs (it reads the record from the
+   * container's state directory). */
+  char *id;
+  char **egress; /* canonical allowlist entries, NULL-terminated */
+  int log_group;
 };
 typedef struct state_record_s state_record_t;
 
@@ -31,6 +36,8 @@ int state_record_write (const char *base, const char *engine_root, const char *i
 /* Returns 1 and fills *ret when found, 0 when there is no record. */
 int state_record_read (const char *base, const char *engine_root, const char *id, state_record_t *ret,
                        corral_error_t *err);
+/* Read the record in a container directory given by path (the hooks). */
+int state_record_read_dir (const char *dir, state_record_t *ret, corral_error_t *err);
 /* Removes the container's directory and everything in it; absent is fine. */
 int state_record_remove (const char *base, const char *engine_root, const char *id, corral_error_t *err);
 

@@ -44,10 +44,15 @@ static const struct
   const char *name;
   harden_step_fn fn;
 } steps[] = {
-  { "namespaces", harden_namespaces },   { "user", harden_user },
-  { "filesystem", harden_filesystem },   { "devices", harden_devices },
-  { "privileges", harden_privileges },   { "seccomp", harden_seccomp },
-  { "environment", harden_environment }, { "resources", harden_resources },
+  { "namespaces", harden_namespaces },
+  { "user", harden_user },
+  { "filesystem", harden_filesystem },
+  { "devices", harden_devices },
+  { "privileges", harden_privileges },
+  { "seccomp", harden_seccomp },
+  { "environment", harden_environment },
+  { "resources", harden_resources },
+  { "hooks", harden_hooks },
 };
 
 int

@@ -38,6 +38,10 @@ struct harden_ctx_s
   /* Canonical host path of a bind-mount source (symlinks resolved), or
    * NULL to use the source as written. Returns malloc'd or NULL. */
   char *(*resolve_source) (const char *source);
+  /* The corral binary the injected hooks run, and the container's state
+   * directory they read their instructions from. */
+  const char *hook_path;
+  const char *state_dir;
 };
 typedef struct harden_ctx_s harden_ctx_t;
 
@@ -51,6 +55,7 @@ int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes
 int harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_resources (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 
 /* Run every step in order; stops at the first error. */
 int harden_spec (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

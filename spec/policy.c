@@ -229,7 +229,8 @@ check_glob (const char *s, const char *path, char **ret, corral_error_t *err)
 static int
 check_annotation (const char *s, const char *path, char **ret, corral_error_t *err)
 {
-  static const char *const known[] = { "run.corral.memory", "run.corral.pids", "run.corral.env.strip", NULL };
+  static const char *const known[]
+      = { "run.corral.memory", "run.corral.pids", "run.corral.env.strip", "run.corral.egress.allow", NULL };
   (void) ret;
   for (size_t i = 0; known[i]; i++)
     if (str_eq (known[i], s))
@@ -548,22 +549,46 @@ parse_resources (corral_profile_t *p, const json_t *r, const char *path, corral_
 }
 
 static int
+set_egress (corral_profile_t *p, char *const *entries, const char *path, corral_error_t *err)
+{
+  size_t n = strv_len (entries);
+  cleanup_free egress_rule_t *rules = xmalloc0 ((n ? n : 1) * sizeof (*rules));
+
+  for (size_t i = 0; i < n; i++)
+    if (egress_rule_parse (entries[i], &rules[i], err) < 0)
+      return corral_error_wrap (err, "%s[%zu]", path, i);
+  free (p->egress);
+  p->egress = steal_pointer (&rules);
+  p->n_egress = n;
+  return 0;
+}
+
+static int
 parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_error_t *err)
 {
-  static const char *const keys[] = { "mode", NULL };
+  static const char *const keys[] = { "mode", "allow", "log_group", NULL };
   cleanup_free char *mode = NULL;
+  cleanup_free char *apath = NULL;
+  cleanup_strv char **allow = NULL;
+  int64_t group;
 
-  if (check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0)
+  if (check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
+      || get_strv (e, "allow", path, NULL, &allow, err) < 0)
     return -1;
-  if (mode == NULL)
-    return 0;
-  if (str_eq (mode, "none"))
+  if (get_int (e, "log_group", path, 1, 65535, &group, err) < 0)
+    return -1;
+  if (json_get (e, "log_group"))
+    p->log_group = (uint16_t) group;
+  if (mode && str_eq (mode, "none"))
     p->network = false;
-  else if (str_eq (mode, "open"))
+  else if (mode && str_eq (mode, "allowlist"))
     p->network = true;
-  else
-    return corral_error_make (err, 0, "%s.mode: \"%s\" is not \"none\" or \"open\"", path, mode);
-  return 0;
+  else if (mode)
+    return corral_error_make (err, 0, "%s.mode: \"%s\" is not \"none\" or \"allowlist\"", path, mode);
+  if (!p->network && strv_len (allow) > 0)
+    return corral_error_make (err, 0, "%s.allow: an offline profile (mode \"none\") allows nothing", path);
+  xasprintf (&apath, "%s.allow", path);
+  return json_get (e, "allow") ? set_egress (p, allow, apath, err) : 0;
 }
 
 typedef int (*section_fn) (corral_profile_t *p, const json_t *v, const char *path, corral_error_t *err);
@@ -592,6 +617,7 @@ profile_defaults (corral_profile_t *p)
   p->seccomp_errno = EPERM;
   p->cpu_period = 100000;
   p->network = true;
+  p->log_group = 100;
   p->runtime = xstrdup ("runc");
 }
 
@@ -834,6 +860,7 @@ profile_clear (corral_profile_t *p)
   free (p->seccomp_flags);
   strv_free (p->env_patterns);
   strv_free (p->overridable);
+  free (p->egress);
 }
 
 void
@@ -971,6 +998,9 @@ profile_copy (const corral_profile_t *src)
     }
   p->env_patterns = strv_dup (src->env_patterns);
   p->overridable = strv_dup (src->overridable);
+  p->egress = xmalloc0 ((src->n_egress ? src->n_egress : 1) * sizeof (*p->egress));
+  if (src->n_egress)
+    memcpy (p->egress, src->egress, src->n_egress * sizeof (*p->egress));
   return p;
 }
 
@@ -1001,6 +1031,48 @@ strv_append (char ***v, const char *s)
   (*v)[n + 1] = NULL;
 }
 
+/* The annotation's entries replace the allowlist, each inside an entry the
+ * profile already allows: a container can narrow its egress, never widen. */
+static int
+narrow_egress (corral_profile_t *p, const char *key, const char *value, corral_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (value);
+  cleanup_free egress_rule_t *rules = NULL;
+  size_t n = 0, cap = 0;
+  char *save = NULL;
+
+  if (!p->network)
+    return corral_error_make (err, 0, "annotation %s: profile %s is offline; there is no egress to narrow", key,
+                              p->name);
+  for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save))
+    {
+      egress_rule_t r;
+      bool inside = false;
+
+      if (*tok == '\0')
+        continue;
+      if (egress_rule_parse (tok, &r, err) < 0)
+        return corral_error_wrap (err, "annotation %s", key);
+      for (size_t i = 0; i < p->n_egress && !inside; i++)
+        inside = egress_rule_within (&r, &p->egress[i]);
+      if (!inside)
+        return corral_error_make (err, 0,
+                                  "annotation %s: \"%s\" would loosen profile %s, whose allowlist does not "
+                                  "contain it: annotations can only narrow the egress allowlist",
+                                  key, tok, p->name);
+      if (n == cap)
+        {
+          cap = cap ? cap * 2 : 8;
+          rules = xrealloc (rules, cap * sizeof (*rules));
+        }
+      rules[n++] = r;
+    }
+  free (p->egress);
+  p->egress = rules ? steal_pointer (&rules) : xmalloc0 (sizeof (*p->egress));
+  p->n_egress = n;
+  return 0;
+}
+
 static int
 apply_annotation (corral_profile_t *p, const char *key, const char *value, corral_error_t *err)
 {
@@ -1022,6 +1094,8 @@ apply_annotation (corral_profile_t *p, const char *key, const char *value, corra
           strv_append (&p->env_patterns, tok);
       return 0;
     }
+  if (str_eq (key, ANNOTATION_PREFIX "egress.allow"))
+    return narrow_egress (p, key, value, err);
   return corral_error_make (err, 0, "annotation %s is not known to corral", key);
 }
 
@@ -1121,10 +1195,11 @@ policy_summary (const corral_policy_t *p)
 
       append (&out,
               "profile %s: runtime=%s user=%u:%u readonly-root=%s tmpfs=%zu capabilities=%s seccomp-deny=%zu "
-              "env=%s(%zu patterns) memory=%" PRId64 " pids=%" PRId64 " network=%s overridable=%s\n",
+              "env=%s(%zu patterns) memory=%" PRId64 " pids=%" PRId64 " egress=%s(%zu entries) overridable=%s\n",
               pr->name, pr->runtime, pr->uid, pr->gid, pr->readonly_root ? "yes" : "no", pr->n_tmpfs, caps,
               strv_len (pr->seccomp_deny), pr->env_mode == ENV_STRIP ? "strip" : "allowlist",
-              strv_len (pr->env_patterns), pr->memory, pr->pids, pr->network ? "yes" : "none", over);
+              strv_len (pr->env_patterns), pr->memory, pr->pids, pr->network ? "allowlist" : "none", pr->n_egress,
+              over);
     }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "shim/error.h"
+#include "spec/egress.h"
 #include "spec/json.h"
 
 #define POLICY_MAX_SIZE (1024 * 1024)
@@ -84,7 +85,10 @@ struct corral_profile_s
   uint64_t cpu_period;
   uint64_t cpu_shares;
 
-  bool network;       /* false: offline, the container gets a fresh netns */
+  bool network;          /* false: offline, the container gets a fresh netns */
+  egress_rule_t *egress; /* allowlist; everything else is denied */
+  size_t n_egress;
+  uint16_t log_group; /* NFLOG group of denied packets */
   char **overridable; /* annotation names a container may use to tighten */
 };
 typedef struct corral_profile_s corral_profile_t;

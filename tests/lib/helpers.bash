@@ -4,13 +4,16 @@
 bats_require_minimum_version 1.5.0
 
 CORRAL=${CORRAL:-/usr/local/bin/corral}
-CORRAL_TEST_IMAGE=${CORRAL_TEST_IMAGE:-localhost/corral-test-bb:latest}
 CORRAL_TEST_TIMEOUT=${CORRAL_TEST_TIMEOUT:-120}
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck disable=SC2034 # used by the test files
 SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
 # shellcheck source=tests/lib/image.bash
 . "$TESTS_DIR/lib/image.bash"
+# The image is tagged with a digest of what goes into it, so a changed probe
+# never meets a stale image.
+CORRAL_TEST_IMAGE=${CORRAL_TEST_IMAGE:-localhost/corral-test-bb:$(cat "$TESTS_DIR/lib/image.bash" \
+    "$TESTS_DIR/lib/syscall-probe.c" | sha256sum | cut -c1-12)}
 
 # Podman, confined to a containers.conf that drops the default ulimits that
 # fail on this machine (FACTS.md) and names corral a JSON-log runtime.
@@ -127,4 +130,35 @@ make_policy_wrapper() {
     printf '#!/bin/sh\nexec %s --policy %s "$@"\n' "$CORRAL" "$policy" >"$wrapper"
     chmod 755 "$wrapper"
     echo "$wrapper"
+}
+
+# start_listener HOST PORT LOG: a TCP listener of the test's own; its PID is
+# appended to LISTENER_PIDS for teardown.
+LISTENER_PIDS=()
+start_listener() {
+    rm -f "$3" "$3.ready"
+    /usr/bin/python3 "$TESTS_DIR/lib/listener.py" "$1" "$2" "$3" &
+    LISTENER_PIDS+=($!)
+    wait_for 10 test -e "$3.ready" || die "listener on $1:$2 did not start"
+}
+
+stop_listeners() {
+    local pid
+    for pid in "${LISTENER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    LISTENER_PIDS=()
+}
+
+# policy_with PYTHON_EXPR: a copy of the shipped policy edited by a Python
+# statement on `p` (the parsed policy), written to $WORK/policy.json.
+policy_with() {
+    /usr/bin/python3 - "$SRC_DIR/configs/policy.json" "$WORK/policy.json" "$1" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(p, open(sys.argv[2], "w"), indent=2)
+PY
+    chmod 0644 "$WORK/policy.json"
 }

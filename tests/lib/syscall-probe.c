@@ -4,6 +4,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/io_uring.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +17,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
 #include <unistd.h>
 
 static long
@@ -36,6 +41,57 @@ try_fork (void)
   if (p > 0)
     waitpid (p, NULL, 0);
   return p < 0 ? -1 : 0;
+}
+
+/* Ask nf_tables to delete corral's table, as an agent trying to lift its
+ * egress filter would.  Returns 0 when the kernel accepted the request. */
+static long
+try_nft_delete (void)
+{
+  struct
+  {
+    struct nlmsghdr batch_begin;
+    struct nfgenmsg g1;
+    struct nlmsghdr del;
+    struct nfgenmsg g2;
+    struct nlattr name_attr;
+    char name[8];
+    struct nlmsghdr batch_end;
+    struct nfgenmsg g3;
+  } __attribute__ ((packed)) req;
+  struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+  char buf[4096];
+  struct nlmsghdr *nlh = (struct nlmsghdr *) buf;
+  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  ssize_t n;
+
+  if (fd < 0)
+    return -1;
+  memset (&req, 0, sizeof (req));
+  req.batch_begin.nlmsg_len = NLMSG_LENGTH (sizeof (struct nfgenmsg));
+  req.batch_begin.nlmsg_type = NFNL_MSG_BATCH_BEGIN;
+  req.batch_begin.nlmsg_flags = NLM_F_REQUEST;
+  req.g1.res_id = htons (NFNL_SUBSYS_NFTABLES);
+  req.del.nlmsg_len = NLMSG_LENGTH (sizeof (struct nfgenmsg) + sizeof (struct nlattr) + 8);
+  req.del.nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELTABLE;
+  req.del.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.del.nlmsg_seq = 1;
+  req.g2.nfgen_family = NFPROTO_INET;
+  req.name_attr.nla_len = sizeof (struct nlattr) + 7;
+  req.name_attr.nla_type = NFTA_TABLE_NAME;
+  memcpy (req.name, "corral", 7);
+  req.batch_end.nlmsg_len = NLMSG_LENGTH (sizeof (struct nfgenmsg));
+  req.batch_end.nlmsg_type = NFNL_MSG_BATCH_END;
+  req.batch_end.nlmsg_flags = NLM_F_REQUEST;
+  req.g3.res_id = htons (NFNL_SUBSYS_NFTABLES);
+  if (sendto (fd, &req, sizeof (req), 0, (struct sockaddr *) &sa, sizeof (sa)) < 0)
+    return -1;
+  n = recv (fd, buf, sizeof (buf), 0);
+  close (fd);
+  if (n < (ssize_t) NLMSG_LENGTH (sizeof (struct nlmsgerr)) || nlh->nlmsg_type != NLMSG_ERROR)
+    return -1;
+  errno = -((struct nlmsgerr *) NLMSG_DATA (nlh))->error;
+  return errno ? -1 : 0;
 }
 
 int
@@ -71,12 +127,14 @@ main (int argc, char **argv)
     }
   else if (strcmp (what, "personality") == 0)
     r = personality (ADDR_NO_RANDOMIZE);
+  else if (strcmp (what, "nft-delete") == 0)
+    r = try_nft_delete ();
   else if (strcmp (what, "getpid") == 0)
     r = getpid ();
   else
     {
       fprintf (stderr, "usage: syscall-probe ptrace|process_vm_readv|mount|unshare|clone-newuser|fork|bpf|keyctl|"
-                       "io_uring_setup|personality|getpid\n");
+                       "io_uring_setup|personality|nft-delete|getpid\n");
       return 2;
     }
   if (r < 0 && errno)

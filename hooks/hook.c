@@ -1,0 +1,124 @@
+/* corral: the createRuntime hook: egress table and denied-packet logger in
+ * the container's network namespace, before the agent's first instruction. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+
+#include "hooks/hook.h"
+#include "hooks/nflog.h"
+#include "hooks/nft.h"
+#include "shim/fsutil.h"
+#include "shim/log.h"
+#include "shim/state.h"
+#include "shim/util.h"
+#include "spec/egress.h"
+#include "spec/json.h"
+
+#define STATE_MAX (1024 * 1024)
+
+int
+hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err)
+{
+  cleanup_json json_t *state = json_parse (data, len, err);
+  int64_t pid;
+
+  if (state == NULL)
+    return corral_error_wrap (err, "OCI state on stdin");
+  if (!json_int64 (json_get (state, "pid"), &pid) || pid <= 0 || pid > INT32_MAX)
+    return corral_error_make (err, 0, "OCI state on stdin: no valid \"pid\"");
+  *ret = (pid_t) pid;
+  return 0;
+}
+
+int
+hook_enter_netns (pid_t pid, corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+
+  xasprintf (&path, "/proc/%d/ns/net", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  if (setns (fd, CLONE_NEWNET) < 0)
+    return corral_error_make (err, errno, "enter the network namespace `%s`", path);
+  return 0;
+}
+
+static int
+parse_rules (char **entries, egress_rule_t **ret, size_t *ret_n, corral_error_t *err)
+{
+  size_t n = strv_len (entries);
+  cleanup_free egress_rule_t *rules = xmalloc0 ((n ? n : 1) * sizeof (*rules));
+
+  for (size_t i = 0; i < n; i++)
+    if (egress_rule_parse (entries[i], &rules[i], err) < 0)
+      return -1;
+  *ret = steal_pointer (&rules);
+  *ret_n = n;
+  return 0;
+}
+
+static int
+create_runtime (const char *state_dir, corral_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  cleanup_free egress_rule_t *rules = NULL;
+  cleanup_free char *log_path = NULL;
+  state_record_t rec = { 0 };
+  size_t len, n_rules = 0;
+  pid_t pid;
+  int ret = -1;
+
+  if (fd_read_all (STDIN_FILENO, STATE_MAX, "OCI state on stdin", &data, &len, err) < 0
+      || hook_state_pid (data, len, &pid, err) < 0)
+    return -1;
+  if (state_record_read_dir (state_dir, &rec, err) < 0)
+    return -1;
+  if (rec.egress == NULL || rec.id == NULL || rec.log_group <= 0 || rec.log_group > 65535)
+    {
+      corral_error_make (err, 0, "state record in `%s` has no egress plan", state_dir);
+      goto out;
+    }
+  if (parse_rules (rec.egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
+      || nft_install_egress (rules, n_rules, (uint16_t) rec.log_group, err) < 0)
+    goto out;
+  xasprintf (&log_path, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME);
+  if (nflog_start_logger (rec.id, (uint16_t) rec.log_group, pid, log_path, err) < 0)
+    goto out;
+  ret = 0;
+out:
+  state_record_release (&rec);
+  return ret;
+}
+
+int
+hook_main (int argc, char **argv)
+{
+  cleanup_error corral_error_t err = NULL;
+  const char *stage = argc > 0 ? argv[0] : NULL;
+  const char *state_dir = NULL;
+
+  for (int i = 1; i + 1 < argc; i++)
+    if (str_eq (argv[i], "--state-dir"))
+      state_dir = argv[++i];
+  if (stage == NULL || state_dir == NULL || state_dir[0] != '/')
+    {
+      log_error ("usage: corral hook create-runtime --state-dir DIR (OCI state on stdin)");
+      return 1;
+    }
+  if (!str_eq (stage, "create-runtime"))
+    {
+      log_error ("corral hook: unknown stage `%s`", stage);
+      return 1;
+    }
+  if (create_runtime (state_dir, &err) < 0)
+    {
+      /* runc puts the hook's stderr into its error, which the engine shows. */
+      log_error ("corral egress filter: %s; the container is not started", err->msg);
+      return 1;
+    }
+  return 0;
+}

@@ -1,0 +1,19 @@
+/* corral: OCI hook entry points (`corral hook STAGE --state-dir DIR`). */
+#ifndef CORRAL_HOOK_H
+#define CORRAL_HOOK_H
+
+#include <sys/types.h>
+
+#include "shim/error.h"
+
+/* Runs a hook stage; the OCI state JSON is read from stdin.  Returns the
+ * process exit status; errors are logged. */
+int hook_main (int argc, char **argv);
+
+/* The pid in an OCI state document (pure, for unit tests). */
+int hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err);
+
+/* Enter the network namespace of pid (setns on /proc/PID/ns/net). */
+int hook_enter_netns (pid_t pid, corral_error_t *err);
+
+#endif

@@ -1,0 +1,271 @@
+/* corral: NFLOG subscription (libmnl) and the detached logger process. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "hooks/nflog.h"
+#include "shim/fsutil.h"
+#include "shim/util.h"
+#include "spec/json.h"
+
+/* At most this many records a second per container, so a flood of denied
+ * packets cannot fill the disk; the rest is counted and summarised. */
+#define LOG_RATE 20
+
+static const char *
+proto_name (uint8_t p)
+{
+  switch (p)
+    {
+    case IPPROTO_TCP:
+      return "tcp";
+    case IPPROTO_UDP:
+      return "udp";
+    case IPPROTO_ICMP:
+      return "icmp";
+    case IPPROTO_ICMPV6:
+      return "icmpv6";
+    default:
+      return NULL;
+    }
+}
+
+char *
+nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len)
+{
+  cleanup_json json_t *o = json_new_object ();
+  char dst[INET6_ADDRSTRLEN];
+  size_t l4;
+  uint8_t proto;
+
+  if (len < 1)
+    return NULL;
+  if ((pkt[0] >> 4) == 4 && len >= 20)
+    {
+      l4 = (size_t) (pkt[0] & 0x0f) * 4;
+      proto = pkt[9];
+      inet_ntop (AF_INET, pkt + 16, dst, sizeof (dst));
+      json_set (o, "family", json_new_string ("ipv4"));
+    }
+  else if ((pkt[0] >> 4) == 6 && len >= 40)
+    {
+      /* Extension headers are not walked: the next header is reported as
+       * is, which is what the filter saw first too. */
+      l4 = 40;
+      proto = pkt[6];
+      inet_ntop (AF_INET6, pkt + 24, dst, sizeof (dst));
+      json_set (o, "family", json_new_string ("ipv6"));
+    }
+  else
+    return NULL;
+
+  json_set (o, "event", json_new_string ("egress-deny"));
+  json_set (o, "container", json_new_string (id));
+  json_set (o, "destination", json_new_string (dst));
+  if (proto_name (proto))
+    json_set (o, "protocol", json_new_string (proto_name (proto)));
+  else
+    json_set (o, "protocol", json_new_int (proto));
+  if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && len >= l4 + 4)
+    json_set (o, "port", json_new_int ((pkt[l4 + 2] << 8) | pkt[l4 + 3]));
+  return json_serialize (o, false);
+}
+
+static int
+nflog_config (struct mnl_socket *nl, uint16_t group, uint16_t attr_type, const void *attr, size_t attr_len,
+              corral_error_t *err)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *nlh = mnl_nlmsg_put_header (buf);
+  struct nfgenmsg *nfg;
+  uint32_t seq = (uint32_t) time (NULL);
+  ssize_t n;
+
+  nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = seq;
+  nfg = mnl_nlmsg_put_extra_header (nlh, sizeof (*nfg));
+  nfg->nfgen_family = AF_UNSPEC;
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = htons (group);
+  mnl_attr_put (nlh, attr_type, attr_len, attr);
+  if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
+    return corral_error_make (err, errno, "configure NFLOG group %u", group);
+  n = mnl_socket_recvfrom (nl, buf, sizeof (buf));
+  if (n < 0 || mnl_cb_run (buf, (size_t) n, seq, mnl_socket_get_portid (nl), NULL, NULL) < 0)
+    return corral_error_make (err, errno, "configure NFLOG group %u", group);
+  return 0;
+}
+
+struct logger
+{
+  const char *id;
+  int log_fd;
+  time_t window;
+  unsigned in_window;
+  unsigned long suppressed;
+};
+
+static void
+write_line (int fd, const char *json_obj)
+{
+  cleanup_free char *line = NULL;
+  struct timespec ts;
+  struct tm tm;
+  char t[64];
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  strftime (t, sizeof (t), "%Y-%m-%dT%H:%M:%S", &tm);
+  /* {"time":…, then the object's own members. */
+  xasprintf (&line, "{\"time\":\"%s.%09ldZ\",%s\n", t, ts.tv_nsec, json_obj + 1);
+  (void) !write (fd, line, strlen (line));
+}
+
+static int
+packet_cb (const struct nlmsghdr *nlh, void *data)
+{
+  struct logger *lg = data;
+  struct nlattr *attr;
+  time_t now = time (NULL);
+
+  if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET)
+    return MNL_CB_OK;
+  mnl_attr_for_each (attr, nlh, sizeof (struct nfgenmsg))
+  {
+    cleanup_free char *desc = NULL;
+
+    if (mnl_attr_get_type (attr) != NFULA_PAYLOAD)
+      continue;
+    if (now != lg->window)
+      {
+        if (lg->suppressed)
+          {
+            cleanup_free char *s = NULL;
+            xasprintf (&s, "{\"event\":\"egress-deny-suppressed\",\"container\":\"%s\",\"count\":%lu}", lg->id,
+                       lg->suppressed);
+            write_line (lg->log_fd, s);
+          }
+        lg->window = now;
+        lg->in_window = 0;
+        lg->suppressed = 0;
+      }
+    if (++lg->in_window > LOG_RATE)
+      {
+        lg->suppressed++;
+        continue;
+      }
+    desc = nflog_describe_packet (lg->id, mnl_attr_get_payload (attr), mnl_attr_get_payload_len (attr));
+    if (desc)
+      write_line (lg->log_fd, desc);
+  }
+  return MNL_CB_OK;
+}
+
+static _Noreturn void
+logger_loop (struct mnl_socket *nl, int pidfd, struct logger *lg)
+{
+  cleanup_free char *buf = xmalloc (MNL_SOCKET_BUFFER_SIZE);
+  struct pollfd fds[2] = { { .fd = mnl_socket_get_fd (nl), .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
+
+  for (;;)
+    {
+      if (poll (fds, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          _exit (1);
+        }
+      if (fds[1].revents)
+        _exit (0); /* the container's init is gone */
+      if (fds[0].revents & POLLIN)
+        {
+          ssize_t n = recv (fds[0].fd, buf, MNL_SOCKET_BUFFER_SIZE, MSG_DONTWAIT);
+          if (n > 0)
+            mnl_cb_run (buf, (size_t) n, 0, 0, packet_cb, lg);
+          else if (n < 0 && errno == ENOBUFS)
+            lg->suppressed++; /* the kernel dropped records: say so */
+        }
+      else if (fds[0].revents)
+        _exit (1);
+    }
+}
+
+int
+nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const char *log_path, corral_error_t *err)
+{
+  struct nfulnl_msg_config_cmd cmd = { .command = NFULNL_CFG_CMD_BIND };
+  struct nfulnl_msg_config_mode mode = { .copy_range = htonl (128), .copy_mode = NFULNL_COPY_PACKET };
+  cleanup_close int pidfd = -1;
+  cleanup_close int log_fd = -1;
+  struct mnl_socket *nl;
+  pid_t pid;
+  int status;
+
+  pidfd = (int) syscall (SYS_pidfd_open, container_pid, 0);
+  if (pidfd < 0)
+    return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) container_pid);
+  if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
+    return -1;
+  log_fd = open (log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (log_fd < 0)
+    return corral_error_make (err, errno, "open `%s`", log_path);
+
+  nl = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC);
+  if (nl == NULL)
+    return corral_error_make (err, errno, "open NFLOG socket");
+  if (mnl_socket_bind (nl, 0, MNL_SOCKET_AUTOPID) < 0)
+    {
+      mnl_socket_close (nl);
+      return corral_error_make (err, errno, "bind NFLOG socket");
+    }
+  if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0
+      || nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
+    {
+      mnl_socket_close (nl);
+      return -1;
+    }
+
+  /* Double fork: the logger is reparented away from runc, and its stdio
+   * is /dev/null so runc, which reads the hook's output to EOF, is not
+   * kept waiting. */
+  pid = fork ();
+  if (pid < 0)
+    {
+      mnl_socket_close (nl);
+      return corral_error_make (err, errno, "fork the egress logger");
+    }
+  if (pid == 0)
+    {
+      struct logger lg = { .id = id, .log_fd = log_fd };
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+
+      if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
+          || setsid () < 0 || chdir ("/") < 0)
+        _exit (1);
+      pid_t g = fork ();
+      if (g < 0)
+        _exit (1);
+      if (g > 0)
+        _exit (0);
+      logger_loop (nl, pidfd, &lg);
+    }
+  mnl_socket_close (nl);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return corral_error_make (err, errno, "wait for the egress logger to detach");
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return corral_error_make (err, 0, "the egress logger could not detach");
+  return 0;
+}

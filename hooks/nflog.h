@@ -1,0 +1,22 @@
+/* corral: the per-container logger of denied packets (NFLOG). */
+#ifndef CORRAL_NFLOG_H
+#define CORRAL_NFLOG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shim/error.h"
+
+#define CORRAL_LOG_DIR "/var/log/corral"
+#define EGRESS_LOG_NAME "egress.log"
+
+/* Subscribe to NFLOG group in the caller's network namespace and leave a
+ * detached process that appends one JSON line per denied packet to
+ * log_path until the container's init (container_pid) exits. */
+int nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const char *log_path, corral_error_t *err);
+
+/* Describe one logged packet (an IPv4/IPv6 header and what follows) as a
+ * JSON object; pure, for unit tests.  NULL if it is not a packet. */
+char *nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len);
+
+#endif

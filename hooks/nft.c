@@ -1,0 +1,555 @@
+/* corral: nftables through libmnl + libnftnl (no nft binary at run time). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <netinet/in.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "hooks/nft.h"
+#include "shim/util.h"
+
+#define BATCH_SIZE (256 * 1024)
+/* nft's own encoding of ct state bits. */
+#define CT_STATE_ESTABLISHED 0x2
+#define CT_STATE_RELATED 0x4
+
+struct batch
+{
+  struct mnl_nlmsg_batch *b;
+  char *buf;
+  uint32_t seq;
+  size_t n_acks; /* messages that will be acknowledged */
+};
+
+static void
+batch_init (struct batch *bt)
+{
+  bt->buf = xmalloc (BATCH_SIZE);
+  bt->b = mnl_nlmsg_batch_start (bt->buf, BATCH_SIZE);
+  bt->seq = (uint32_t) time (NULL);
+  bt->n_acks = 0;
+  nftnl_batch_begin (mnl_nlmsg_batch_current (bt->b), bt->seq++);
+  mnl_nlmsg_batch_next (bt->b);
+}
+
+static void
+batch_release (struct batch *bt)
+{
+  if (bt->b)
+    mnl_nlmsg_batch_stop (bt->b);
+  free (bt->buf);
+}
+
+static struct nlmsghdr *
+batch_hdr (struct batch *bt, uint16_t type, uint16_t flags)
+{
+  struct nlmsghdr *nlh
+      = nftnl_nlmsg_build_hdr (mnl_nlmsg_batch_current (bt->b), type, NFPROTO_INET, flags | NLM_F_ACK, bt->seq++);
+  bt->n_acks++;
+  return nlh;
+}
+
+static void
+batch_next (struct batch *bt)
+{
+  /* The plan is bounded (rules come from a policy), so running out of
+   * batch space is a programming error. */
+  if (!mnl_nlmsg_batch_next (bt->b))
+    abort ();
+}
+
+static void
+add_table (struct batch *bt, uint16_t type, uint16_t flags)
+{
+  struct nftnl_table *t = nftnl_table_alloc ();
+  struct nlmsghdr *nlh;
+
+  nftnl_table_set_str (t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+  nlh = batch_hdr (bt, type, flags);
+  nftnl_table_nlmsg_build_payload (nlh, t);
+  nftnl_table_free (t);
+  batch_next (bt);
+}
+
+static void
+add_chain (struct batch *bt, const char *name, uint32_t hook)
+{
+  struct nftnl_chain *c = nftnl_chain_alloc ();
+  struct nlmsghdr *nlh;
+
+  nftnl_chain_set_str (c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
+  nftnl_chain_set_str (c, NFTNL_CHAIN_NAME, name);
+  nftnl_chain_set_str (c, NFTNL_CHAIN_TYPE, "filter");
+  nftnl_chain_set_u32 (c, NFTNL_CHAIN_HOOKNUM, hook);
+  nftnl_chain_set_s32 (c, NFTNL_CHAIN_PRIO, 0);
+  nftnl_chain_set_u32 (c, NFTNL_CHAIN_POLICY, NF_DROP);
+  nlh = batch_hdr (bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+  nftnl_chain_nlmsg_build_payload (nlh, c);
+  nftnl_chain_free (c);
+  batch_next (bt);
+}
+
+static void
+add_set (struct batch *bt, const char *name, uint32_t id, uint32_t key_type, uint32_t key_len)
+{
+  struct nftnl_set *s = nftnl_set_alloc ();
+  struct nlmsghdr *nlh;
+
+  nftnl_set_set_str (s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+  nftnl_set_set_str (s, NFTNL_SET_NAME, name);
+  nftnl_set_set_u32 (s, NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_u32 (s, NFTNL_SET_ID, id);
+  nftnl_set_set_u32 (s, NFTNL_SET_KEY_TYPE, key_type);
+  nftnl_set_set_u32 (s, NFTNL_SET_KEY_LEN, key_len);
+  nftnl_set_set_u32 (s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
+  nlh = batch_hdr (bt, NFT_MSG_NEWSET, NLM_F_CREATE);
+  nftnl_set_nlmsg_build_payload (nlh, s);
+  nftnl_set_free (s);
+  batch_next (bt);
+}
+
+/* ---- rule expressions ---- */
+
+static void
+expr_meta (struct nftnl_rule *r, uint32_t key)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("meta");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_META_KEY, key);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+expr_cmp (struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("cmp");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CMP_OP, op);
+  nftnl_expr_set (e, NFTNL_EXPR_CMP_DATA, data, len);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+expr_payload (struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("payload");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, base);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, len);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+expr_bitwise (struct nftnl_rule *r, const void *mask, uint32_t len)
+{
+  static const uint8_t zero[16];
+  struct nftnl_expr *e = nftnl_expr_alloc ("bitwise");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_BITWISE_LEN, len);
+  nftnl_expr_set (e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+  nftnl_expr_set (e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+expr_counter (struct nftnl_rule *r)
+{
+  nftnl_rule_add_expr (r, nftnl_expr_alloc ("counter"));
+}
+
+static void
+expr_accept (struct nftnl_rule *r)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("immediate");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+match_u8 (struct nftnl_rule *r, uint32_t meta_key, uint8_t value)
+{
+  expr_meta (r, meta_key);
+  expr_cmp (r, NFT_CMP_EQ, &value, sizeof (value));
+}
+
+static void
+match_daddr (struct nftnl_rule *r, const egress_rule_t *rule)
+{
+  uint32_t len = rule->family == AF_INET ? 4 : 16;
+  uint8_t mask[16] = { 0 };
+
+  match_u8 (r, NFT_META_NFPROTO, rule->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+  expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, rule->family == AF_INET ? 16 : 24, len);
+  if (rule->prefix < len * 8)
+    {
+      for (unsigned i = 0; i < len; i++)
+        {
+          unsigned bits = rule->prefix > i * 8 ? rule->prefix - i * 8 : 0;
+          mask[i] = bits >= 8 ? 0xff : (uint8_t) (0xff << (8 - bits));
+        }
+      expr_bitwise (r, mask, len);
+    }
+  expr_cmp (r, NFT_CMP_EQ, rule->addr, len);
+}
+
+static void
+match_port (struct nftnl_rule *r, uint8_t proto, uint16_t port)
+{
+  uint16_t be = htons (port);
+
+  match_u8 (r, NFT_META_L4PROTO, proto);
+  expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+  expr_cmp (r, NFT_CMP_EQ, &be, sizeof (be));
+}
+
+static struct nftnl_rule *
+rule_new (const char *chain, const char *comment)
+{
+  struct nftnl_rule *r = nftnl_rule_alloc ();
+  struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc (NFT_USERDATA_MAXLEN);
+
+  nftnl_rule_set_str (r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+  nftnl_rule_set_str (r, NFTNL_RULE_CHAIN, chain);
+  nftnl_rule_set_u32 (r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+  /* The comment is what `nft list` and `corral egress show` print. */
+  nftnl_udata_put_strz (ud, NFTNL_UDATA_RULE_COMMENT, comment);
+  nftnl_rule_set_data (r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data (ud), nftnl_udata_buf_len (ud));
+  nftnl_udata_buf_free (ud);
+  return r;
+}
+
+static void
+rule_send (struct batch *bt, struct nftnl_rule *r)
+{
+  struct nlmsghdr *nlh = batch_hdr (bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+  nftnl_rule_nlmsg_build_payload (nlh, r);
+  nftnl_rule_free (r);
+  batch_next (bt);
+}
+
+static void
+add_accept_rule_for (struct batch *bt, const egress_rule_t *rule)
+{
+  static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+  cleanup_free char *text = egress_rule_format (rule);
+  cleanup_free char *comment = NULL;
+
+  xasprintf (&comment, "allow %s", text);
+  if (rule->port == 0)
+    {
+      struct nftnl_rule *r = rule_new ("output", comment);
+      match_daddr (r, rule);
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+      return;
+    }
+  for (size_t i = 0; i < sizeof (protos); i++)
+    {
+      struct nftnl_rule *r;
+      if (rule->proto && rule->proto != protos[i])
+        continue;
+      r = rule_new ("output", comment);
+      match_daddr (r, rule);
+      match_port (r, protos[i], rule->port);
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+    }
+}
+
+static void
+add_set_rule (struct batch *bt, const char *set, uint32_t set_id, int family)
+{
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  xasprintf (&comment, "allow @%s (filled by the DNS guard)", set);
+  r = rule_new ("output", comment);
+  match_u8 (r, NFT_META_NFPROTO, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+  expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, family == AF_INET ? 4 : 16);
+  e = nftnl_expr_alloc ("lookup");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+  nftnl_expr_set_str (e, NFTNL_EXPR_LOOKUP_SET, set);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+  nftnl_rule_add_expr (r, e);
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+}
+
+static void
+build_egress (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+{
+  /* IPv6 neighbour discovery (RS, NS, NA) and MLD reports: without them
+   * the container has no IPv6 at all, and they carry no payload. */
+  static const uint8_t icmpv6_types[] = { 133, 135, 136, 143 };
+  const uint32_t lo = 1; /* LOOPBACK_IFINDEX, the same in every netns */
+  const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  /* Create-then-delete-then-create in one transaction: replaces an old
+   * table (a restarted pod sandbox, a second container in a pod) without
+   * a window and without failing when there is none. */
+  add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+  add_table (bt, NFT_MSG_DELTABLE, 0);
+  add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
+  add_chain (bt, "output", NF_INET_LOCAL_OUT);
+  add_chain (bt, "forward", NF_INET_FORWARD);
+  add_set (bt, "allow4", 1, 7 /* ipv4_addr */, 4);
+  add_set (bt, "allow6", 2, 8 /* ipv6_addr */, 16);
+
+  r = rule_new ("output", "loopback");
+  expr_meta (r, NFT_META_OIF);
+  expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+
+  r = rule_new ("output", "established, related (replies, ICMP errors incl. path MTU)");
+  e = nftnl_expr_alloc ("ct");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_bitwise (r, &ct_mask, sizeof (ct_mask));
+  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+
+  for (size_t i = 0; i < sizeof (icmpv6_types); i++)
+    {
+      cleanup_free char *comment = NULL;
+      xasprintf (&comment, "icmpv6 type %u (neighbour discovery)", icmpv6_types[i]);
+      r = rule_new ("output", comment);
+      match_u8 (r, NFT_META_NFPROTO, NFPROTO_IPV6);
+      match_u8 (r, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+      expr_cmp (r, NFT_CMP_EQ, &icmpv6_types[i], 1);
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+    }
+
+  for (size_t i = 0; i < n_rules; i++)
+    add_accept_rule_for (bt, &rules[i]);
+  add_set_rule (bt, "allow4", 1, AF_INET);
+  add_set_rule (bt, "allow6", 2, AF_INET6);
+
+  r = rule_new ("output", "deny");
+  expr_counter (r);
+  e = nftnl_expr_alloc ("log");
+  nftnl_expr_set_u16 (e, NFTNL_EXPR_LOG_GROUP, log_group);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOG_SNAPLEN, 128);
+  nftnl_rule_add_expr (r, e);
+  /* Reject rather than drop: an agent learns at once that the destination
+   * is not allowed instead of hanging until a timeout. */
+  e = nftnl_expr_alloc ("reject");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+  nftnl_expr_set_u8 (e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+  nftnl_rule_add_expr (r, e);
+  rule_send (bt, r);
+
+  r = rule_new ("forward", "deny forwarding");
+  expr_counter (r);
+  rule_send (bt, r);
+
+  nftnl_batch_end (mnl_nlmsg_batch_current (bt->b), bt->seq++);
+  mnl_nlmsg_batch_next (bt->b);
+}
+
+static struct mnl_socket *
+nl_open (corral_error_t *err)
+{
+  struct mnl_socket *nl = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC);
+  /* A kernel that never answers must not hang container creation. */
+  struct timeval tv = { .tv_sec = 10 };
+
+  if (nl == NULL)
+    {
+      corral_error_make (err, errno, "open netfilter netlink socket");
+      return NULL;
+    }
+  if (mnl_socket_bind (nl, 0, MNL_SOCKET_AUTOPID) < 0
+      || setsockopt (mnl_socket_get_fd (nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof (tv)) < 0)
+    {
+      corral_error_make (err, errno, "bind netfilter netlink socket");
+      mnl_socket_close (nl);
+      return NULL;
+    }
+  return nl;
+}
+
+/* Send the batch and collect one acknowledgement per message: the first
+ * error wins, and a missing answer is an error, never success. */
+static int
+batch_send (struct mnl_socket *nl, struct batch *bt, corral_error_t *err)
+{
+  cleanup_free char *buf = xmalloc (MNL_SOCKET_BUFFER_SIZE);
+  size_t acked = 0;
+  int first_error = 0;
+
+  if (mnl_socket_sendto (nl, mnl_nlmsg_batch_head (bt->b), mnl_nlmsg_batch_size (bt->b)) < 0)
+    return corral_error_make (err, errno, "send nftables batch");
+
+  while (acked < bt->n_acks)
+    {
+      ssize_t n = mnl_socket_recvfrom (nl, buf, MNL_SOCKET_BUFFER_SIZE);
+      const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf;
+      int len = (int) n;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return corral_error_make (err, errno == EAGAIN ? ETIMEDOUT : errno,
+                                  "read nftables answer (%zu of %zu messages acknowledged)", acked, bt->n_acks);
+      for (; mnl_nlmsg_ok (nlh, len); nlh = mnl_nlmsg_next (nlh, &len))
+        {
+          if (nlh->nlmsg_type != NLMSG_ERROR)
+            continue;
+          const struct nlmsgerr *e = mnl_nlmsg_get_payload (nlh);
+          if (e->error != 0 && first_error == 0)
+            first_error = -e->error;
+          acked++;
+        }
+      if (first_error)
+        return corral_error_make (err, first_error, "install nftables table `inet %s`", NFT_TABLE_NAME);
+    }
+  return 0;
+}
+
+int
+nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err)
+{
+  struct batch bt = { 0 };
+  struct mnl_socket *nl;
+  int ret;
+
+  /* Each allowlist entry costs at most two rules of a few hundred bytes. */
+  if (n_rules > 256)
+    return corral_error_make (err, E2BIG, "egress allowlist has %zu entries, at most 256 are supported", n_rules);
+  nl = nl_open (err);
+  if (nl == NULL)
+    return -1;
+  batch_init (&bt);
+  build_egress (&bt, rules, n_rules, log_group);
+  ret = batch_send (nl, &bt, err);
+  batch_release (&bt);
+  mnl_socket_close (nl);
+  return ret;
+}
+
+/* ---- show ---- */
+
+struct show_ctx
+{
+  FILE *out;
+  size_t n;
+};
+
+static int
+show_expr (struct nftnl_expr *e, void *data)
+{
+  uint64_t *counts = data;
+
+  if (str_eq (nftnl_expr_get_str (e, NFTNL_EXPR_NAME), "counter"))
+    {
+      counts[0] = nftnl_expr_get_u64 (e, NFTNL_EXPR_CTR_PACKETS);
+      counts[1] = nftnl_expr_get_u64 (e, NFTNL_EXPR_CTR_BYTES);
+    }
+  return 0;
+}
+
+static int
+comment_cb (const struct nftnl_udata *attr, void *data)
+{
+  const char **comment = data;
+
+  if (nftnl_udata_type (attr) == NFTNL_UDATA_RULE_COMMENT)
+    *comment = nftnl_udata_get (attr);
+  return 0;
+}
+
+static int
+show_rule_cb (const struct nlmsghdr *nlh, void *data)
+{
+  struct show_ctx *ctx = data;
+  struct nftnl_rule *r = nftnl_rule_alloc ();
+  const char *comment = "?";
+  uint64_t counts[2] = { 0, 0 };
+  uint32_t udlen = 0;
+  const void *ud;
+
+  if (nftnl_rule_nlmsg_parse (nlh, r) < 0)
+    {
+      nftnl_rule_free (r);
+      return MNL_CB_ERROR;
+    }
+  if (str_eq (nftnl_rule_get_str (r, NFTNL_RULE_TABLE), NFT_TABLE_NAME))
+    {
+      ud = nftnl_rule_get_data (r, NFTNL_RULE_USERDATA, &udlen);
+      if (ud)
+        nftnl_udata_parse (ud, udlen, comment_cb, &comment);
+      nftnl_expr_foreach (r, show_expr, counts);
+      fprintf (ctx->out, "%-8s %-60s packets %" PRIu64 " bytes %" PRIu64 "\n", nftnl_rule_get_str (r, NFTNL_RULE_CHAIN),
+               comment, counts[0], counts[1]);
+      ctx->n++;
+    }
+  nftnl_rule_free (r);
+  return MNL_CB_OK;
+}
+
+int
+nft_show_egress (FILE *out, corral_error_t *err)
+{
+  cleanup_free char *buf = xmalloc (MNL_SOCKET_BUFFER_SIZE);
+  struct show_ctx ctx = { .out = out };
+  struct mnl_socket *nl = nl_open (err);
+  struct nlmsghdr *nlh;
+  uint32_t seq = (uint32_t) time (NULL), portid;
+  int ret;
+
+  if (nl == NULL)
+    return -1;
+  portid = mnl_socket_get_portid (nl);
+  nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+  if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
+    {
+      mnl_socket_close (nl);
+      return corral_error_make (err, errno, "ask for nftables rules");
+    }
+  do
+    {
+      ssize_t n = mnl_socket_recvfrom (nl, buf, MNL_SOCKET_BUFFER_SIZE);
+      if (n < 0)
+        {
+          mnl_socket_close (nl);
+          return corral_error_make (err, errno, "read nftables rules");
+        }
+      ret = mnl_cb_run (buf, (size_t) n, seq, portid, show_rule_cb, &ctx);
+    }
+  while (ret > 0);
+  mnl_socket_close (nl);
+  if (ret < 0)
+    return corral_error_make (err, errno, "list nftables rules");
+  if (ctx.n == 0)
+    return corral_error_make (err, ENOENT, "no table `inet %s` in the container's network namespace", NFT_TABLE_NAME);
+  return 0;
+}

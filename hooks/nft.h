@@ -1,0 +1,25 @@
+/* corral: the per-container nftables table, built with libnftnl and sent in
+ * one atomic netlink batch to the network namespace the caller is in. */
+#ifndef CORRAL_NFT_H
+#define CORRAL_NFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shim/error.h"
+#include "spec/egress.h"
+
+#define NFT_TABLE_NAME "corral"
+
+/* Replace (or create) table inet corral: output and forward policy drop;
+ * loopback, established/related and IPv6 neighbour discovery accepted; one
+ * accepting rule per allowlist entry; sets allow4/allow6 (with timeouts) for
+ * the DNS guard; everything else counted, logged to NFLOG log_group and
+ * rejected.  Every rule carries a counter and a comment. */
+int nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err);
+
+/* Print the table's rules with their comments and counters. */
+int nft_show_egress (FILE *out, corral_error_t *err);
+
+#endif

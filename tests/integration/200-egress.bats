@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# Egress: default deny inside the container's network namespace, opened only
+# by the allowlist; proven against listeners of the test's own on the Podman
+# bridge gateway (no other address is ever contacted).
+
+load ../lib/helpers
+
+GW=10.88.0.1
+ALLOWED=18080
+DENIED=18081
+
+setup_file() {
+    ensure_podman_image
+}
+
+setup() {
+    NAME=$(unique_name egress)
+    WORK=$(mktemp -d)
+    policy_with "p['profiles']['default']['egress']['allow'] = ['$GW:$ALLOWED/tcp']"
+    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+}
+
+teardown() {
+    stop_listeners
+    podman --runtime "$WRAPPER" rm -f -t 0 "$NAME" "$NAME-2" >/dev/null 2>&1 || true
+    podman --runtime runc rm -f -t 0 "$NAME-runc" >/dev/null 2>&1 || true
+    if [ -d /var/log/corral/egress.log ] && [ -n "${SAVED_LOG:-}" ]; then
+        rmdir /var/log/corral/egress.log
+        [ ! -e "$SAVED_LOG" ] || mv "$SAVED_LOG" /var/log/corral/egress.log
+    fi
+    rm -rf "$(dirname "$WRAPPER")" "$WORK"
+}
+
+# An agent container on the bridge: the bridge (and its gateway address,
+# where the listeners bind) exists only while a container is attached.
+start_agent() {
+    run_podman run -d --name "$NAME" "$@" "$CORRAL_TEST_IMAGE" sleep 300
+    CID=$output
+    start_listener "$GW" "$ALLOWED" "$WORK/allowed.log"
+    start_listener "$GW" "$DENIED" "$WORK/denied.log"
+}
+
+run_podman() {
+    local expected=0
+    case "$1" in
+        [0-9]* | '?' | '!')
+            expected=$1
+            shift
+            ;;
+    esac
+    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
+}
+
+@test "allowed destination is reached, denied one is not, and the denial is counted and logged" {
+    start_agent
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW $ALLOWED </dev/null"
+    assert_eq "$output" "hello" "allowed destination answered"
+    grep -q "connection from" "$WORK/allowed.log" || die "the allowed listener saw no connection"
+
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW $DENIED </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "denied connection failed"
+    [ ! -s "$WORK/denied.log" ] || die "the denied listener saw a connection: $(cat "$WORK/denied.log")"
+
+    # The denied listener is up and reachable without corral.
+    run_cmd podman --runtime runc run --rm --name "$NAME-runc" "$CORRAL_TEST_IMAGE" sh -c "nc -w 3 $GW $DENIED </dev/null"
+    assert_eq "$output" "hello" "denied listener answers plain runc"
+    grep -q "connection from" "$WORK/denied.log" || die "control: the denied listener saw nothing from runc"
+
+    run_corral egress show "$CID"
+    assert_contains "$output" "allow $GW/32:$ALLOWED/tcp" "allowlist rule listed"
+    local denied
+    denied=$(echo "$output" | awk '$1 == "output" && $2 == "deny" { print $4 }')
+    [ "${denied:-0}" -ge 1 ] || die "deny counter did not increase: $output"
+
+    wait_for 10 grep -q "\"container\":\"$CID\".*\"destination\":\"$GW\",\"protocol\":\"tcp\",\"port\":$DENIED" \
+        /var/log/corral/egress.log || die "no denied-packet record for $GW:$DENIED in /var/log/corral/egress.log"
+}
+
+@test "a container that connects in its first instruction is already filtered" {
+    start_agent
+    run_podman run --rm --name "$NAME-2" "$CORRAL_TEST_IMAGE" sh -c "nc -w 3 $GW $DENIED </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "first-instruction connection failed"
+    [ ! -s "$WORK/denied.log" ] || die "the listener saw the first-instruction connection"
+}
+
+@test "root and CAP_NET_ADMIN inside the container cannot remove the table" {
+    start_agent --user 0 --cap-add NET_ADMIN --cap-add ALL
+    run_podman exec --user 0 --privileged "$NAME" syscall-probe nft-delete
+    assert_eq "$output" "nft-delete: EPERM" "table deletion refused"
+    run_corral egress show "$CID"
+    assert_contains "$output" "deny" "table still in place"
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW $DENIED </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "still filtered"
+}
+
+@test "an annotation narrows the allowlist and cannot widen it" {
+    run_podman 126 run --rm --name "$NAME-2" --annotation "run.corral.egress.allow=$GW:$DENIED/tcp" \
+        "$CORRAL_TEST_IMAGE" true
+    assert_contains "$output" "would loosen" "widening refused"
+    start_agent --annotation "run.corral.egress.allow=$GW:$ALLOWED/tcp"
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW $ALLOWED </dev/null"
+    assert_eq "$output" "hello" "narrowed allowlist still allows its entry"
+}
+
+@test "the offline profile has a table too, and nothing but loopback" {
+    run_podman run -d --name "$NAME" --annotation run.corral.profile=offline "$CORRAL_TEST_IMAGE" sleep 300
+    run_corral egress show "$output"
+    assert_contains "$output" "loopback" "offline table installed"
+    assert_not_contains "$output" "allow $GW" "offline allows nothing"
+}
+
+@test "if the filter cannot be set up the container does not start (fail closed)" {
+    # Make the denied-packet log unwritable: the hook must refuse.
+    mkdir -p /var/log/corral
+    if [ -e /var/log/corral/egress.log ]; then
+        SAVED_LOG=/var/log/corral/egress.log.saved-by-test.$$
+        mv /var/log/corral/egress.log "$SAVED_LOG"
+    else
+        SAVED_LOG=/nonexistent
+    fi
+    mkdir /var/log/corral/egress.log
+    run_podman '!' run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "the container process never ran"
+    assert_contains "$output" "corral egress filter" "the hook's error reaches the user"
+    assert_no_state_record "$NAME"
+}
+
+@test "after the container ends, corral leaves no process, record or table behind" {
+    start_agent
+    local dir
+    dir=$(state_records_for "$CID")
+    [ -n "$dir" ] || die "no state record while running"
+    local logger
+    logger=$(pgrep -f -- "--state-dir $dir") || die "no denied-packet logger while running"
+    run_podman rm -f -t 0 "$NAME"
+    assert_no_state_record "$CID"
+    wait_for 10 sh -c "! kill -0 $logger" || die "logger $logger still running after the container ended"
+}
