@@ -139,7 +139,7 @@ test_shipped (void)
   is_int (def->pids, 512, "default: pids 512");
   is_int (def->rlimit_nofile, 4096, "default: RLIMIT_NOFILE 4096");
   ok (def->network, "default: has network");
-  is_int (strv_len (def->overridable), 3, "default: three overridable annotations");
+  is_int (strv_len (def->overridable), 4, "default: four overridable annotations");
 
   ok (strv_len (off->seccomp_deny) > 0 && strv_equal (off->seccomp_deny, def->seccomp_deny),
       "offline inherits default's seccomp deny list");
@@ -160,7 +160,7 @@ test_shipped (void)
 
   summary = policy_summary (p);
   like (summary, "profile untrusted: runtime=gvisor", "the summary lists untrusted with gvisor");
-  like (summary, "network=none", "the summary shows an offline profile");
+  like (summary, "egress=none", "the summary shows an offline profile");
 }
 
 static void
