@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 
@@ -61,35 +62,55 @@ parse_rules (char **entries, egress_rule_t **ret, size_t *ret_n, corral_error_t 
   return 0;
 }
 
+/* Install one netdev table per device but loopback: the interfaces present
+ * now are the ones the sandbox took over. */
+static int
+install_device_tables (const egress_rule_t *rules, size_t n_rules, uint16_t group, corral_error_t *err)
+{
+  struct if_nameindex *ifs = if_nameindex ();
+  int ret = 0;
+
+  if (ifs == NULL)
+    return corral_error_make (err, errno, "list network interfaces");
+  for (struct if_nameindex *i = ifs; i->if_index != 0 && ret == 0; i++)
+    if (!str_eq (i->if_name, "lo"))
+      ret = nft_install_egress_device (i->if_name, rules, n_rules, group, err);
+  if_freenameindex (ifs);
+  return ret;
+}
+
+int
+hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err)
+{
+  cleanup_free egress_rule_t *rules = NULL;
+  size_t n_rules = 0;
+  uint16_t group;
+
+  if (rec->egress == NULL || rec->id == NULL || rec->log_group <= 0 || rec->log_group > 65535)
+    return corral_error_make (err, 0, "the state record has no egress plan");
+  group = (uint16_t) rec->log_group;
+  if (parse_rules (rec->egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
+      || nft_install_egress (rules, n_rules, group, err) < 0
+      || (per_device && install_device_tables (rules, n_rules, group, err) < 0))
+    return -1;
+  return nflog_start_logger (rec->id, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+}
+
 static int
 create_runtime (const char *state_dir, corral_error_t *err)
 {
   cleanup_free char *data = NULL;
-  cleanup_free egress_rule_t *rules = NULL;
-  cleanup_free char *log_path = NULL;
   state_record_t rec = { 0 };
-  size_t len, n_rules = 0;
+  size_t len;
   pid_t pid;
-  int ret = -1;
+  int ret;
 
   if (fd_read_all (STDIN_FILENO, STATE_MAX, "OCI state on stdin", &data, &len, err) < 0
       || hook_state_pid (data, len, &pid, err) < 0)
     return -1;
   if (state_record_read_dir (state_dir, &rec, err) < 0)
     return -1;
-  if (rec.egress == NULL || rec.id == NULL || rec.log_group <= 0 || rec.log_group > 65535)
-    {
-      corral_error_make (err, 0, "state record in `%s` has no egress plan", state_dir);
-      goto out;
-    }
-  if (parse_rules (rec.egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
-      || nft_install_egress (rules, n_rules, (uint16_t) rec.log_group, err) < 0)
-    goto out;
-  xasprintf (&log_path, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME);
-  if (nflog_start_logger (rec.id, (uint16_t) rec.log_group, pid, log_path, err) < 0)
-    goto out;
-  ret = 0;
-out:
+  ret = hook_install_egress (pid, &rec, false, err);
   state_record_release (&rec);
   return ret;
 }

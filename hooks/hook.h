@@ -4,7 +4,10 @@
 
 #include <sys/types.h>
 
+#include <stdbool.h>
+
 #include "shim/error.h"
+#include "shim/state.h"
 
 /* Runs a hook stage; the OCI state JSON is read from stdin.  Returns the
  * process exit status; errors are logged. */
@@ -12,6 +15,11 @@ int hook_main (int argc, char **argv);
 
 /* The pid in an OCI state document (pure, for unit tests). */
 int hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err);
+
+/* In pid's network namespace: the inet table, with per_device a netdev
+ * table on each interface but loopback (gVisor), and the denied-packet
+ * logger.  The caller is left in that namespace. */
+int hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err);
 
 /* Enter the network namespace of pid (setns on /proc/PID/ns/net). */
 int hook_enter_netns (pid_t pid, corral_error_t *err);

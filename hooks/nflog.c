@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "hooks/nflog.h"
+#include "hooks/nft.h"
 #include "shim/fsutil.h"
 #include "shim/util.h"
 #include "spec/json.h"
@@ -54,6 +55,8 @@ nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len)
   if ((pkt[0] >> 4) == 4 && len >= 20)
     {
       l4 = (size_t) (pkt[0] & 0x0f) * 4;
+      if (l4 < 20)
+        return NULL;
       proto = pkt[9];
       inet_ntop (AF_INET, pkt + 16, dst, sizeof (dst));
       json_set (o, "family", json_new_string ("ipv4"));
@@ -133,43 +136,64 @@ write_line (int fd, const char *json_obj)
   (void) !write (fd, line, strlen (line));
 }
 
+static void
+rate_limited_write (struct logger *lg, const char *desc)
+{
+  time_t now = time (NULL);
+
+  if (now != lg->window)
+    {
+      if (lg->suppressed)
+        {
+          cleanup_free char *s = NULL;
+          xasprintf (&s, "{\"event\":\"egress-deny-suppressed\",\"container\":\"%s\",\"count\":%lu}", lg->id,
+                     lg->suppressed);
+          write_line (lg->log_fd, s);
+        }
+      lg->window = now;
+      lg->in_window = 0;
+      lg->suppressed = 0;
+    }
+  if (++lg->in_window > LOG_RATE)
+    lg->suppressed++;
+  else
+    write_line (lg->log_fd, desc);
+}
+
 static int
 packet_cb (const struct nlmsghdr *nlh, void *data)
 {
   struct logger *lg = data;
   struct nlattr *attr;
-  time_t now = time (NULL);
+  const uint8_t *payload = NULL;
+  size_t len = 0;
+  bool frame = false;
+  cleanup_free char *desc = NULL;
 
   if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET)
     return MNL_CB_OK;
   mnl_attr_for_each (attr, nlh, sizeof (struct nfgenmsg))
   {
-    cleanup_free char *desc = NULL;
-
-    if (mnl_attr_get_type (attr) != NFULA_PAYLOAD)
-      continue;
-    if (now != lg->window)
+    if (mnl_attr_get_type (attr) == NFULA_PAYLOAD)
       {
-        if (lg->suppressed)
-          {
-            cleanup_free char *s = NULL;
-            xasprintf (&s, "{\"event\":\"egress-deny-suppressed\",\"container\":\"%s\",\"count\":%lu}", lg->id,
-                       lg->suppressed);
-            write_line (lg->log_fd, s);
-          }
-        lg->window = now;
-        lg->in_window = 0;
-        lg->suppressed = 0;
+        payload = mnl_attr_get_payload (attr);
+        len = mnl_attr_get_payload_len (attr);
       }
-    if (++lg->in_window > LOG_RATE)
-      {
-        lg->suppressed++;
-        continue;
-      }
-    desc = nflog_describe_packet (lg->id, mnl_attr_get_payload (attr), mnl_attr_get_payload_len (attr));
-    if (desc)
-      write_line (lg->log_fd, desc);
+    else if (mnl_attr_get_type (attr) == NFULA_PREFIX)
+      frame = str_eq (mnl_attr_get_str (attr), NFT_NETDEV_LOG_PREFIX);
   }
+  /* Frames from the netdev (gVisor) table start with an Ethernet header. */
+  if (payload && frame)
+    {
+      if (len < 14)
+        return MNL_CB_OK;
+      payload += 14;
+      len -= 14;
+    }
+  if (payload)
+    desc = nflog_describe_packet (lg->id, payload, len);
+  if (desc)
+    rate_limited_write (lg, desc);
   return MNL_CB_OK;
 }
 

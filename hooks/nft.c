@@ -30,7 +30,9 @@ struct batch
   struct mnl_nlmsg_batch *b;
   char *buf;
   uint32_t seq;
-  size_t n_acks; /* messages that will be acknowledged */
+  size_t n_acks;   /* messages that will be acknowledged */
+  uint16_t family; /* NFPROTO_INET, or NFPROTO_NETDEV under gVisor */
+  const char *table;
 };
 
 static void
@@ -56,7 +58,7 @@ static struct nlmsghdr *
 batch_hdr (struct batch *bt, uint16_t type, uint16_t flags)
 {
   struct nlmsghdr *nlh
-      = nftnl_nlmsg_build_hdr (mnl_nlmsg_batch_current (bt->b), type, NFPROTO_INET, flags | NLM_F_ACK, bt->seq++);
+      = nftnl_nlmsg_build_hdr (mnl_nlmsg_batch_current (bt->b), type, bt->family, flags | NLM_F_ACK, bt->seq++);
   bt->n_acks++;
   return nlh;
 }
@@ -76,7 +78,7 @@ add_table (struct batch *bt, uint16_t type, uint16_t flags)
   struct nftnl_table *t = nftnl_table_alloc ();
   struct nlmsghdr *nlh;
 
-  nftnl_table_set_str (t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+  nftnl_table_set_str (t, NFTNL_TABLE_NAME, bt->table);
   nlh = batch_hdr (bt, type, flags);
   nftnl_table_nlmsg_build_payload (nlh, t);
   nftnl_table_free (t);
@@ -84,12 +86,14 @@ add_table (struct batch *bt, uint16_t type, uint16_t flags)
 }
 
 static void
-add_chain (struct batch *bt, const char *name, uint32_t hook)
+add_chain (struct batch *bt, const char *name, uint32_t hook, const char *device)
 {
   struct nftnl_chain *c = nftnl_chain_alloc ();
   struct nlmsghdr *nlh;
 
-  nftnl_chain_set_str (c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
+  nftnl_chain_set_str (c, NFTNL_CHAIN_TABLE, bt->table);
+  if (device)
+    nftnl_chain_set_str (c, NFTNL_CHAIN_DEV, device);
   nftnl_chain_set_str (c, NFTNL_CHAIN_NAME, name);
   nftnl_chain_set_str (c, NFTNL_CHAIN_TYPE, "filter");
   nftnl_chain_set_u32 (c, NFTNL_CHAIN_HOOKNUM, hook);
@@ -107,9 +111,9 @@ add_set (struct batch *bt, const char *name, uint32_t id, uint32_t key_type, uin
   struct nftnl_set *s = nftnl_set_alloc ();
   struct nlmsghdr *nlh;
 
-  nftnl_set_set_str (s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+  nftnl_set_set_str (s, NFTNL_SET_TABLE, bt->table);
   nftnl_set_set_str (s, NFTNL_SET_NAME, name);
-  nftnl_set_set_u32 (s, NFTNL_SET_FAMILY, NFPROTO_INET);
+  nftnl_set_set_u32 (s, NFTNL_SET_FAMILY, bt->family);
   nftnl_set_set_u32 (s, NFTNL_SET_ID, id);
   nftnl_set_set_u32 (s, NFTNL_SET_KEY_TYPE, key_type);
   nftnl_set_set_u32 (s, NFTNL_SET_KEY_LEN, key_len);
@@ -187,13 +191,28 @@ match_u8 (struct nftnl_rule *r, uint32_t meta_key, uint8_t value)
   expr_cmp (r, NFT_CMP_EQ, &value, sizeof (value));
 }
 
+/* IPv4 or IPv6: inet tables ask the netfilter family; netdev tables see
+ * frames and ask the ethertype. */
 static void
-match_daddr (struct nftnl_rule *r, const egress_rule_t *rule)
+match_ip_family (struct nftnl_rule *r, uint16_t table_family, int family)
+{
+  if (table_family == NFPROTO_NETDEV)
+    {
+      uint16_t ethertype = htons (family == AF_INET ? 0x0800 : 0x86dd);
+      expr_meta (r, NFT_META_PROTOCOL);
+      expr_cmp (r, NFT_CMP_EQ, &ethertype, sizeof (ethertype));
+      return;
+    }
+  match_u8 (r, NFT_META_NFPROTO, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+}
+
+static void
+match_daddr (struct nftnl_rule *r, uint16_t table_family, const egress_rule_t *rule)
 {
   uint32_t len = rule->family == AF_INET ? 4 : 16;
   uint8_t mask[16] = { 0 };
 
-  match_u8 (r, NFT_META_NFPROTO, rule->family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+  match_ip_family (r, table_family, rule->family);
   expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, rule->family == AF_INET ? 16 : 24, len);
   if (rule->prefix < len * 8)
     {
@@ -218,14 +237,14 @@ match_port (struct nftnl_rule *r, uint8_t proto, uint16_t port)
 }
 
 static struct nftnl_rule *
-rule_new (const char *chain, const char *comment)
+rule_new (const struct batch *bt, const char *chain, const char *comment)
 {
   struct nftnl_rule *r = nftnl_rule_alloc ();
   struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc (NFT_USERDATA_MAXLEN);
 
-  nftnl_rule_set_str (r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+  nftnl_rule_set_str (r, NFTNL_RULE_TABLE, bt->table);
   nftnl_rule_set_str (r, NFTNL_RULE_CHAIN, chain);
-  nftnl_rule_set_u32 (r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+  nftnl_rule_set_u32 (r, NFTNL_RULE_FAMILY, bt->family);
   /* The comment is what `nft list` and `corral egress show` print. */
   nftnl_udata_put_strz (ud, NFTNL_UDATA_RULE_COMMENT, comment);
   nftnl_rule_set_data (r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data (ud), nftnl_udata_buf_len (ud));
@@ -243,7 +262,7 @@ rule_send (struct batch *bt, struct nftnl_rule *r)
 }
 
 static void
-add_accept_rule_for (struct batch *bt, const egress_rule_t *rule)
+add_accept_rule_for (struct batch *bt, const char *chain, const egress_rule_t *rule)
 {
   static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
   cleanup_free char *text = egress_rule_format (rule);
@@ -252,8 +271,8 @@ add_accept_rule_for (struct batch *bt, const egress_rule_t *rule)
   xasprintf (&comment, "allow %s", text);
   if (rule->port == 0)
     {
-      struct nftnl_rule *r = rule_new ("output", comment);
-      match_daddr (r, rule);
+      struct nftnl_rule *r = rule_new (bt, chain, comment);
+      match_daddr (r, bt->family, rule);
       expr_counter (r);
       expr_accept (r);
       rule_send (bt, r);
@@ -264,8 +283,8 @@ add_accept_rule_for (struct batch *bt, const egress_rule_t *rule)
       struct nftnl_rule *r;
       if (rule->proto && rule->proto != protos[i])
         continue;
-      r = rule_new ("output", comment);
-      match_daddr (r, rule);
+      r = rule_new (bt, chain, comment);
+      match_daddr (r, bt->family, rule);
       match_port (r, protos[i], rule->port);
       expr_counter (r);
       expr_accept (r);
@@ -274,15 +293,15 @@ add_accept_rule_for (struct batch *bt, const egress_rule_t *rule)
 }
 
 static void
-add_set_rule (struct batch *bt, const char *set, uint32_t set_id, int family)
+add_set_rule (struct batch *bt, const char *chain, const char *set, uint32_t set_id, int family)
 {
   cleanup_free char *comment = NULL;
   struct nftnl_rule *r;
   struct nftnl_expr *e;
 
   xasprintf (&comment, "allow @%s (filled by the DNS guard)", set);
-  r = rule_new ("output", comment);
-  match_u8 (r, NFT_META_NFPROTO, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+  r = rule_new (bt, chain, comment);
+  match_ip_family (r, bt->family, family);
   expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, family == AF_INET ? 4 : 16);
   e = nftnl_expr_alloc ("lookup");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
@@ -295,35 +314,95 @@ add_set_rule (struct batch *bt, const char *set, uint32_t set_id, int family)
 }
 
 static void
-build_egress (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+add_icmpv6_nd_rules (struct batch *bt, const char *chain)
 {
   /* IPv6 neighbour discovery (RS, NS, NA) and MLD reports: without them
    * the container has no IPv6 at all, and they carry no payload. */
   static const uint8_t icmpv6_types[] = { 133, 135, 136, 143 };
+
+  for (size_t i = 0; i < sizeof (icmpv6_types); i++)
+    {
+      cleanup_free char *comment = NULL;
+      struct nftnl_rule *r;
+
+      xasprintf (&comment, "icmpv6 type %u (neighbour discovery)", icmpv6_types[i]);
+      r = rule_new (bt, chain, comment);
+      match_ip_family (r, bt->family, AF_INET6);
+      match_u8 (r, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+      expr_cmp (r, NFT_CMP_EQ, &icmpv6_types[i], 1);
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+    }
+}
+
+/* The allowlist, the DNS guard's sets and the final counted, logged deny. */
+static void
+add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+{
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  for (size_t i = 0; i < n_rules; i++)
+    add_accept_rule_for (bt, chain, &rules[i]);
+  add_set_rule (bt, chain, "allow4", 1, AF_INET);
+  add_set_rule (bt, chain, "allow6", 2, AF_INET6);
+
+  r = rule_new (bt, chain, "deny");
+  expr_counter (r);
+  e = nftnl_expr_alloc ("log");
+  nftnl_expr_set_u16 (e, NFTNL_EXPR_LOG_GROUP, log_group);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOG_SNAPLEN, 128);
+  /* The logger strips the Ethernet header of frames from netdev tables. */
+  if (bt->family == NFPROTO_NETDEV)
+    nftnl_expr_set_str (e, NFTNL_EXPR_LOG_PREFIX, NFT_NETDEV_LOG_PREFIX);
+  nftnl_rule_add_expr (r, e);
+  if (bt->family == NFPROTO_INET)
+    {
+      /* Reject rather than drop: an agent learns at once that the
+       * destination is not allowed instead of hanging until a timeout. */
+      e = nftnl_expr_alloc ("reject");
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+      nftnl_expr_set_u8 (e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+      nftnl_rule_add_expr (r, e);
+    }
+  rule_send (bt, r);
+}
+
+/* Create-then-delete-then-create in one transaction: replaces an old table
+ * (a restarted pod sandbox, a second container in a pod) without a window
+ * and without failing when there is none. */
+static void
+add_fresh_table (struct batch *bt)
+{
+  add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+  add_table (bt, NFT_MSG_DELTABLE, 0);
+  add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
+  add_set (bt, "allow4", 1, 7 /* ipv4_addr */, 4);
+  add_set (bt, "allow6", 2, 8 /* ipv6_addr */, 16);
+}
+
+static void
+build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+{
   const uint32_t lo = 1; /* LOOPBACK_IFINDEX, the same in every netns */
   const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
   struct nftnl_rule *r;
   struct nftnl_expr *e;
 
-  /* Create-then-delete-then-create in one transaction: replaces an old
-   * table (a restarted pod sandbox, a second container in a pod) without
-   * a window and without failing when there is none. */
-  add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-  add_table (bt, NFT_MSG_DELTABLE, 0);
-  add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
-  add_chain (bt, "output", NF_INET_LOCAL_OUT);
-  add_chain (bt, "forward", NF_INET_FORWARD);
-  add_set (bt, "allow4", 1, 7 /* ipv4_addr */, 4);
-  add_set (bt, "allow6", 2, 8 /* ipv6_addr */, 16);
+  add_fresh_table (bt);
+  add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
+  add_chain (bt, "forward", NF_INET_FORWARD, NULL);
 
-  r = rule_new ("output", "loopback");
+  r = rule_new (bt, "output", "loopback");
   expr_meta (r, NFT_META_OIF);
   expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
   expr_counter (r);
   expr_accept (r);
   rule_send (bt, r);
 
-  r = rule_new ("output", "established, related (replies, ICMP errors incl. path MTU)");
+  r = rule_new (bt, "output", "established, related (replies, ICMP errors incl. path MTU)");
   e = nftnl_expr_alloc ("ct");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
   nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
@@ -334,43 +413,41 @@ build_egress (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint
   expr_accept (r);
   rule_send (bt, r);
 
-  for (size_t i = 0; i < sizeof (icmpv6_types); i++)
-    {
-      cleanup_free char *comment = NULL;
-      xasprintf (&comment, "icmpv6 type %u (neighbour discovery)", icmpv6_types[i]);
-      r = rule_new ("output", comment);
-      match_u8 (r, NFT_META_NFPROTO, NFPROTO_IPV6);
-      match_u8 (r, NFT_META_L4PROTO, IPPROTO_ICMPV6);
-      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
-      expr_cmp (r, NFT_CMP_EQ, &icmpv6_types[i], 1);
-      expr_counter (r);
-      expr_accept (r);
-      rule_send (bt, r);
-    }
+  add_icmpv6_nd_rules (bt, "output");
+  add_policy_rules (bt, "output", rules, n_rules, log_group);
 
-  for (size_t i = 0; i < n_rules; i++)
-    add_accept_rule_for (bt, &rules[i]);
-  add_set_rule (bt, "allow4", 1, AF_INET);
-  add_set_rule (bt, "allow6", 2, AF_INET6);
-
-  r = rule_new ("output", "deny");
-  expr_counter (r);
-  e = nftnl_expr_alloc ("log");
-  nftnl_expr_set_u16 (e, NFTNL_EXPR_LOG_GROUP, log_group);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOG_SNAPLEN, 128);
-  nftnl_rule_add_expr (r, e);
-  /* Reject rather than drop: an agent learns at once that the destination
-   * is not allowed instead of hanging until a timeout. */
-  e = nftnl_expr_alloc ("reject");
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
-  nftnl_expr_set_u8 (e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
-  nftnl_rule_add_expr (r, e);
-  rule_send (bt, r);
-
-  r = rule_new ("forward", "deny forwarding");
+  r = rule_new (bt, "forward", "deny forwarding");
   expr_counter (r);
   rule_send (bt, r);
+}
 
+/* gVisor's netstack writes frames to a packet socket, which the IP output
+ * hook never sees (measured, FACTS.md); an egress hook on the device does.
+ * It is stateless: ARP passes, and the allowlist matches every packet of an
+ * allowed client flow by destination. */
+static void
+build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+{
+  const uint16_t arp = htons (0x0806);
+  struct nftnl_rule *r;
+
+  add_fresh_table (bt);
+  add_chain (bt, "egress", NF_NETDEV_EGRESS, device);
+
+  r = rule_new (bt, "egress", "arp");
+  expr_meta (r, NFT_META_PROTOCOL);
+  expr_cmp (r, NFT_CMP_EQ, &arp, sizeof (arp));
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+
+  add_icmpv6_nd_rules (bt, "egress");
+  add_policy_rules (bt, "egress", rules, n_rules, log_group);
+}
+
+static void
+batch_finish (struct batch *bt)
+{
   nftnl_batch_end (mnl_nlmsg_batch_current (bt->b), bt->seq++);
   mnl_nlmsg_batch_next (bt->b);
 }
@@ -430,15 +507,16 @@ batch_send (struct mnl_socket *nl, struct batch *bt, corral_error_t *err)
           acked++;
         }
       if (first_error)
-        return corral_error_make (err, first_error, "install nftables table `inet %s`", NFT_TABLE_NAME);
+        return corral_error_make (err, first_error, "install nftables table `%s`", bt->table);
     }
   return 0;
 }
 
-int
-nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err)
+static int
+install (uint16_t family, const char *table, const char *device, const egress_rule_t *rules, size_t n_rules,
+         uint16_t log_group, corral_error_t *err)
 {
-  struct batch bt = { 0 };
+  struct batch bt = { .family = family, .table = table };
   struct mnl_socket *nl;
   int ret;
 
@@ -449,11 +527,33 @@ nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_gro
   if (nl == NULL)
     return -1;
   batch_init (&bt);
-  build_egress (&bt, rules, n_rules, log_group);
+  if (family == NFPROTO_NETDEV)
+    build_netdev (&bt, device, rules, n_rules, log_group);
+  else
+    build_inet (&bt, rules, n_rules, log_group);
+  batch_finish (&bt);
   ret = batch_send (nl, &bt, err);
   batch_release (&bt);
   mnl_socket_close (nl);
+  if (ret < 0 && device)
+    return corral_error_wrap (err, "device `%s`", device);
   return ret;
+}
+
+int
+nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err)
+{
+  return install (NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, err);
+}
+
+int
+nft_install_egress_device (const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+                           corral_error_t *err)
+{
+  cleanup_free char *table = NULL;
+
+  xasprintf (&table, NFT_TABLE_NAME "_%s", device);
+  return install (NFPROTO_NETDEV, table, device, rules, n_rules, log_group, err);
 }
 
 /* ---- show ---- */
@@ -502,7 +602,7 @@ show_rule_cb (const struct nlmsghdr *nlh, void *data)
       nftnl_rule_free (r);
       return MNL_CB_ERROR;
     }
-  if (str_eq (nftnl_rule_get_str (r, NFTNL_RULE_TABLE), NFT_TABLE_NAME))
+  if (str_has_prefix (nftnl_rule_get_str (r, NFTNL_RULE_TABLE), NFT_TABLE_NAME))
     {
       ud = nftnl_rule_get_data (r, NFTNL_RULE_USERDATA, &udlen);
       if (ud)
@@ -529,7 +629,7 @@ nft_show_egress (FILE *out, corral_error_t *err)
   if (nl == NULL)
     return -1;
   portid = mnl_socket_get_portid (nl);
-  nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+  nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETRULE, NFPROTO_UNSPEC, NLM_F_DUMP, seq);
   if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
     {
       mnl_socket_close (nl);

@@ -11,6 +11,7 @@
 #include "spec/egress.h"
 
 #define NFT_TABLE_NAME "corral"
+#define NFT_NETDEV_LOG_PREFIX "corral-netdev"
 
 /* Replace (or create) table inet corral: output and forward policy drop;
  * loopback, established/related and IPv6 neighbour discovery accepted; one
@@ -18,6 +19,11 @@
  * the DNS guard; everything else counted, logged to NFLOG log_group and
  * rejected.  Every rule carries a counter and a comment. */
 int nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err);
+
+/* The same policy, statelessly, as table netdev corral_<device> with an
+ * egress hook on device: for gVisor, whose packets bypass the IP hooks. */
+int nft_install_egress_device (const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+                               corral_error_t *err);
 
 /* Print the table's rules with their comments and counters. */
 int nft_show_egress (FILE *out, corral_error_t *err);

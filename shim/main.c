@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include "shim/cli.h"
 #include "shim/delegate.h"
 #include "shim/fsutil.h"
+#include "shim/gvisor.h"
 #include "shim/log.h"
 #include "shim/state.h"
 #include "shim/util.h"
@@ -159,18 +161,137 @@ static int
 delegate_for_profile (const cli_t *cli, const corral_policy_t *policy, const corral_profile_t *profile, char **ret,
                       corral_error_t *err)
 {
-  const char *name = cli->delegate;
+  const char *name = policy_runtime_path (policy, profile->runtime);
+  bool gvisor = str_eq (profile->runtime, "gvisor");
 
+  /* --delegate replaces runc; it never turns a gVisor profile into runc. */
+  if (cli->delegate && !gvisor)
+    name = cli->delegate;
   if (name == NULL)
+    return corral_error_make (err, ENOENT,
+                              "profile %s asks for runtime %s, which the policy's \"runtimes\" does not "
+                              "define",
+                              profile->name, profile->runtime);
+  if (delegate_resolve (name, ret, err) < 0)
     {
-      if (!str_eq (profile->runtime, "runc"))
-        return corral_error_make (err, ENOTSUP,
-                                  "profile %s asks for runtime %s, which this corral cannot hand off to yet; refusing "
-                                  "rather than running it under runc",
-                                  profile->name, profile->runtime);
-      name = policy_runtime_path (policy, profile->runtime);
+      /* Never a silent fallback to runc. */
+      if (gvisor)
+        return corral_error_wrap (err,
+                                  "profile %s runs agents under gVisor, which is not available (install "
+                                  "Debian's runsc package or set runtimes.gvisor in the policy); the container is "
+                                  "not started",
+                                  profile->name);
+      return -1;
     }
-  return delegate_resolve (name, ret, err);
+  return 0;
+}
+
+/* argv for a command to the container's recorded delegate. */
+static char **
+record_argv (const cli_t *cli, const state_record_t *rec)
+{
+  if (str_eq (rec->delegate_name, "gvisor"))
+    return gvisor_argv (cli, rec->delegate, rec->delegate_args);
+  return cli_delegate_argv (cli, rec->delegate, NULL);
+}
+
+/* The same invocation with another command on the same container. */
+static cli_t
+cli_with_command (const cli_t *cli, const char *command, char **args, int n_args)
+{
+  cli_t q = *cli;
+  q.command = command;
+  q.command_args = args;
+  q.n_command_args = n_args;
+  return q;
+}
+
+/* Run a command on the container quietly; its stdout into *ret_out if asked. */
+static int
+run_quietly (const cli_t *q, const state_record_t *rec, char **ret_out, int *ret_status, corral_error_t *err)
+{
+  cleanup_strv char **argv = record_argv (q, rec);
+  cleanup_free char *out = NULL;
+  int pipefd[2], status;
+  size_t len;
+  pid_t pid;
+
+  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+    return corral_error_make (err, errno, "pipe");
+  pid = fork ();
+  if (pid < 0)
+    {
+      close (pipefd[0]);
+      close (pipefd[1]);
+      return corral_error_make (err, errno, "fork");
+    }
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null < 0 || dup2 (pipefd[1], STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
+          || dup2 (null, STDIN_FILENO) < 0)
+        _exit (127);
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  close (pipefd[1]);
+  if (fd_read_all (pipefd[0], 1024 * 1024, "delegate output", &out, &len, err) < 0)
+    {
+      close (pipefd[0]);
+      (void) kill (pid, SIGKILL);
+      (void) waitpid (pid, &status, 0);
+      return -1;
+    }
+  close (pipefd[0]);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return corral_error_make (err, errno, "wait for `%s %s`", argv[0], q->command);
+  *ret_status = status;
+  if (ret_out)
+    *ret_out = steal_pointer (&out);
+  return 0;
+}
+
+/* The pid of a created or running container, from its delegate's state. */
+static int
+container_pid (const cli_t *cli, const state_record_t *rec, pid_t *ret, corral_error_t *err)
+{
+  char *args[] = { (char *) cli->id, NULL };
+  cli_t q = cli_with_command (cli, "state", args, 1);
+  cleanup_free char *out = NULL;
+  int status;
+
+  if (run_quietly (&q, rec, &out, &status, err) < 0)
+    return -1;
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return corral_error_make (err, 0, "`%s state %s` failed: is the container running?", rec->delegate, cli->id);
+  return hook_state_pid (out, strlen (out), ret, err);
+}
+
+/* gVisor: runsc has made the sandbox and its netns; put the egress tables
+ * in place before start lets the agent run.  On failure the half-made
+ * container is deleted. */
+static int
+gvisor_after_create (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
+{
+  char *args[] = { (char *) "--force", (char *) cli->id, NULL };
+  cli_t q = cli_with_command (cli, "delete", args, 2);
+  pid_t pid;
+  int status;
+
+  if (container_pid (cli, rec, &pid, err) == 0 && hook_install_egress (pid, rec, true, err) == 0)
+    return 0;
+  (void) run_quietly (&q, rec, NULL, &status, NULL);
+  return corral_error_wrap (err, "corral egress filter for gVisor container %s; the container is not started", cli->id);
+}
+
+static bool
+strv_has_pair (char *const *v, const char *key, const char *value)
+{
+  for (size_t i = 0; v && v[i] && v[i + 1]; i++)
+    if (str_eq (v[i], key) && str_eq (v[i + 1], value))
+      return true;
+  return false;
 }
 
 static bool
@@ -202,6 +323,8 @@ cmd_create (const cli_t *cli)
   cleanup_free char *state_dir = NULL;
   cleanup_strv char **argv = NULL;
   cleanup_strv char **egress = NULL;
+  cleanup_strv char **fixed = NULL;
+  cleanup_free char *runsc_root = NULL;
   changes_t changes = { 0 };
   const char *bundle = cli->bundle ? cli->bundle : ".";
   state_record_t rec = { 0 };
@@ -235,6 +358,14 @@ cmd_create (const cli_t *cli)
     log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
   changes_release (&changes);
 
+  /* gVisor's tables go in between create and start; `run` has no such
+   * moment.  Engines use create + start. */
+  if (str_eq (profile->runtime, "gvisor") && str_eq (cli->command, "run"))
+    {
+      corral_error_make (&err, ENOTSUP, "profile %s runs under gVisor: use create and start (as engines do), not run",
+                         profile->name);
+      return fail (&err);
+    }
   if (bundle_save_spec (dirfd, bundle, spec, mode, &err) < 0)
     return fail (&err);
 
@@ -247,12 +378,20 @@ cmd_create (const cli_t *cli)
   egress = egress_entries (profile);
   rec.egress = egress;
   rec.log_group = profile->log_group;
+  if (str_eq (profile->runtime, "gvisor"))
+    {
+      runsc_root = state_runsc_root (state_base (), cli->root);
+      fixed = gvisor_fixed_args (runsc_root, policy->gvisor_platform, policy->gvisor_network);
+      rec.delegate_args = fixed;
+      if (mkdir_p (runsc_root, 0700, &err) < 0)
+        return fail (&err);
+    }
   /* The record exists before the delegate runs, so a later delete finds
    * whatever a half-finished create left. */
   if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
     return fail (&err);
 
-  argv = cli_delegate_argv (cli, delegate, NULL);
+  argv = record_argv (cli, &rec);
   if (delegate_spawn (argv, &status, &err) < 0)
     {
       (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
@@ -262,6 +401,11 @@ cmd_create (const cli_t *cli)
     (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
   else if (str_eq (cli->command, "run") && !has_flag (cli, "detach", "d"))
     (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+  else if (fixed && gvisor_after_create (cli, &rec, &err) < 0)
+    {
+      (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+      return fail (&err);
+    }
   delegate_exit_like (status);
 }
 
@@ -280,38 +424,17 @@ lookup_delegate (const cli_t *cli, state_record_t *rec, corral_error_t *err)
   return 0;
 }
 
-/* Is the container unknown to its delegate?  Used after a failed delete. */
+/* Is the container unknown to its delegate?  Used after a failed delete:
+ * runc and runsc answer `state` of an unknown container with status 1. */
 static bool
-delegate_lost_container (const cli_t *cli, const char *delegate)
+delegate_lost_container (const cli_t *cli, const state_record_t *rec)
 {
-  char *const extra[] = { NULL };
-  cli_t q = *cli;
   char *args[] = { (char *) cli->id, NULL };
-  cleanup_strv char **argv = NULL;
-  int status = 0;
-  pid_t pid;
+  cli_t q = cli_with_command (cli, "state", args, 1);
+  int status;
 
-  q.command = "state";
-  q.command_args = args;
-  q.n_command_args = 1;
-  argv = cli_delegate_argv (&q, delegate, extra);
-  pid = fork ();
-  if (pid < 0)
+  if (run_quietly (&q, rec, NULL, &status, NULL) < 0)
     return false;
-  if (pid == 0)
-    {
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-      if (null >= 0)
-        {
-          dup2 (null, STDOUT_FILENO);
-          dup2 (null, STDERR_FILENO);
-        }
-      execv (argv[0], argv);
-      _exit (127);
-    }
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return false;
   return WIFEXITED (status) && WEXITSTATUS (status) == 1;
 }
 
@@ -325,16 +448,25 @@ cmd_delete (const cli_t *cli)
 
   if (lookup_delegate (cli, &rec, &err) < 0)
     return fail (&err);
-  argv = cli_delegate_argv (cli, rec.delegate, NULL);
+  argv = record_argv (cli, &rec);
   if (delegate_spawn (argv, &status, &err) < 0)
     {
       state_record_release (&rec);
       return fail (&err);
     }
-  if ((WIFEXITED (status) && WEXITSTATUS (status) == 0) || delegate_lost_container (cli, rec.delegate))
+  if ((WIFEXITED (status) && WEXITSTATUS (status) == 0) || delegate_lost_container (cli, &rec))
     {
       if (state_record_remove (state_base (), cli->root, cli->id, &err) < 0)
         log_warning ("%s", err->msg);
+      /* runsc's root goes with its last container (ENOTEMPTY otherwise). */
+      if (str_eq (rec.delegate_name, "gvisor"))
+        {
+          cleanup_free char *runsc_root = state_runsc_root (state_base (), cli->root);
+          cleanup_free char *parent = xstrdup (runsc_root);
+          (void) rmdir (runsc_root);
+          *strrchr (parent, '/') = '\0';
+          (void) rmdir (parent);
+        }
     }
   state_record_release (&rec);
   delegate_exit_like (status);
@@ -444,7 +576,15 @@ cmd_passthrough (const cli_t *cli)
       state_record_release (&rec);
       return fail (&err);
     }
-  argv = cli_delegate_argv (cli, rec.delegate, NULL);
+  argv = record_argv (cli, &rec);
+  /* runsc checks the netns at start; the container's netns was checked at
+   * create not to be the host's, the workaround only hides the probe. */
+  if (str_eq (rec.delegate_name, "gvisor") && gvisor_command_checks_netns (cli->command)
+      && strv_has_pair (rec.delegate_args, "--network", "sandbox") && gvisor_hide_proc_sys_net (&err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
   state_record_release (&rec);
   delegate_exec (argv, &err);
   return fail (&err);
@@ -502,49 +642,6 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
   return 0;
 }
 
-/* The pid of a running container, from its delegate's `state`. */
-static int
-container_pid (const cli_t *cli, const char *delegate, pid_t *ret, corral_error_t *err)
-{
-  char *args[] = { (char *) cli->id, NULL };
-  cleanup_strv char **argv = NULL;
-  cleanup_free char *out = NULL;
-  cli_t q = *cli;
-  size_t len;
-  int pipefd[2], status;
-  pid_t pid;
-
-  q.command = "state";
-  q.command_args = args;
-  q.n_command_args = 1;
-  argv = cli_delegate_argv (&q, delegate, NULL);
-  if (pipe2 (pipefd, O_CLOEXEC) < 0)
-    return corral_error_make (err, errno, "pipe");
-  pid = fork ();
-  if (pid < 0)
-    return corral_error_make (err, errno, "fork");
-  if (pid == 0)
-    {
-      dup2 (pipefd[1], STDOUT_FILENO);
-      execv (argv[0], argv);
-      _exit (127);
-    }
-  close (pipefd[1]);
-  if (fd_read_all (pipefd[0], 1024 * 1024, "delegate state", &out, &len, err) < 0)
-    {
-      close (pipefd[0]);
-      waitpid (pid, &status, 0);
-      return -1;
-    }
-  close (pipefd[0]);
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return corral_error_make (err, errno, "wait for `%s state`", delegate);
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return corral_error_make (err, 0, "`%s state %s` failed: is the container running?", delegate, cli->id);
-  return hook_state_pid (out, len, ret, err);
-}
-
 static int
 cmd_egress (const cli_t *cli)
 {
@@ -566,7 +663,7 @@ cmd_egress (const cli_t *cli)
                        cli->root ? cli->root : RUNC_DEFAULT_ROOT);
   if (r <= 0)
     return fail (&err);
-  r = container_pid (&q, rec.delegate, &pid, &err);
+  r = container_pid (&q, &rec, &pid, &err);
   state_record_release (&rec);
   if (r < 0 || hook_enter_netns (pid, &err) < 0 || nft_show_egress (stdout, &err) < 0)
     return fail (&err);

@@ -25,6 +25,7 @@ state_record_release (state_record_t *r)
   free (r->profile);
   free (r->bundle);
   free (r->id);
+  strv_free (r->delegate_args);
   strv_free (r->egress);
   memset (r, 0, sizeof (*r));
 }
@@ -45,6 +46,14 @@ root_dir (const char *base, const char *engine_root)
 {
   char *ret;
   xasprintf (&ret, "%s/%016" PRIx64, base, fnv1a (engine_root ? engine_root : RUNC_DEFAULT_ROOT));
+  return ret;
+}
+
+char *
+state_runsc_root (const char *base, const char *engine_root)
+{
+  char *ret;
+  xasprintf (&ret, "%s/runsc/%016" PRIx64, base, fnv1a (engine_root ? engine_root : RUNC_DEFAULT_ROOT));
   return ret;
 }
 
@@ -144,6 +153,28 @@ root_dir_is_empty (int fd)
   return empty;
 }
 
+static json_t *
+strv_to_json (char *const *v)
+{
+  json_t *arr = json_new_array ();
+  for (; *v; v++)
+    json_push (arr, json_new_string (*v));
+  return arr;
+}
+
+static char **
+strv_from_json (const json_t *arr)
+{
+  char **v;
+
+  if (!json_is_array (arr))
+    return NULL;
+  v = xmalloc0 ((json_len (arr) + 1) * sizeof (char *));
+  for (size_t i = 0; i < json_len (arr); i++)
+    v[i] = xstrdup (json_string (json_at (arr, i)) ? json_string (json_at (arr, i)) : "");
+  return v;
+}
+
 static void
 set_opt_string (json_t *obj, const char *key, const char *val)
 {
@@ -173,12 +204,11 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
   set_opt_string (obj, "profile", r->profile);
   set_opt_string (obj, "bundle", r->bundle);
   set_opt_string (obj, "id", r->id);
+  if (r->delegate_args)
+    json_set (obj, "delegate_args", strv_to_json (r->delegate_args));
   if (r->egress)
     {
-      json_t *arr = json_new_array ();
-      for (char **e = r->egress; *e; e++)
-        json_push (arr, json_new_string (*e));
-      json_set (obj, "egress", arr);
+      json_set (obj, "egress", strv_to_json (r->egress));
       json_set (obj, "log_group", json_new_int (r->log_group));
     }
   data = json_serialize (obj, false);
@@ -198,7 +228,6 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
   cleanup_free char *data = NULL;
   cleanup_json json_t *obj = NULL;
   state_record_t r = { 0 };
-  json_t *egress;
   int64_t group = 0;
   size_t len;
 
@@ -212,13 +241,8 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
   r.profile = dup_opt (obj, "profile");
   r.bundle = dup_opt (obj, "bundle");
   r.id = dup_opt (obj, "id");
-  egress = json_get (obj, "egress");
-  if (json_is_array (egress))
-    {
-      r.egress = xmalloc0 ((json_len (egress) + 1) * sizeof (char *));
-      for (size_t i = 0; i < json_len (egress); i++)
-        r.egress[i] = xstrdup (json_string (json_at (egress, i)) ? json_string (json_at (egress, i)) : "");
-    }
+  r.egress = strv_from_json (json_get (obj, "egress"));
+  r.delegate_args = strv_from_json (json_get (obj, "delegate_args"));
   json_int64 (json_get (obj, "log_group"), &group);
   r.log_group = (int) group;
   if (r.delegate == NULL)

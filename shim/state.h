@@ -21,12 +21,16 @@ struct state_record_s
   /* What the createRuntime hook installs (it reads the record from the
    * container's state directory). */
   char *id;
-  char **egress; /* canonical allowlist entries, NULL-terminated */
+  char **delegate_args; /* global flags the delegate gets on every command (runsc) */
+  char **egress;        /* canonical allowlist entries, NULL-terminated */
   int log_group;
 };
 typedef struct state_record_s state_record_t;
 
 void state_record_release (state_record_t *r);
+
+/* runsc's --root for containers of one engine root: "<base>/runsc/<key>". */
+char *state_runsc_root (const char *base, const char *engine_root);
 
 /* Directory for one container: "<base>/<key>/<id>". */
 char *state_container_dir (const char *base, const char *engine_root, const char *id);

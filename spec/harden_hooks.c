@@ -38,6 +38,16 @@ harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_
 
   if (hooks != NULL && !json_is_object (hooks))
     return corral_error_make (err, 0, "hooks: expected an object");
+  /* runsc starts the sandbox at create; corral installs the tables itself
+   * right after, before start (see shim/main.c). */
+  if (str_eq (ctx->profile->runtime, "gvisor"))
+    {
+      changes_add (changes, "hooks",
+                   "egress: corral installs the inet table and a netdev egress table per interface after runsc "
+                   "create, before start (%zu allowlist entries)",
+                   ctx->profile->n_egress);
+      return 0;
+    }
   list = json_ensure_array (json_ensure_object (spec, "hooks"), "createRuntime");
   entry = hook_entry (path, "create-runtime", dir);
   for (size_t i = 0; i < json_len (list); i++)

@@ -229,8 +229,8 @@ check_glob (const char *s, const char *path, char **ret, corral_error_t *err)
 static int
 check_annotation (const char *s, const char *path, char **ret, corral_error_t *err)
 {
-  static const char *const known[]
-      = { "run.corral.memory", "run.corral.pids", "run.corral.env.strip", "run.corral.egress.allow", NULL };
+  static const char *const known[] = { "run.corral.memory",       "run.corral.pids",    "run.corral.env.strip",
+                                       "run.corral.egress.allow", "run.corral.runtime", NULL };
   (void) ret;
   for (size_t i = 0; known[i]; i++)
     if (str_eq (known[i], s))
@@ -744,10 +744,32 @@ parse_runtimes (corral_policy_t *p, const json_t *r, corral_error_t *err)
   return 0;
 }
 
+static int
+parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
+{
+  static const char *const keys[] = { "platform", "network", NULL };
+
+  p->gvisor_platform = xstrdup ("ptrace");
+  p->gvisor_network = xstrdup ("sandbox");
+  if (g == NULL)
+    return 0;
+  if (check_keys (g, "gvisor", keys, err) < 0 || get_string (g, "platform", "gvisor", &p->gvisor_platform, err) < 0
+      || get_string (g, "network", "gvisor", &p->gvisor_network, err) < 0)
+    return -1;
+  if (!str_eq (p->gvisor_platform, "ptrace") && !str_eq (p->gvisor_platform, "systrap")
+      && !str_eq (p->gvisor_platform, "kvm"))
+    return corral_error_make (err, 0, "gvisor.platform: \"%s\" is not ptrace, systrap or kvm", p->gvisor_platform);
+  /* "none" is not offered: an offline profile already gets a netns with
+   * only loopback, and runsc's own none mode would hide it from the filter. */
+  if (!str_eq (p->gvisor_network, "sandbox") && !str_eq (p->gvisor_network, "host"))
+    return corral_error_make (err, 0, "gvisor.network: \"%s\" is not sandbox or host", p->gvisor_network);
+  return 0;
+}
+
 corral_policy_t *
 policy_parse (const char *data, size_t len, const char *name, corral_error_t *err)
 {
-  static const char *const keys[] = { "default_profile", "runtimes", "profiles", NULL };
+  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "profiles", NULL };
   cleanup_json json_t *root = json_parse (data, len, err);
   cleanup_policy corral_policy_t *p = NULL;
   json_t *profiles;
@@ -760,7 +782,8 @@ policy_parse (const char *data, size_t len, const char *name, corral_error_t *er
   p = xmalloc0 (sizeof (*p));
   if (check_keys (root, "(top level)", keys, err) < 0
       || get_string (root, "default_profile", "", &p->default_profile, err) < 0
-      || parse_runtimes (p, json_get (root, "runtimes"), err) < 0)
+      || parse_runtimes (p, json_get (root, "runtimes"), err) < 0
+      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0)
     goto fail;
 
   profiles = json_get (root, "profiles");
@@ -878,6 +901,8 @@ policy_free (corral_policy_t *p)
   if (p == NULL)
     return;
   free (p->default_profile);
+  free (p->gvisor_platform);
+  free (p->gvisor_network);
   for (size_t i = 0; i < p->n_runtimes; i++)
     {
       free (p->runtimes[i].name);
@@ -1096,6 +1121,23 @@ apply_annotation (corral_profile_t *p, const char *key, const char *value, corra
     }
   if (str_eq (key, ANNOTATION_PREFIX "egress.allow"))
     return narrow_egress (p, key, value, err);
+  if (str_eq (key, ANNOTATION_PREFIX "runtime"))
+    {
+      /* gVisor is the stricter runtime: a container may ask for it, never
+       * leave it. */
+      if (str_eq (value, "gvisor"))
+        {
+          free (p->runtime);
+          p->runtime = xstrdup ("gvisor");
+          return 0;
+        }
+      if (str_eq (value, "runc") && str_eq (p->runtime, "runc"))
+        return 0;
+      return corral_error_make (err, 0,
+                                "annotation %s=%s would loosen profile %s (runtime %s): only gvisor can be "
+                                "asked for",
+                                key, value, p->name, p->runtime);
+    }
   return corral_error_make (err, 0, "annotation %s is not known to corral", key);
 }
 
@@ -1185,6 +1227,7 @@ policy_summary (const corral_policy_t *p)
   char *out = NULL;
 
   append (&out, "default profile: %s\n", p->default_profile);
+  append (&out, "gvisor: platform %s, network %s\n", p->gvisor_platform, p->gvisor_network);
   for (size_t i = 0; i < p->n_runtimes; i++)
     append (&out, "runtime %s: %s\n", p->runtimes[i].name, p->runtimes[i].path);
   for (size_t i = 0; i < p->n_profiles; i++)

@@ -102,6 +102,8 @@ struct runtime_s
 struct corral_policy_s
 {
   char *default_profile;
+  char *gvisor_platform; /* runsc --platform: ptrace, systrap or kvm */
+  char *gvisor_network;  /* runsc --network: sandbox (default) or host */
   struct runtime_s *runtimes;
   size_t n_runtimes;
   corral_profile_t *profiles;

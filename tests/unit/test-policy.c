@@ -139,7 +139,7 @@ test_shipped (void)
   is_int (def->pids, 512, "default: pids 512");
   is_int (def->rlimit_nofile, 4096, "default: RLIMIT_NOFILE 4096");
   ok (def->network, "default: has network");
-  is_int (strv_len (def->overridable), 4, "default: four overridable annotations");
+  is_int (strv_len (def->overridable), 5, "default: five overridable annotations");
 
   ok (strv_len (off->seccomp_deny) > 0 && strv_equal (off->seccomp_deny, def->seccomp_deny),
       "offline inherits default's seccomp deny list");
@@ -313,7 +313,7 @@ test_errors (void)
                  "a bad memory size");
   profile_fails ("\"resources\":{\"cpu_period\":10}", "profiles.default.resources.cpu_period", "out of range",
                  "a cpu_period below 1000");
-  profile_fails ("\"overridable\":[\"run.corral.runtime\"]", "profiles.default.overridable[0]",
+  profile_fails ("\"overridable\":[\"run.corral.seccomp\"]", "profiles.default.overridable[0]",
                  "not an annotation a container can use", "an overridable annotation corral does not know");
 }
 
