@@ -177,6 +177,33 @@ scan_command_args (cli_t *cli)
     }
 }
 
+bool
+cli_command_flag (const cli_t *cli, const char *long_name, const char *short_name, const char **ret_value)
+{
+  const struct command_flags *c = command_lookup (cli->command);
+  const char *const *value_flags = c ? c->value_flags : no_flags;
+  char **a = cli->command_args;
+  int n = cli->n_command_args;
+
+  for (int i = 0; i < n && is_flag (a[i]); i++)
+    {
+      const char *inline_value;
+      cleanup_free char *name = flag_name (a[i], &inline_value);
+      bool takes_value = in_list (value_flags, name);
+      const char *value = inline_value;
+
+      if (takes_value && value == NULL && i + 1 < n)
+        value = a[++i];
+      if (str_eq (name, long_name) || (short_name && str_eq (name, short_name)))
+        {
+          if (ret_value)
+            *ret_value = takes_value ? value : NULL;
+          return true;
+        }
+    }
+  return false;
+}
+
 int
 cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err)
 {

@@ -39,6 +39,11 @@ typedef struct cli_s cli_t;
 int cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err);
 void cli_release (cli_t *cli);
 
+/* Find a flag of the command (before its first positional argument, as Go's
+ * flag package parses them), skipping the values of flags that take one.
+ * *ret_value (may be NULL) gets its value, or NULL for a boolean flag. */
+bool cli_command_flag (const cli_t *cli, const char *long_name, const char *short_name, const char **ret_value);
+
 /* Does the subcommand take a container id as its first positional argument? */
 bool cli_command_takes_id (const char *command);
 

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -294,21 +295,6 @@ strv_has_pair (char *const *v, const char *key, const char *value)
   return false;
 }
 
-static bool
-has_flag (const cli_t *cli, const char *long_name, const char *short_name)
-{
-  for (int i = 0; i < cli->n_command_args; i++)
-    {
-      const char *a = cli->command_args[i];
-      if (a[0] != '-')
-        break;
-      while (*a == '-')
-        a++;
-      if (str_eq (a, long_name) || (short_name && str_eq (a, short_name)))
-        return true;
-    }
-  return false;
-}
 
 static int
 cmd_create (const cli_t *cli)
@@ -399,7 +385,7 @@ cmd_create (const cli_t *cli)
     }
   if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0))
     (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
-  else if (str_eq (cli->command, "run") && !has_flag (cli, "detach", "d"))
+  else if (str_eq (cli->command, "run") && !cli_command_flag (cli, "detach", "d", NULL))
     (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
   else if (fixed && gvisor_after_create (cli, &rec, &err) < 0)
     {
@@ -493,25 +479,18 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
   size_t len;
   int r;
 
-  if (has_flag (cli, "cap", "c"))
-    return corral_error_make (err, 0, "exec --cap is refused: corral containers never gain capabilities");
   if (rec->profile == NULL || rec->bundle == NULL)
     return 0; /* not created by corral (e.g. before install) */
+  if (cli_command_flag (cli, "cap", "c", NULL))
+    return corral_error_make (err, 0, "exec --cap is refused: corral containers never gain capabilities");
 
-  for (int i = 0; i + 1 < cli->n_command_args; i++)
-    {
-      const char *a = cli->command_args[i];
-      if (str_eq (a, "--process") || str_eq (a, "-process") || str_eq (a, "-p"))
-        process_file = cli->command_args[i + 1];
-      else if (str_has_prefix (a, "--process="))
-        process_file = a + strlen ("--process=");
-    }
-  if (process_file == NULL)
-    {
-      if (has_flag (cli, "user", "u"))
-        return corral_error_make (err, 0, "exec --user is refused: processes run as the container's user");
-      return 0; /* runc takes the (hardened) process from config.json */
-    }
+  /* runc applies --user, --additional-gids and --cap over whatever process
+   * it runs, from a file or from config.json. */
+  if (cli_command_flag (cli, "user", "u", NULL) || cli_command_flag (cli, "additional-gids", "g", NULL))
+    return corral_error_make (err, 0, "exec --user/--additional-gids is refused: processes run as the container's "
+                                      "user");
+  if (!cli_command_flag (cli, "process", "p", &process_file) || process_file == NULL)
+    return 0; /* runc takes the (hardened) process from config.json */
 
   policy = policy_load (policy_path (cli), err);
   if (policy == NULL)
@@ -562,6 +541,144 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
   return file_replace_at (dfd, strrchr (process_file, '/') + 1, out, strlen (out), 0600, err);
 }
 
+/* A requested limit may only be at or below the profile's (0 = none). */
+static int
+check_limit (const char *what, int64_t requested, int64_t profile_limit, corral_error_t *err)
+{
+  if (profile_limit > 0 && (requested <= 0 || requested > profile_limit))
+    return corral_error_make (err, 0, "update %s=%" PRId64 " would loosen the profile's limit of %" PRId64, what,
+                              requested, profile_limit);
+  return 0;
+}
+
+static int
+check_update_json (const json_t *res, const corral_profile_t *p, corral_error_t *err)
+{
+  int64_t v, period = 0;
+
+  if (!json_is_object (res))
+    return corral_error_make (err, 0, "update: resources must be a JSON object");
+  /* The device cgroup is corral's (harden_devices): no update reopens it. */
+  if (json_len (json_get (res, "devices")) > 0)
+    return corral_error_make (err, 0, "update: device cgroup changes are refused");
+  if (json_int64 (json_get (json_get (res, "memory"), "limit"), &v) && check_limit ("memory", v, p->memory, err) < 0)
+    return -1;
+  if (json_int64 (json_get (json_get (res, "pids"), "limit"), &v) && check_limit ("pids", v, p->pids, err) < 0)
+    return -1;
+  if (json_int64 (json_get (json_get (res, "cpu"), "quota"), &v))
+    {
+      json_int64 (json_get (json_get (res, "cpu"), "period"), &period);
+      if (period <= 0)
+        period = (int64_t) p->cpu_period;
+      if (p->cpu_quota > 0 && (v <= 0 || v * (int64_t) p->cpu_period > p->cpu_quota * period))
+        return corral_error_make (err, 0, "update cpu quota %" PRId64 "/%" PRId64 " would loosen the profile's",
+                                  v, period);
+    }
+  return 0;
+}
+
+static int
+check_update_flags (const cli_t *cli, const corral_profile_t *p, corral_error_t *err)
+{
+  const char *v;
+
+  if (cli_command_flag (cli, "memory", NULL, &v) && v && check_limit ("memory", strtoll (v, NULL, 10), p->memory, err) < 0)
+    return -1;
+  if (cli_command_flag (cli, "pids-limit", NULL, &v) && v
+      && check_limit ("pids", strtoll (v, NULL, 10), p->pids, err) < 0)
+    return -1;
+  if ((cli_command_flag (cli, "cpu-quota", NULL, NULL) || cli_command_flag (cli, "cpu-period", NULL, NULL))
+      && p->cpu_quota > 0)
+    return corral_error_make (err, 0, "update: change the CPU quota with --resources, where corral checks it "
+                                      "against the profile");
+  return 0;
+}
+
+/* update may tighten a container's cgroup limits, never loosen them past
+ * its profile.  Resources from stdin ("-") are read, checked, and handed to
+ * the delegate from a file in the container's state directory. */
+static int
+harden_update (const cli_t *cli, const state_record_t *rec, const char **ret_resources_file, corral_error_t *err)
+{
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_profile corral_profile_t *profile = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_json json_t *res = NULL;
+  cleanup_close int bfd = -1;
+  cleanup_close int fd = -1;
+  cleanup_free char *data = NULL;
+  const char *file = NULL;
+  const corral_profile_t *base;
+  size_t len;
+
+  *ret_resources_file = NULL;
+  if (rec->profile == NULL || rec->bundle == NULL)
+    return 0;
+  policy = policy_load (policy_path (cli), err);
+  if (policy == NULL)
+    return -1;
+  base = policy_find_profile (policy, rec->profile);
+  if (base == NULL)
+    return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
+  bfd = bundle_open (rec->bundle, err);
+  if (bfd < 0)
+    return -1;
+  spec = bundle_load_spec (bfd, rec->bundle, NULL, err);
+  if (spec == NULL)
+    return -1;
+  profile = profile_with_annotations (base, json_get (spec, "annotations"), err);
+  if (profile == NULL || check_update_flags (cli, profile, err) < 0)
+    return -1;
+  if (!cli_command_flag (cli, "resources", "r", &file) || file == NULL)
+    return 0;
+  fd = str_eq (file, "-") ? dup (STDIN_FILENO) : open (file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open update resources `%s`", file);
+  if (fd_read_all (fd, 1024 * 1024, "update resources", &data, &len, err) < 0)
+    return -1;
+  res = json_parse (data, len, err);
+  if (res == NULL)
+    return corral_error_wrap (err, "update resources");
+  if (check_update_json (res, profile, err) < 0)
+    return -1;
+  if (str_eq (file, "-"))
+    {
+      cleanup_free char *dir = state_container_dir (state_base (), cli->root, cli->id);
+      cleanup_close int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      static char path[4096];
+
+      if (dfd < 0 || file_replace_at (dfd, "update-resources.json", data, len, 0600, err) < 0)
+        return dfd < 0 ? corral_error_make (err, errno, "open `%s`", dir) : -1;
+      snprintf (path, sizeof (path), "%s/update-resources.json", dir);
+      *ret_resources_file = path;
+    }
+  return 0;
+}
+
+/* Replace the value of --resources/-r in argv by file. */
+static void
+argv_replace_resources (char **argv, const char *file)
+{
+  for (size_t i = 0; argv[i]; i++)
+    {
+      if ((str_eq (argv[i], "--resources") || str_eq (argv[i], "-resources") || str_eq (argv[i], "-r")
+           || str_eq (argv[i], "--r"))
+          && argv[i + 1])
+        {
+          free (argv[i + 1]);
+          argv[i + 1] = xstrdup (file);
+          return;
+        }
+      if (str_has_prefix (argv[i], "--resources=") || str_has_prefix (argv[i], "-resources=")
+          || str_has_prefix (argv[i], "-r="))
+        {
+          free (argv[i]);
+          xasprintf (&argv[i], "--resources=%s", file);
+          return;
+        }
+    }
+}
+
 static int
 cmd_passthrough (const cli_t *cli)
 {
@@ -571,12 +688,25 @@ cmd_passthrough (const cli_t *cli)
 
   if (lookup_delegate (cli, &rec, &err) < 0)
     return fail (&err);
-  if (str_eq (cli->command, "exec") && harden_exec (cli, &rec, &err) < 0)
+  const char *resources_file = NULL;
+
+  if ((str_eq (cli->command, "exec") && harden_exec (cli, &rec, &err) < 0)
+      || (str_eq (cli->command, "update") && harden_update (cli, &rec, &resources_file, &err) < 0))
     {
       state_record_release (&rec);
       return fail (&err);
     }
+  /* A restored checkpoint brings a bundle and process state corral never
+   * hardened. */
+  if (str_eq (cli->command, "restore"))
+    {
+      state_record_release (&rec);
+      corral_error_make (&err, ENOTSUP, "restore is refused: corral cannot harden a checkpoint's bundle");
+      return fail (&err);
+    }
   argv = record_argv (cli, &rec);
+  if (resources_file)
+    argv_replace_resources (argv, resources_file);
   /* runsc checks the netns at start; the container's netns was checked at
    * create not to be the host's, the workaround only hides the probe. */
   if (str_eq (rec.delegate_name, "gvisor") && gvisor_command_checks_netns (cli->command)
