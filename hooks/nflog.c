@@ -80,7 +80,9 @@ nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len)
     json_set (o, "protocol", json_new_string (proto_name (proto)));
   else
     json_set (o, "protocol", json_new_int (proto));
-  if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && len >= l4 + 4)
+  /* An IHL below 5 is not an IPv4 header (IP_HDRINCL can send one): there
+   * is no transport header to take a port from. */
+  if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && l4 >= 20 && len >= l4 + 4)
     json_set (o, "port", json_new_int ((pkt[l4 + 2] << 8) | pkt[l4 + 3]));
   return json_serialize (o, false);
 }

@@ -50,14 +50,17 @@ harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_
     }
   list = json_ensure_array (json_ensure_object (spec, "hooks"), "createRuntime");
   entry = hook_entry (path, "create-runtime", dir);
-  for (size_t i = 0; i < json_len (list); i++)
-    if (json_equal (json_at (list, i), entry))
-      {
-        json_free (entry);
-        return 0; /* already hardened */
-      }
+  if (json_len (list) > 0 && json_equal (json_at (list, 0), entry))
+    {
+      json_free (entry);
+      return 0; /* already hardened */
+    }
   /* First, so no engine hook runs in the container's netns before the
-   * filter is in place. */
+   * filter is in place: a copy behind another hook (put in front of it
+   * after an earlier run) moves. */
+  for (size_t i = json_len (list); i-- > 0;)
+    if (json_equal (json_at (list, i), entry))
+      json_remove_at (list, i);
   json_insert_at (list, 0, entry);
   changes_add (changes, "hooks",
                "hooks.createRuntime: `corral hook create-runtime` installs the egress table (%s, %zu allowlist "
