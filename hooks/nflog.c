@@ -55,8 +55,6 @@ nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len)
   if ((pkt[0] >> 4) == 4 && len >= 20)
     {
       l4 = (size_t) (pkt[0] & 0x0f) * 4;
-      if (l4 < 20)
-        return NULL;
       proto = pkt[9];
       inet_ntop (AF_INET, pkt + 16, dst, sizeof (dst));
       json_set (o, "family", json_new_string ("ipv4"));

@@ -295,7 +295,6 @@ strv_has_pair (char *const *v, const char *key, const char *value)
   return false;
 }
 
-
 static int
 cmd_create (const cli_t *cli)
 {
@@ -487,8 +486,9 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
   /* runc applies --user, --additional-gids and --cap over whatever process
    * it runs, from a file or from config.json. */
   if (cli_command_flag (cli, "user", "u", NULL) || cli_command_flag (cli, "additional-gids", "g", NULL))
-    return corral_error_make (err, 0, "exec --user/--additional-gids is refused: processes run as the container's "
-                                      "user");
+    return corral_error_make (err, 0,
+                              "exec --user/--additional-gids is refused: processes run as the container's "
+                              "user");
   if (!cli_command_flag (cli, "process", "p", &process_file) || process_file == NULL)
     return 0; /* runc takes the (hardened) process from config.json */
 
@@ -571,8 +571,8 @@ check_update_json (const json_t *res, const corral_profile_t *p, corral_error_t 
       if (period <= 0)
         period = (int64_t) p->cpu_period;
       if (p->cpu_quota > 0 && (v <= 0 || v * (int64_t) p->cpu_period > p->cpu_quota * period))
-        return corral_error_make (err, 0, "update cpu quota %" PRId64 "/%" PRId64 " would loosen the profile's",
-                                  v, period);
+        return corral_error_make (err, 0, "update cpu quota %" PRId64 "/%" PRId64 " would loosen the profile's", v,
+                                  period);
     }
   return 0;
 }
@@ -582,15 +582,17 @@ check_update_flags (const cli_t *cli, const corral_profile_t *p, corral_error_t 
 {
   const char *v;
 
-  if (cli_command_flag (cli, "memory", NULL, &v) && v && check_limit ("memory", strtoll (v, NULL, 10), p->memory, err) < 0)
+  if (cli_command_flag (cli, "memory", NULL, &v) && v
+      && check_limit ("memory", strtoll (v, NULL, 10), p->memory, err) < 0)
     return -1;
   if (cli_command_flag (cli, "pids-limit", NULL, &v) && v
       && check_limit ("pids", strtoll (v, NULL, 10), p->pids, err) < 0)
     return -1;
   if ((cli_command_flag (cli, "cpu-quota", NULL, NULL) || cli_command_flag (cli, "cpu-period", NULL, NULL))
       && p->cpu_quota > 0)
-    return corral_error_make (err, 0, "update: change the CPU quota with --resources, where corral checks it "
-                                      "against the profile");
+    return corral_error_make (err, 0,
+                              "update: change the CPU quota with --resources, where corral checks it "
+                              "against the profile");
   return 0;
 }
 
