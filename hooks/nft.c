@@ -521,8 +521,9 @@ install (uint16_t family, const char *table, const char *device, const egress_ru
   int ret;
 
   /* Each allowlist entry costs at most two rules of a few hundred bytes. */
-  if (n_rules > 256)
-    return corral_error_make (err, E2BIG, "egress allowlist has %zu entries, at most 256 are supported", n_rules);
+  if (n_rules > EGRESS_MAX_RULES)
+    return corral_error_make (err, E2BIG, "egress allowlist has %zu entries, at most %d are supported", n_rules,
+                              EGRESS_MAX_RULES);
   nl = nl_open (err);
   if (nl == NULL)
     return -1;

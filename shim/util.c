@@ -92,20 +92,22 @@ chr_eq (char a, char b, bool ignore_case)
 }
 
 /* Iterative matcher with single-star backtracking: linear in practice and
- * never recursive, so a hostile pattern cannot blow the stack. */
+ * never recursive, so a hostile pattern cannot blow the stack.  Lengths, not
+ * NULs, bound both strings, so callers can match prefixes without copies. */
 bool
-glob_match (const char *p, const char *s, bool ignore_case)
+glob_match_n (const char *p, size_t plen, const char *s, size_t slen, bool ignore_case)
 {
+  const char *pend = p + plen, *send = s + slen;
   const char *star = NULL, *resume = NULL;
 
-  while (*s)
+  while (s < send)
     {
-      if (*p == '*')
+      if (p < pend && *p == '*')
         {
           star = p++;
           resume = s;
         }
-      else if (*p == '?' || (*p && chr_eq (*p, *s, ignore_case)))
+      else if (p < pend && (*p == '?' || chr_eq (*p, *s, ignore_case)))
         {
           p++;
           s++;
@@ -118,7 +120,13 @@ glob_match (const char *p, const char *s, bool ignore_case)
       else
         return false;
     }
-  while (*p == '*')
+  while (p < pend && *p == '*')
     p++;
-  return *p == '\0';
+  return p == pend;
+}
+
+bool
+glob_match (const char *p, const char *s, bool ignore_case)
+{
+  return glob_match_n (p, strlen (p), s, strlen (s), ignore_case);
 }

@@ -83,5 +83,6 @@ size_t strv_len (char *const *v);
 
 /* Simple shell-style glob match ('*' and '?'), used for secret patterns. */
 bool glob_match (const char *pattern, const char *s, bool ignore_case);
+bool glob_match_n (const char *pattern, size_t plen, const char *s, size_t slen, bool ignore_case);
 
 #endif

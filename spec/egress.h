@@ -20,6 +20,9 @@ struct egress_rule_s
 };
 typedef struct egress_rule_s egress_rule_t;
 
+/* Allowlist entries a profile may have (see hooks/nft.c). */
+#define EGRESS_MAX_RULES 256
+
 /* "10.0.0.0/8", "192.0.2.1:443", "192.0.2.1:53/udp", "[2001:db8::/32]:443/tcp",
  * "2001:db8::1".  A port with no protocol means TCP and UDP. */
 int egress_rule_parse (const char *s, egress_rule_t *ret, corral_error_t *err);

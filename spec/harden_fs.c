@@ -106,29 +106,22 @@ path_is_under (const char *path, const char *dir)
 static bool
 pattern_hits (const char *pattern, const char *path)
 {
-  cleanup_free char *prefix = NULL;
-  size_t depth = 0;
+  size_t plen = strlen (pattern), len = strlen (path), depth = 0, cut;
   const char *p;
 
-  if (glob_match (pattern, path, false) || str_eq (path, "/"))
+  if (glob_match_n (pattern, plen, path, len, false) || str_eq (path, "/"))
     return true;
   for (p = path + 1; *p; p++)
-    if (*p == '/')
-      {
-        cleanup_free char *ancestor = xstrndup (path, (size_t) (p - path));
-        if (glob_match (pattern, ancestor, false))
-          return true;
-      }
+    if (*p == '/' && glob_match_n (pattern, plen, path, (size_t) (p - path), false))
+      return true;
   for (p = path; *p; p++)
     if (*p == '/' && p[1] != '\0')
       depth++;
   /* Cut the pattern after `depth` components and match it against path. */
-  p = pattern;
-  for (size_t seen = 0; *p; p++)
-    if (*p == '/' && seen++ == depth)
+  for (cut = 0; cut < plen; cut++)
+    if (pattern[cut] == '/' && depth-- == 0)
       break;
-  prefix = xstrndup (pattern, (size_t) (p - pattern));
-  return *p == '/' && glob_match (prefix, path, false);
+  return cut < plen && glob_match_n (pattern, cut, path, len, false);
 }
 
 static void

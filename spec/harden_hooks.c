@@ -48,6 +48,9 @@ harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_
                    ctx->profile->n_egress);
       return 0;
     }
+  list = json_get (hooks, "createRuntime");
+  if (list != NULL && !json_is_array (list))
+    return corral_error_make (err, 0, "hooks.createRuntime: expected an array");
   list = json_ensure_array (json_ensure_object (spec, "hooks"), "createRuntime");
   entry = hook_entry (path, "create-runtime", dir);
   if (json_len (list) > 0 && json_equal (json_at (list, 0), entry))

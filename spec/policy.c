@@ -552,7 +552,12 @@ static int
 set_egress (corral_profile_t *p, char *const *entries, const char *path, corral_error_t *err)
 {
   size_t n = strv_len (entries);
-  cleanup_free egress_rule_t *rules = xmalloc0 ((n ? n : 1) * sizeof (*rules));
+  cleanup_free egress_rule_t *rules = NULL;
+
+  /* The table holds at most two rules per entry in one netlink batch. */
+  if (n > EGRESS_MAX_RULES)
+    return corral_error_make (err, 0, "%s: %zu entries, at most %d are supported", path, n, EGRESS_MAX_RULES);
+  rules = xmalloc0 ((n ? n : 1) * sizeof (*rules));
 
   for (size_t i = 0; i < n; i++)
     if (egress_rule_parse (entries[i], &rules[i], err) < 0)
