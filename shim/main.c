@@ -16,6 +16,7 @@
 #include "shim/fsutil.h"
 #include "shim/gvisor.h"
 #include "shim/log.h"
+#include "shim/report.h"
 #include "shim/state.h"
 #include "shim/util.h"
 #include "spec/bundle.h"
@@ -66,6 +67,9 @@ usage (FILE *f)
               "  explain --bundle DIR [--profile P] [--json]  show what corral would change\n"
               "  policy check FILE                            validate a policy file\n"
               "  egress show ID                               the container's egress table and counters\n"
+              "  ps [--json]                                  containers corral manages\n"
+              "  inspect ID                                   the effective policy of one container (JSON)\n"
+              "  checklist ID|--bundle DIR [--json]           pre-deployment questions, answered with evidence\n"
               "  hook create-runtime --state-dir DIR          OCI hook (injected by corral itself)\n"
               "\n"
               "global options (as runc): --root DIR --log FILE --log-format text|json\n"
@@ -802,6 +806,151 @@ cmd_egress (const cli_t *cli)
   return 0;
 }
 
+static bool
+take_json_flag (int *argc, char **argv)
+{
+  for (int i = 0; i < *argc; i++)
+    if (str_eq (argv[i], "--json"))
+      {
+        memmove (&argv[i], &argv[i + 1], (size_t) (*argc - i - 1) * sizeof (char *));
+        (*argc)--;
+        return true;
+      }
+  return false;
+}
+
+static int
+print_json_or_text (json_t *doc, bool json, char *(*text) (const json_t *) )
+{
+  cleanup_free char *out = json ? json_serialize (doc, true) : text (doc);
+
+  printf ("%s%s", out, json ? "\n" : "");
+  json_free (doc);
+  return 0;
+}
+
+static int
+cmd_ps (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  int argc = cli->n_command_args;
+  bool json = take_json_flag (&argc, cli->command_args);
+  json_t *list;
+
+  if (argc != 0)
+    {
+      corral_error_make (&err, 0, "usage: corral ps [--json]");
+      return fail (&err);
+    }
+  list = report_list (state_base (), &err);
+  if (list == NULL)
+    return fail (&err);
+  return print_json_or_text (list, json, report_list_text);
+}
+
+/* The record, effective spec and tightened profile of a corral container. */
+static int
+load_container (const cli_t *cli, const char *id, state_record_t *rec, json_t **ret_spec,
+                corral_profile_t **ret_profile, corral_error_t *err)
+{
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_close int bfd = -1;
+  const corral_profile_t *base;
+  int r = state_record_read (state_base (), cli->root, id, rec, err);
+
+  if (r == 0)
+    return corral_error_make (err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
+                              cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+  if (r < 0)
+    return -1;
+  bfd = bundle_open (rec->bundle ? rec->bundle : "/nonexistent", err);
+  if (bfd < 0 || (*ret_spec = bundle_load_spec (bfd, rec->bundle, NULL, err)) == NULL)
+    return -1;
+  policy = policy_load (policy_path (cli), err);
+  if (policy == NULL)
+    return -1;
+  base = policy_find_profile (policy, rec->profile);
+  if (base == NULL)
+    return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
+  *ret_profile = profile_with_annotations (base, json_get (*ret_spec, "annotations"), err);
+  return *ret_profile ? 0 : -1;
+}
+
+static char *
+profile_text (const json_t *doc)
+{
+  return json_serialize (doc, true);
+}
+
+static int
+cmd_inspect (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_profile corral_profile_t *profile = NULL;
+  state_record_t rec = { 0 };
+  int argc = cli->n_command_args;
+  bool json = take_json_flag (&argc, cli->command_args);
+  json_t *doc;
+
+  if (argc != 1)
+    {
+      corral_error_make (&err, 0, "usage: corral inspect ID [--json]");
+      return fail (&err);
+    }
+  if (load_container (cli, cli->command_args[0], &rec, &spec, &profile, &err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
+  doc = report_profile (profile);
+  json_set (doc, "id", json_new_string (cli->command_args[0]));
+  json_set (doc, "bundle", json_new_string (rec.bundle));
+  json_set (doc, "delegate", json_new_string (rec.delegate));
+  state_record_release (&rec);
+  (void) json;
+  return print_json_or_text (doc, true, profile_text);
+}
+
+static int
+cmd_checklist (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_profile corral_profile_t *profile = NULL;
+  cleanup_close int bfd = -1;
+  state_record_t rec = { 0 };
+  int argc = cli->n_command_args;
+  bool json = take_json_flag (&argc, cli->command_args);
+  char **argv = cli->command_args;
+  json_t *doc;
+
+  if (argc == 2 && (str_eq (argv[0], "--bundle") || str_eq (argv[0], "-b")))
+    {
+      /* Any bundle, also one corral never saw (a plain runc container). */
+      bfd = bundle_open (argv[1], &err);
+      if (bfd < 0 || (spec = bundle_load_spec (bfd, argv[1], NULL, &err)) == NULL)
+        return fail (&err);
+      doc = report_checklist (spec, NULL, NULL);
+    }
+  else if (argc == 1)
+    {
+      if (load_container (cli, argv[0], &rec, &spec, &profile, &err) < 0)
+        {
+          state_record_release (&rec);
+          return fail (&err);
+        }
+      doc = report_checklist (spec, profile, rec.delegate_name);
+      state_record_release (&rec);
+    }
+  else
+    {
+      corral_error_make (&err, 0, "usage: corral checklist ID|--bundle DIR [--json]");
+      return fail (&err);
+    }
+  return print_json_or_text (doc, json, report_checklist_text);
+}
+
 static int
 cmd_policy (int argc, char **argv)
 {
@@ -853,6 +1002,13 @@ main (int argc, char **argv)
     ret = cmd_policy (cli.n_command_args, cli.command_args);
   else if (str_eq (cli.command, "egress"))
     ret = cmd_egress (&cli);
+  else if (str_eq (cli.command, "ps") && cli.n_command_args <= 1
+           && (cli.n_command_args == 0 || str_eq (cli.command_args[0], "--json")))
+    ret = cmd_ps (&cli);
+  else if (str_eq (cli.command, "inspect"))
+    ret = cmd_inspect (&cli);
+  else if (str_eq (cli.command, "checklist"))
+    ret = cmd_checklist (&cli);
   else if (str_eq (cli.command, "hook"))
     ret = hook_main (cli.n_command_args, cli.command_args);
   else

@@ -22,7 +22,11 @@ setup() {
 
 teardown() {
     stop_listeners
-    podman --runtime "$WRAPPER" rm -f -t 0 "$NAME" "$NAME-2" >/dev/null 2>&1 || true
+    # One name per call: podman rm stops at a name it does not know.
+    local n
+    for n in "$NAME" "$NAME-2"; do
+        podman --runtime "$WRAPPER" rm -f -t 0 "$n" >/dev/null 2>&1 || true
+    done
     podman --runtime runc rm -f -t 0 "$NAME-runc" >/dev/null 2>&1 || true
     if [ -d /var/log/corral/egress.log ] && [ -n "${SAVED_LOG:-}" ]; then
         rmdir /var/log/corral/egress.log

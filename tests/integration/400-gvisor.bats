@@ -23,7 +23,11 @@ setup() {
 
 teardown() {
     stop_listeners
-    podman --runtime "$WRAPPER" rm -f -t 0 "$NAME" "$NAME-runc" >/dev/null 2>&1 || true
+    # One name per call: podman rm stops at a name it does not know.
+    local n
+    for n in "$NAME" "$NAME-runc"; do
+        podman --runtime "$WRAPPER" rm -f -t 0 "$n" >/dev/null 2>&1 || true
+    done
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
