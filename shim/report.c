@@ -139,8 +139,8 @@ report_list_text (const json_t *list)
   return out;
 }
 
-static void
-check (json_t *list, const char *question, bool ok, const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
+static void check (json_t *list, const char *question, bool ok, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 static void
 check (json_t *list, const char *question, bool ok, const char *fmt, ...)
@@ -174,7 +174,8 @@ has_corral_hook (const json_t *spec)
   for (size_t i = 0; i < json_len (hooks); i++)
     {
       const json_t *args = json_get (json_at (hooks, i), "args");
-      if (str_eq (json_string (json_at (args, 1)), "hook") && str_eq (json_string (json_at (args, 2)), "create-runtime"))
+      if (str_eq (json_string (json_at (args, 1)), "hook")
+          && str_eq (json_string (json_at (args, 2)), "create-runtime"))
         return true;
     }
   return false;
@@ -204,7 +205,8 @@ report_checklist (const json_t *spec, const corral_profile_t *profile, const cha
   for (size_t i = 0; i < json_len (mounts); i++)
     {
       const json_t *m = json_at (mounts, i);
-      bool bind = str_eq (json_get_string (m, "type"), "bind") || json_array_has_string (json_get (m, "options"), "bind")
+      bool bind = str_eq (json_get_string (m, "type"), "bind")
+                  || json_array_has_string (json_get (m, "options"), "bind")
                   || json_array_has_string (json_get (m, "options"), "rbind");
       if (bind && !json_array_has_string (json_get (m, "options"), "ro"))
         rw_binds++;
@@ -229,16 +231,15 @@ report_checklist (const json_t *spec, const corral_profile_t *profile, const cha
          profile ? "%zu variables, %zu matching the profile's secret patterns" : "%zu variables, no corral profile",
          json_len (env), secrets);
 
-  check (list, "Is outbound traffic limited to an allowlist, enforced in the kernel?", has_corral_hook (spec)
-         || (profile && str_eq (runtime, "gvisor")),
-         "%s; %zu allowlist entries", has_corral_hook (spec) || (profile && str_eq (runtime, "gvisor"))
+  check (list, "Is outbound traffic limited to an allowlist, enforced in the kernel?",
+         has_corral_hook (spec) || (profile && str_eq (runtime, "gvisor")), "%s; %zu allowlist entries",
+         has_corral_hook (spec) || (profile && str_eq (runtime, "gvisor"))
              ? "nftables table inet corral, default deny, installed before the agent starts"
              : "no egress filter",
          profile ? profile->n_egress : 0);
 
   check (list, "Is the agent isolated by a syscall filter or a sandboxing runtime?",
-         json_get (linux_, "seccomp") != NULL,
-         "runtime %s, seccomp %s", runtime ? runtime : "runc",
+         json_get (linux_, "seccomp") != NULL, "runtime %s, seccomp %s", runtime ? runtime : "runc",
          json_get (linux_, "seccomp") ? json_get_string (json_get (linux_, "seccomp"), "defaultAction") : "none");
 
   json_int64 (json_get (json_get (res, "memory"), "limit"), &mem);
