@@ -299,6 +299,25 @@ strv_has_pair (char *const *v, const char *key, const char *value)
   return false;
 }
 
+/* Fault injection for the test suite only: CORRAL_TEST_PAUSE_AT names a
+ * point of create where corral touches CORRAL_TEST_PAUSE_FILE and waits
+ * (60 s at most) to be killed there.  Unset, it costs one getenv. */
+static void
+test_pause (const char *stage)
+{
+  const char *at = getenv ("CORRAL_TEST_PAUSE_AT");
+  const char *file = getenv ("CORRAL_TEST_PAUSE_FILE");
+  int fd;
+
+  if (at == NULL || file == NULL || !str_eq (at, stage))
+    return;
+  fd = open (file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    close (fd);
+  for (int i = 0; i < 600; i++)
+    usleep (100 * 1000);
+}
+
 static int
 cmd_create (const cli_t *cli)
 {
@@ -355,8 +374,10 @@ cmd_create (const cli_t *cli)
                          profile->name);
       return fail (&err);
     }
+  test_pause ("before-save");
   if (bundle_save_spec (dirfd, bundle, spec, mode, &err) < 0)
     return fail (&err);
+  test_pause ("after-save");
 
   bundle_abs = realpath (bundle, NULL);
   rec.delegate = delegate;
@@ -379,6 +400,7 @@ cmd_create (const cli_t *cli)
    * whatever a half-finished create left. */
   if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
     return fail (&err);
+  test_pause ("after-record");
 
   argv = record_argv (cli, &rec);
   if (delegate_spawn (argv, &status, &err) < 0)
@@ -395,6 +417,7 @@ cmd_create (const cli_t *cli)
       (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
       return fail (&err);
     }
+  test_pause ("after-delegate");
   delegate_exit_like (status);
 }
 

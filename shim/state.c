@@ -95,7 +95,7 @@ open_root_dir (const char *base, const char *engine_root, bool create, int *ret_
       size_t len;
 
       if (create && mkdir_p (dir, 0700, err) < 0)
-        return -1;
+        return corral_error_wrap (err, "corral state directory (is /run writable?)");
       fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0 && errno == ENOENT && !create)
         return 0;
