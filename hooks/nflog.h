@@ -7,7 +7,9 @@
 
 #include "shim/error.h"
 
+#ifndef CORRAL_LOG_DIR
 #define CORRAL_LOG_DIR "/var/log/corral"
+#endif
 #define EGRESS_LOG_NAME "egress.log"
 
 /* Subscribe to NFLOG group in the caller's network namespace and leave a

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (corral is a container runtime)" >&2; exit 1; }
 scripts/install-deps.sh
 ./autogen.sh
-./configure --prefix=/usr/local --sysconfdir=/etc
+./configure --prefix=/usr/local --sysconfdir=/etc --localstatedir=/var
 make -j"$(nproc)"
 make install
 scripts/demo.sh
