@@ -12,6 +12,7 @@
 #include "shim/fsutil.h"
 #include "shim/util.h"
 #include "spec/bundle.h"
+#include "spec/dns.h"
 #include "spec/policy.h"
 
 /* ---- typed getters: every error names the JSON path ---- */
@@ -596,6 +597,71 @@ parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_err
   return json_get (e, "allow") ? set_egress (p, allow, apath, err) : 0;
 }
 
+/* "dns": the DNS guard that resolves the allowlist's domain names. */
+static int
+parse_dns (corral_profile_t *p, const json_t *d, const char *path, corral_error_t *err)
+{
+  static const char *const keys[] = { "upstream", "grace_seconds", "denied_rcode", NULL };
+  cleanup_free char *upstream = NULL;
+  cleanup_free char *rcode = NULL;
+  int64_t grace;
+
+  if (check_keys (d, path, keys, err) < 0 || get_string (d, "upstream", path, &upstream, err) < 0
+      || get_string (d, "denied_rcode", path, &rcode, err) < 0
+      || get_int (d, "grace_seconds", path, 1, 3600, &grace, err) < 0)
+    return -1;
+  if (json_get (d, "grace_seconds"))
+    p->dns_grace = (uint32_t) grace;
+  if (upstream)
+    {
+      struct sockaddr_storage ss;
+      socklen_t len;
+
+      if (dns_parse_server (upstream, &ss, &len, err) < 0)
+        return corral_error_wrap (err, "%s.upstream", path);
+      free (p->dns_upstream);
+      p->dns_upstream = steal_pointer (&upstream);
+    }
+  if (rcode == NULL)
+    return 0;
+  if (str_eq (rcode, "REFUSED"))
+    p->dns_denied_rcode = DNS_RCODE_REFUSED;
+  else if (str_eq (rcode, "NXDOMAIN"))
+    p->dns_denied_rcode = DNS_RCODE_NXDOMAIN;
+  else
+    return corral_error_make (err, 0, "%s.denied_rcode: \"%s\" is not \"REFUSED\" or \"NXDOMAIN\"", path, rcode);
+  return 0;
+}
+
+bool
+profile_has_domains (const corral_profile_t *p)
+{
+  for (size_t i = 0; i < p->n_egress; i++)
+    if (egress_rule_is_name (&p->egress[i]))
+      return true;
+  return false;
+}
+
+/* Domain entries need the guard, and the guard needs an upstream and a
+ * loopback the container shares (not gVisor's own netstack, yet). */
+static int
+check_domains (const corral_profile_t *p, const char *path, corral_error_t *err)
+{
+  if (!profile_has_domains (p))
+    return 0;
+  if (p->dns_upstream == NULL)
+    return corral_error_make (err, 0,
+                              "%s.dns.upstream: required when egress.allow has domain names (the resolver the DNS "
+                              "guard forwards allowed names to, \"IP[:port]\")",
+                              path);
+  if (str_eq (p->runtime, "gvisor"))
+    return corral_error_make (err, 0,
+                              "%s.egress.allow: domain allowlists are not supported under gVisor yet (the sandbox's "
+                              "127.0.0.53 is gVisor's own loopback): use addresses, or runtime runc",
+                              path);
+  return 0;
+}
+
 typedef int (*section_fn) (corral_profile_t *p, const json_t *v, const char *path, corral_error_t *err);
 
 static int
@@ -624,6 +690,8 @@ profile_defaults (corral_profile_t *p)
   p->network = true;
   p->log_group = 100;
   p->runtime = xstrdup ("runc");
+  p->dns_grace = 30;
+  p->dns_denied_rcode = DNS_RCODE_REFUSED;
 }
 
 /* Parse one profile's (already inheritance-merged) object. */
@@ -632,8 +700,8 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
                corral_error_t *err)
 {
   static const char *const keys[]
-      = { "description", "inherits",  "runtime", "user",        "filesystem", "capabilities", "rlimits", "seccomp",
-          "environment", "resources", "egress",  "overridable", NULL };
+      = { "description", "inherits",    "runtime",   "user",   "filesystem",  "capabilities", "rlimits",
+          "seccomp",     "environment", "resources", "egress", "overridable", "dns",          NULL };
   cleanup_free char *path = NULL;
 
   xasprintf (&path, "profiles.%s", name);
@@ -652,7 +720,9 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
       || parse_section (p, obj, "environment", path, parse_environment, err) < 0
       || parse_section (p, obj, "resources", path, parse_resources, err) < 0
       || parse_section (p, obj, "egress", path, parse_egress, err) < 0
-      || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0)
+      || parse_section (p, obj, "dns", path, parse_dns, err) < 0
+      || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0
+      || check_domains (p, path, err) < 0)
     return -1;
   if (p->capabilities == NULL)
     p->capabilities = xmalloc0 (sizeof (char *));
@@ -889,6 +959,7 @@ profile_clear (corral_profile_t *p)
   strv_free (p->env_patterns);
   strv_free (p->overridable);
   free (p->egress);
+  free (p->dns_upstream);
 }
 
 void
@@ -1028,6 +1099,7 @@ profile_copy (const corral_profile_t *src)
     }
   p->env_patterns = strv_dup (src->env_patterns);
   p->overridable = strv_dup (src->overridable);
+  p->dns_upstream = strdup_opt (src->dns_upstream);
   p->egress = xmalloc0 ((src->n_egress ? src->n_egress : 1) * sizeof (*p->egress));
   if (src->n_egress)
     memcpy (p->egress, src->egress, src->n_egress * sizeof (*p->egress));
@@ -1194,6 +1266,15 @@ profile_with_annotations (const corral_profile_t *profile, const json_t *annotat
         }
       if (apply_annotation (p, key, value, err) < 0)
         return NULL;
+    }
+  /* run.corral.runtime=gvisor on a profile with domain names. */
+  if (profile_has_domains (p) && str_eq (p->runtime, "gvisor"))
+    {
+      corral_error_make (err, 0,
+                         "profile %s: domain allowlists are not supported under gVisor yet (the sandbox's "
+                         "127.0.0.53 is gVisor's own loopback)",
+                         p->name);
+      return NULL;
     }
   return steal_pointer (&p);
 }

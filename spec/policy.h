@@ -89,7 +89,11 @@ struct corral_profile_s
   egress_rule_t *egress; /* allowlist; everything else is denied */
   size_t n_egress;
   uint16_t log_group; /* NFLOG group of denied packets */
-  char **overridable; /* annotation names a container may use to tighten */
+  /* The DNS guard, for egress entries that are domain names ("dns"). */
+  char *dns_upstream;       /* "IP:port" / "[IPv6]:port", NULL if none */
+  uint32_t dns_grace;       /* seconds added to each answer's TTL */
+  uint8_t dns_denied_rcode; /* DNS_RCODE_REFUSED or DNS_RCODE_NXDOMAIN */
+  char **overridable;       /* annotation names a container may use to tighten */
 };
 typedef struct corral_profile_s corral_profile_t;
 
@@ -143,6 +147,9 @@ profile_freep (corral_profile_t **p)
   profile_free (*p);
 }
 #define cleanup_profile __attribute__ ((cleanup (profile_freep)))
+
+/* Does the profile allow any domain name (and so need the DNS guard)? */
+bool profile_has_domains (const corral_profile_t *p);
 
 /* Human-readable summary for `corral policy check`. */
 char *policy_summary (const corral_policy_t *p);

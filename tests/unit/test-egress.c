@@ -168,9 +168,10 @@ test_rule_parse (void)
   parses_as ("[2001:db8:1:2::5/64]:443", "[2001:db8:1:2::/64]:443");
   parses_as ("[2001:db8::1]", "2001:db8::1/128");
 
-  parse_fails ("example.com", "DNS guard", "a domain name");
-  parse_fails ("example.com:443/tcp", "DNS guard", "a domain name with a port");
-  parse_fails ("[example.com]:443", "DNS guard", "a bracketed domain name");
+  /* Domain names (the DNS guard's entries): tests/unit/test-dns.c. */
+  parses_as ("example.com", "example.com");
+  parses_as ("Example.COM.:443/tcp", "example.com:443/tcp");
+  parse_fails ("[example.com]:443", "not an IPv4 or IPv6 address", "a bracketed domain name");
   parse_fails ("", "not an IPv4 or IPv6 address", "an empty entry");
   parse_fails ("192.0.2", "not an IPv4 or IPv6 address", "a short IPv4 address");
   parse_fails ("192.0.2.256", "not an IPv4 or IPv6 address", "an IPv4 octet above 255");
@@ -320,8 +321,8 @@ test_policy_egress (void)
       }
   }
 
-  profile_fails ("{\"allow\":[\"192.0.2.7\",\"example.com\"]}", "profiles.default.egress.allow[1]", "DNS guard",
-                 "an allowlist with a domain name at index 1");
+  profile_fails ("{\"allow\":[\"192.0.2.7\",\"exa mple.com\"]}", "profiles.default.egress.allow[1]", "' '",
+                 "an allowlist with a bad domain name at index 1");
   profile_fails ("{\"allow\":[\"192.0.2.7:0\"]}", "profiles.default.egress.allow[0]", "invalid port",
                  "an allowlist with port 0 at index 0");
   profile_fails ("{\"allow\":[\"192.0.2.7\",42]}", "profiles.default.egress.allow[1]", "expected a string",
@@ -433,7 +434,7 @@ test_annotation (void)
   narrow_fails (p, "default", "192.0.2.0/23:443/tcp", "would loosen", "a wider prefix");
   narrow_fails (p, "default", "10.1.0.0/16,11.0.0.0/8", "\"11.0.0.0/8\" would loosen",
                 "one narrowing and one widening entry");
-  narrow_fails (p, "default", "10.1.0.0/16,example.com", "DNS guard", "a domain name");
+  narrow_fails (p, "default", "10.1.0.0/16,example.com", "would loosen", "a domain name the profile does not have");
   narrow_fails (p, "offline", "10.1.0.0/16", "offline", "any entry on an offline profile");
   narrow_fails (p, "offline", "", "offline", "an empty value on an offline profile");
 
