@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdio.h>
 
+#include "hooks/dnsguard.h"
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
@@ -101,6 +102,7 @@ create_runtime (const char *state_dir, corral_error_t *err)
 {
   cleanup_free char *data = NULL;
   state_record_t rec = { 0 };
+  cleanup_close int host_ns = -1;
   size_t len;
   pid_t pid;
   int ret;
@@ -110,7 +112,15 @@ create_runtime (const char *state_dir, corral_error_t *err)
     return -1;
   if (state_record_read_dir (state_dir, &rec, err) < 0)
     return -1;
-  ret = hook_install_egress (pid, &rec, false, err);
+  /* The guard's upstream socket is opened in corral's own namespace, which
+   * the egress install leaves. */
+  host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host_ns < 0)
+    ret = corral_error_make (err, errno, "open corral's own network namespace");
+  else
+    ret = hook_install_egress (pid, &rec, false, err);
+  if (ret == 0 && dnsguard_needed (&rec))
+    ret = dnsguard_start (&rec, state_dir, pid, host_ns, err);
   state_record_release (&rec);
   return ret;
 }

@@ -313,6 +313,65 @@ add_set_rule (struct batch *bt, const char *chain, const char *set, uint32_t set
   rule_send (bt, r);
 }
 
+/* Sets of (address . protocol . port) the DNS guard fills for domain
+ * entries with a port: nft's concatenated key, each field in its own 32-bit
+ * register (ipv4_addr 4 bytes or ipv6_addr 16, inet_proto 1 -> 4, inet_service
+ * 2 -> 4), its type the datatypes shifted in 6 bits at a time (nft's
+ * concat_type: ipv4_addr 7, ipv6_addr 8, inet_proto 12, inet_service 13). */
+#define SVC_KEY_TYPE(addr_type) ((((uint32_t) (addr_type) << 6 | 12) << 6) | 13)
+
+static void
+add_svc_sets (struct batch *bt)
+{
+  add_set (bt, NFT_SET_SVC4, 3, SVC_KEY_TYPE (7), NFT_SVC4_KEY_LEN);
+  add_set (bt, NFT_SET_SVC6, 4, SVC_KEY_TYPE (8), NFT_SVC6_KEY_LEN);
+}
+
+static void
+expr_load (struct nftnl_rule *r, const char *type, uint32_t base_or_key, uint32_t offset, uint32_t len, uint32_t dreg)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc (type);
+
+  if (str_eq (type, "meta"))
+    {
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_META_KEY, base_or_key);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_META_DREG, dreg);
+    }
+  else
+    {
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, base_or_key);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, len);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+    }
+  nftnl_rule_add_expr (r, e);
+}
+
+/* ip daddr . meta l4proto . th dport @svc4 accept (and ip6 for svc6). */
+static void
+add_svc_rule (struct batch *bt, const char *chain, const char *set, uint32_t set_id, int family)
+{
+  uint32_t alen = family == AF_INET ? 4 : 16;
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  xasprintf (&comment, "allow @%s (address . protocol . port, filled by the DNS guard)", set);
+  r = rule_new (bt, chain, comment);
+  match_ip_family (r, bt->family, family);
+  expr_load (r, "payload", NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, alen, NFT_REG32_00);
+  expr_load (r, "meta", NFT_META_L4PROTO, 0, 0, NFT_REG32_00 + alen / 4);
+  expr_load (r, "payload", NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + alen / 4 + 1);
+  e = nftnl_expr_alloc ("lookup");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+  nftnl_expr_set_str (e, NFTNL_EXPR_LOOKUP_SET, set);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+  nftnl_rule_add_expr (r, e);
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+}
+
 static void
 add_icmpv6_nd_rules (struct batch *bt, const char *chain)
 {
@@ -348,6 +407,11 @@ add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rule
     add_accept_rule_for (bt, chain, &rules[i]);
   add_set_rule (bt, chain, "allow4", 1, AF_INET);
   add_set_rule (bt, chain, "allow6", 2, AF_INET6);
+  if (bt->family == NFPROTO_INET)
+    {
+      add_svc_rule (bt, chain, NFT_SET_SVC4, 3, AF_INET);
+      add_svc_rule (bt, chain, NFT_SET_SVC6, 4, AF_INET6);
+    }
 
   r = rule_new (bt, chain, "deny");
   expr_counter (r);
@@ -392,6 +456,7 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   struct nftnl_expr *e;
 
   add_fresh_table (bt);
+  add_svc_sets (bt);
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
   add_chain (bt, "forward", NF_INET_FORWARD, NULL);
 

@@ -12,6 +12,14 @@
 
 #define NFT_TABLE_NAME "corral"
 #define NFT_NETDEV_LOG_PREFIX "corral-netdev"
+/* The DNS guard's sets in table inet corral: addresses any port may reach
+ * (allow4/allow6) and address . protocol . port (svc4/svc6). */
+#define NFT_SET_ALLOW4 "allow4"
+#define NFT_SET_ALLOW6 "allow6"
+#define NFT_SET_SVC4 "svc4"
+#define NFT_SET_SVC6 "svc6"
+#define NFT_SVC4_KEY_LEN 12
+#define NFT_SVC6_KEY_LEN 24
 
 /* Replace (or create) table inet corral: output and forward policy drop;
  * loopback, established/related and IPv6 neighbour discovery accepted; one

@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "hooks/dnsguard.h"
 #include "hooks/hook.h"
 #include "hooks/nft.h"
+#include "hooks/nftset.h"
 #include "shim/cli.h"
 #include "shim/delegate.h"
 #include "shim/fsutil.h"
@@ -136,6 +138,7 @@ harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json
                     corral_error_t *err)
 {
   cleanup_free char *self = realpath ("/proc/self/exe", NULL);
+  cleanup_free char *resolv = NULL;
   harden_ctx_t ctx = {
     .profile = profile,
     .seccomp_arches = harden_native_arches (),
@@ -146,6 +149,9 @@ harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json
 
   if (self == NULL)
     return corral_error_make (err, errno, "resolve corral's own path for the hooks");
+  if (state_dir)
+    xasprintf (&resolv, "%s/" DNSGUARD_RESOLV_NAME, state_dir);
+  ctx.resolv_conf = resolv;
   if (netns_is_host (spec, &ctx.netns_is_host, err) < 0)
     return -1;
   return harden_spec (spec, &ctx, changes, err);
@@ -415,6 +421,12 @@ cmd_create (const cli_t *cli)
   egress = egress_entries (profile);
   rec.egress = egress;
   rec.log_group = profile->log_group;
+  if (profile_has_domains (profile))
+    {
+      rec.dns_upstream = profile->dns_upstream;
+      rec.dns_grace = (int) profile->dns_grace;
+      rec.dns_rcode = profile->dns_denied_rcode;
+    }
   if (str_eq (profile->runtime, "gvisor"))
     {
       runsc_root = state_runsc_root (state_base (), cli->root);
@@ -425,8 +437,12 @@ cmd_create (const cli_t *cli)
     }
   /* The record exists before the delegate runs, so a later delete finds
    * whatever a half-finished create left. */
-  if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
-    return fail (&err);
+  if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0
+      || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &err) < 0))
+    {
+      (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+      return fail (&err);
+    }
   test_pause ("after-record");
 
   argv = record_argv (cli, &rec);
@@ -853,6 +869,13 @@ cmd_egress (const cli_t *cli)
   state_record_release (&rec);
   if (r < 0 || hook_enter_netns (pid, &err) < 0 || nft_show_egress (stdout, &err) < 0)
     return fail (&err);
+  /* What the DNS guard put in the sets, and what it saw. */
+  {
+    cleanup_free char *dir = state_container_dir (state_base (), cli->root, q.id);
+    printf ("set elements (from the DNS guard):\n");
+    if (nftset_show (stdout, &err) < 0 || dnsguard_show_status (stdout, dir, &err) < 0)
+      return fail (&err);
+  }
   return 0;
 }
 

@@ -27,6 +27,7 @@ state_record_release (state_record_t *r)
   free (r->id);
   strv_free (r->delegate_args);
   strv_free (r->egress);
+  free (r->dns_upstream);
   memset (r, 0, sizeof (*r));
 }
 
@@ -211,6 +212,14 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
       json_set (obj, "egress", strv_to_json (r->egress));
       json_set (obj, "log_group", json_new_int (r->log_group));
     }
+  if (r->dns_upstream)
+    {
+      json_t *dns = json_new_object ();
+      json_set (dns, "upstream", json_new_string (r->dns_upstream));
+      json_set (dns, "grace", json_new_int (r->dns_grace));
+      json_set (dns, "rcode", json_new_int (r->dns_rcode));
+      json_set (obj, "dns", dns);
+    }
   data = json_serialize (obj, false);
   return file_replace_at (dirfd, RECORD_NAME, data, strlen (data), 0600, err);
 }
@@ -245,6 +254,17 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
   r.delegate_args = strv_from_json (json_get (obj, "delegate_args"));
   json_int64 (json_get (obj, "log_group"), &group);
   r.log_group = (int) group;
+  if (json_get (obj, "dns"))
+    {
+      json_t *dns = json_get (obj, "dns");
+      int64_t v = 0;
+      r.dns_upstream = dup_opt (dns, "upstream");
+      json_int64 (json_get (dns, "grace"), &v);
+      r.dns_grace = (int) v;
+      v = 0;
+      json_int64 (json_get (dns, "rcode"), &v);
+      r.dns_rcode = (int) v;
+    }
   if (r.delegate == NULL)
     {
       state_record_release (&r);

@@ -24,6 +24,10 @@ struct state_record_s
   char **delegate_args; /* global flags the delegate gets on every command (runsc) */
   char **egress;        /* canonical allowlist entries, NULL-terminated */
   int log_group;
+  /* The DNS guard's plan when egress has domain names (else NULL / 0). */
+  char *dns_upstream;
+  int dns_grace;
+  int dns_rcode;
 };
 typedef struct state_record_s state_record_t;
 

@@ -47,6 +47,9 @@ static const struct
   { "namespaces", harden_namespaces },
   { "user", harden_user },
   { "filesystem", harden_filesystem },
+  /* After filesystem: its source is corral's own file under /run/corral,
+   * which the mount rules refuse to any other bind. */
+  { "dns", harden_dns },
   { "devices", harden_devices },
   { "privileges", harden_privileges },
   { "seccomp", harden_seccomp },

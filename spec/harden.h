@@ -42,6 +42,9 @@ struct harden_ctx_s
    * directory they read their instructions from. */
   const char *hook_path;
   const char *state_dir;
+  /* The resolv.conf (in the state directory) that names the DNS guard,
+   * bound over /etc/resolv.conf when the profile allows domain names. */
+  const char *resolv_conf;
 };
 typedef struct harden_ctx_s harden_ctx_t;
 
@@ -55,6 +58,7 @@ int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes
 int harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_resources (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_dns (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 
 /* Run every step in order; stops at the first error. */

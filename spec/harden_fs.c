@@ -157,6 +157,9 @@ check_bind (json_t *m, const harden_ctx_t *ctx, bool writable, changes_t *change
 
   if (src == NULL)
     return corral_error_make (err, 0, "bind mount at `%s` has no source", dest);
+  /* corral's own resolv.conf (harden_dns), on a second pass. */
+  if (ctx->resolv_conf && str_eq (src, ctx->resolv_conf) && str_eq (dest, "/etc/resolv.conf"))
+    return 0;
   canon = ctx->resolve_source ? ctx->resolve_source (src) : NULL;
   if (canon == NULL)
     canon = xstrdup (src);

@@ -1,0 +1,1156 @@
+/* corral: the DNS guard process (see dnsguard.h): a single-threaded poll
+ * loop over the container-side listeners, the upstream socket, TCP
+ * connections and the container's pidfd. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "hooks/dnsguard.h"
+#include "hooks/nflog.h"
+#include "hooks/nft.h"
+#include "hooks/nftset.h"
+#include "shim/fsutil.h"
+#include "shim/util.h"
+#include "spec/dns.h"
+#include "spec/egress.h"
+#include "spec/json.h"
+
+#define MAX_PENDING 1024
+#define PENDING_TIMEOUT_MS 5000
+#define MAX_TCP_CLIENTS 64
+#define MAX_TCP_UPSTREAM 64
+#define TCP_IDLE_MS 10000
+#define MAX_TTL 86400
+#define MAX_TRACKED_NAMES 256
+#define MAX_ELEMS 65536
+#define LOG_RATE 50
+#define STATUS_INTERVAL_MS 1000
+
+/* ---- state ---- */
+
+struct pending
+{
+  bool used;
+  uint16_t up_id;     /* id of the query sent upstream */
+  uint16_t client_id; /* id the client used */
+  struct sockaddr_storage client;
+  socklen_t client_len;
+  int tcp_client; /* index into tcp clients, or -1 for UDP */
+  uint32_t tcp_gen;
+  uint16_t client_udp_size;
+  char qname[DNS_NAME_TEXT_MAX];
+  uint16_t qtype;
+  uint8_t *query; /* as sent upstream (its id is up_id) */
+  size_t qlen;
+  int tcp_retry; /* index into tcp upstreams while retried over TCP, or -1 */
+  uint64_t deadline;
+};
+
+struct tcp_client
+{
+  int fd;
+  uint32_t gen; /* a pending reply for an older connection in this slot is dropped */
+  uint8_t buf[2 + DNS_MSG_MAX];
+  size_t have;
+  uint64_t deadline;
+};
+
+struct tcp_upstream
+{
+  int fd;
+  int pending; /* index into pending */
+  bool sent;
+  uint8_t *buf; /* length-prefixed query, then answer: 2 + DNS_MSG_MAX */
+  size_t have;
+  uint64_t deadline;
+};
+
+struct counted_name
+{
+  char *name;
+  char type[16];
+  uint64_t count;
+  char *addresses; /* resolved: the last addresses, text */
+};
+
+struct elem_expiry
+{
+  nftset_elem_t e;
+  uint64_t expires; /* ms, CLOCK_MONOTONIC */
+};
+
+struct guard
+{
+  const char *id;
+  egress_rule_t *rules;
+  size_t n_rules;
+  uint32_t grace;
+  int rcode;
+  struct sockaddr_storage upstream;
+  socklen_t upstream_len;
+
+  int pidfd, udp, tcp, up, log_fd, state_dirfd;
+  nftset_conn_t *nft;
+
+  struct pending pending[MAX_PENDING];
+  int16_t by_id[65536];
+  size_t n_pending;
+  struct tcp_client tcpc[MAX_TCP_CLIENTS];
+  struct tcp_upstream tcpu[MAX_TCP_UPSTREAM];
+
+  struct counted_name resolved[MAX_TRACKED_NAMES];
+  size_t n_resolved;
+  struct counted_name denied[MAX_TRACKED_NAMES];
+  size_t n_denied;
+  struct elem_expiry *elems;
+  size_t n_elems;
+
+  uint64_t queries, allowed, denials, malformed, upstream_errors, nft_errors, log_suppressed;
+  time_t log_window;
+  unsigned log_in_window;
+  bool dirty;
+  uint64_t next_status;
+};
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void
+put16 (uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t) (v >> 8);
+  p[1] = (uint8_t) v;
+}
+
+/* ---- decisions log ---- */
+
+static void
+log_decision (struct guard *g, const char *name, uint16_t qtype, const char *decision, const char *reason,
+              json_t *addresses)
+{
+  cleanup_json json_t *o = json_new_object ();
+  cleanup_free char *body = NULL;
+  cleanup_free char *line = NULL;
+  struct timespec ts;
+  struct tm tm;
+  char t[64], tbuf[16];
+  time_t now = time (NULL);
+
+  if (now != g->log_window)
+    {
+      if (g->log_suppressed)
+        {
+          cleanup_free char *s = NULL;
+          xasprintf (&s, "{\"event\":\"dns-suppressed\",\"container\":\"%s\",\"count\":%" PRIu64 "}\n", g->id,
+                     g->log_suppressed);
+          (void) !write (g->log_fd, s, strlen (s));
+        }
+      g->log_window = now;
+      g->log_in_window = 0;
+      g->log_suppressed = 0;
+    }
+  if (++g->log_in_window > LOG_RATE)
+    {
+      g->log_suppressed++;
+      json_free (addresses);
+      return;
+    }
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  strftime (t, sizeof (t), "%Y-%m-%dT%H:%M:%S", &tm);
+  xasprintf (&line, "%s.%09ldZ", t, ts.tv_nsec);
+  json_set (o, "time", json_new_string (line));
+  json_set (o, "event", json_new_string ("dns"));
+  json_set (o, "container", json_new_string (g->id));
+  json_set (o, "name", json_new_string (name));
+  json_set (o, "type", json_new_string (dns_type_name (qtype, tbuf)));
+  json_set (o, "decision", json_new_string (decision));
+  if (reason)
+    json_set (o, "reason", json_new_string (reason));
+  json_set (o, "addresses", addresses ? addresses : json_new_array ());
+  body = json_serialize (o, false);
+  free (line);
+  xasprintf (&line, "%s\n", body);
+  (void) !write (g->log_fd, line, strlen (line));
+}
+
+static void
+count_name (struct counted_name *tab, size_t *n, const char *name, uint16_t qtype, const char *addresses)
+{
+  char tbuf[16];
+  const char *type = dns_type_name (qtype, tbuf);
+  struct counted_name *c = NULL;
+
+  for (size_t i = 0; i < *n && c == NULL; i++)
+    if (str_eq (tab[i].name, name) && str_eq (tab[i].type, type))
+      c = &tab[i];
+  if (c == NULL)
+    {
+      if (*n == MAX_TRACKED_NAMES)
+        return; /* the log has every decision; the status keeps the first names */
+      c = &tab[(*n)++];
+      c->name = xstrdup (name);
+      snprintf (c->type, sizeof (c->type), "%s", type);
+    }
+  c->count++;
+  if (addresses)
+    {
+      free (c->addresses);
+      c->addresses = xstrdup (addresses);
+    }
+}
+
+/* ---- status file ---- */
+
+static void
+write_status (struct guard *g, uint64_t now)
+{
+  cleanup_json json_t *o = json_new_object ();
+  cleanup_free char *data = NULL;
+  json_t *res = json_new_array (), *den = json_new_array ();
+  cleanup_error corral_error_t err = NULL;
+  size_t kept = 0;
+
+  /* Forget elements the kernel has expired by now. */
+  for (size_t i = 0; i < g->n_elems; i++)
+    if (g->elems[i].expires > now)
+      g->elems[kept++] = g->elems[i];
+  g->n_elems = kept;
+
+  json_set (o, "queries", json_new_int ((int64_t) g->queries));
+  json_set (o, "allowed", json_new_int ((int64_t) g->allowed));
+  json_set (o, "denied", json_new_int ((int64_t) g->denials));
+  json_set (o, "malformed", json_new_int ((int64_t) g->malformed));
+  json_set (o, "upstream_errors", json_new_int ((int64_t) g->upstream_errors));
+  json_set (o, "nft_errors", json_new_int ((int64_t) g->nft_errors));
+  for (size_t i = 0; i < g->n_resolved; i++)
+    {
+      json_t *e = json_new_object ();
+      json_set (e, "name", json_new_string (g->resolved[i].name));
+      json_set (e, "type", json_new_string (g->resolved[i].type));
+      json_set (e, "count", json_new_int ((int64_t) g->resolved[i].count));
+      json_set (e, "addresses", json_new_string (g->resolved[i].addresses ? g->resolved[i].addresses : ""));
+      json_push (res, e);
+    }
+  for (size_t i = 0; i < g->n_denied; i++)
+    {
+      json_t *e = json_new_object ();
+      json_set (e, "name", json_new_string (g->denied[i].name));
+      json_set (e, "type", json_new_string (g->denied[i].type));
+      json_set (e, "count", json_new_int ((int64_t) g->denied[i].count));
+      json_push (den, e);
+    }
+  json_set (o, "resolved_names", res);
+  json_set (o, "denied_names", den);
+  data = json_serialize (o, true);
+  /* The state directory goes with `delete`: then this fails, harmlessly. */
+  (void) file_replace_at (g->state_dirfd, DNSGUARD_STATUS_NAME, data, strlen (data), 0600, &err);
+  g->dirty = false;
+}
+
+/* ---- nft sets ---- */
+
+static struct elem_expiry *
+find_elem (struct guard *g, const nftset_elem_t *e)
+{
+  for (size_t i = 0; i < g->n_elems; i++)
+    if (g->elems[i].e.set == e->set && g->elems[i].e.key_len == e->key_len
+        && memcmp (g->elems[i].e.key, e->key, e->key_len) == 0)
+      return &g->elems[i];
+  return NULL;
+}
+
+/* Put every address of an allowed answer into the sets, with the service
+ * of each allowlist entry that matched the name.  An element whose timeout
+ * would not move by a second is not sent again: the kernel already holds
+ * it at least that long (grace is at least 1 s). */
+static int
+add_addresses (struct guard *g, const char *qname, const dns_chain_t *chain, corral_error_t *err)
+{
+  static const uint8_t both[] = { IPPROTO_TCP, IPPROTO_UDP };
+  cleanup_free nftset_elem_t *batch = NULL;
+  cleanup_free uint64_t *expiry = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t now = now_ms ();
+
+  for (size_t a = 0; a < chain->n_addrs; a++)
+    {
+      const dns_address_t *ad = &chain->addrs[a];
+      uint64_t ttl = ad->ttl > MAX_TTL ? MAX_TTL : ad->ttl;
+      uint64_t timeout = (ttl + g->grace) * 1000;
+
+      for (size_t r = 0; r < g->n_rules; r++)
+        {
+          const egress_rule_t *rule = &g->rules[r];
+
+          if (!egress_rule_matches_name (rule, qname))
+            continue;
+          for (size_t k = 0; k < (rule->port ? 2 : 1); k++)
+            {
+              nftset_elem_t e;
+              struct elem_expiry *known;
+
+              if (rule->port && rule->proto && rule->proto != both[k])
+                continue;
+              nftset_key (&e, ad->family, ad->addr, both[k], rule->port);
+              e.timeout_ms = timeout;
+              known = find_elem (g, &e);
+              if (known && known->expires >= now + timeout - 1000)
+                continue;
+              if (n == cap)
+                {
+                  cap = cap ? cap * 2 : 16;
+                  batch = xrealloc (batch, cap * sizeof (*batch));
+                  expiry = xrealloc (expiry, cap * sizeof (*expiry));
+                }
+              expiry[n] = now + timeout;
+              batch[n++] = e;
+            }
+        }
+    }
+  if (n == 0)
+    return 0;
+  if (nftset_add (g->nft, batch, n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      struct elem_expiry *known = find_elem (g, &batch[i]);
+      if (known == NULL && g->n_elems < MAX_ELEMS)
+        {
+          g->elems = xrealloc (g->elems, (g->n_elems + 1) * sizeof (*g->elems));
+          known = &g->elems[g->n_elems++];
+          known->e = batch[i];
+        }
+      if (known)
+        known->expires = expiry[i];
+    }
+  return 0;
+}
+
+/* ---- replies ---- */
+
+static void
+tcp_client_close (struct guard *g, int i)
+{
+  if (g->tcpc[i].fd >= 0)
+    close (g->tcpc[i].fd);
+  g->tcpc[i].fd = -1;
+  g->tcpc[i].have = 0;
+  g->tcpc[i].gen++;
+}
+
+static void
+send_tcp (struct guard *g, int i, const uint8_t *msg, size_t len)
+{
+  uint8_t hdr[2];
+  struct iovec iov[2] = { { hdr, 2 }, { (void *) msg, len } };
+  struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+  ssize_t n;
+
+  put16 (hdr, (uint16_t) len);
+  n = sendmsg (g->tcpc[i].fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  /* A client that does not read its answers loses the connection. */
+  if (n != (ssize_t) (len + 2))
+    tcp_client_close (g, i);
+}
+
+/* Send msg (an answer with the client's id already in place) to whoever
+ * asked: a UDP address or a TCP connection still open. */
+static void
+reply (struct guard *g, int tcp_client, uint32_t gen, const struct sockaddr_storage *to, socklen_t to_len,
+       const uint8_t *msg, size_t len)
+{
+  if (tcp_client >= 0)
+    {
+      if (g->tcpc[tcp_client].fd >= 0 && g->tcpc[tcp_client].gen == gen)
+        send_tcp (g, tcp_client, msg, len);
+      return;
+    }
+  (void) sendto (g->udp, msg, len, MSG_DONTWAIT, (const struct sockaddr *) to, to_len);
+}
+
+static void
+reply_error (struct guard *g, int tcp_client, uint32_t gen, const struct sockaddr_storage *to, socklen_t to_len,
+             const uint8_t *query, const dns_question_t *q, int rcode)
+{
+  uint8_t out[DNS_MSG_MAX];
+  size_t n = dns_build_error (query, q, rcode, out, sizeof (out));
+
+  if (n)
+    reply (g, tcp_client, gen, to, to_len, out, n);
+}
+
+static void
+pending_free (struct guard *g, int i)
+{
+  struct pending *p = &g->pending[i];
+
+  g->by_id[p->up_id] = -1;
+  free (p->query);
+  p->query = NULL;
+  p->used = false;
+  g->n_pending--;
+}
+
+/* Answer pending query i with rcode (no records) and forget it. */
+static void
+pending_fail (struct guard *g, int i, int rcode)
+{
+  struct pending *p = &g->pending[i];
+  cleanup_free uint8_t *copy = xmalloc (p->qlen);
+  dns_question_t q;
+
+  memcpy (copy, p->query, p->qlen);
+  put16 (copy, p->client_id);
+  if (dns_parse_question (copy, p->qlen, &q) == 0)
+    reply_error (g, p->tcp_client, p->tcp_gen, &p->client, p->client_len, copy, &q, rcode);
+  pending_free (g, i);
+}
+
+/* ---- answers from upstream ---- */
+
+static bool
+name_allowed (const struct guard *g, const char *name)
+{
+  for (size_t i = 0; i < g->n_rules; i++)
+    if (egress_rule_matches_name (&g->rules[i], name))
+      return true;
+  return false;
+}
+
+static bool start_tcp_retry (struct guard *g, int pi);
+
+/* The answer for pending query pi: check, fill the sets, reply. */
+static void
+handle_answer (struct guard *g, int pi, uint8_t *msg, size_t len, bool over_tcp)
+{
+  struct pending *p = &g->pending[pi];
+  dns_question_t q;
+  dns_answer_t a = { 0 };
+  dns_chain_t chain = { 0 };
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *addr_text = NULL;
+  json_t *addrs = NULL;
+  const char *bad = NULL;
+
+  if (dns_parse_question (msg, len, &q) < 0 || !str_eq (q.name, p->qname) || q.qtype != p->qtype
+      || !(q.hdr.flags & DNS_FLAG_QR))
+    {
+      /* Not the answer to what was asked: never passed on. */
+      g->upstream_errors++;
+      return;
+    }
+  /* A truncated answer may lack addresses: ask again over TCP (if that
+   * cannot start, the truncated answer is what the client gets). */
+  if ((q.hdr.flags & DNS_FLAG_TC) && !over_tcp && start_tcp_retry (g, pi))
+    return;
+  if (dns_parse_answer (msg, len, &a) < 0)
+    {
+      g->upstream_errors++;
+      pending_fail (g, pi, DNS_RCODE_SERVFAIL);
+      return;
+    }
+  dns_answer_chain (&a, p->qname, &chain);
+  /* Every name the answer leads to must be allowed too: a CNAME to a name
+   * outside the allowlist would open its addresses. */
+  for (size_t i = 1; i < chain.n_names && bad == NULL; i++)
+    if (!name_allowed (g, chain.names[i]))
+      bad = chain.names[i];
+  if (bad)
+    {
+      cleanup_free char *reason = NULL;
+      xasprintf (&reason, "CNAME target %s is not allowed", bad);
+      g->denials++;
+      count_name (g->denied, &g->n_denied, p->qname, p->qtype, NULL);
+      log_decision (g, p->qname, p->qtype, "deny", reason, NULL);
+      pending_fail (g, pi, g->rcode);
+      goto out;
+    }
+  if (add_addresses (g, p->qname, &chain, &err) < 0)
+    {
+      /* Fail closed: an address that is not in the set is not given out. */
+      g->nft_errors++;
+      log_decision (g, p->qname, p->qtype, "error", err->msg, NULL);
+      pending_fail (g, pi, DNS_RCODE_SERVFAIL);
+      goto out;
+    }
+  addrs = json_new_array ();
+  for (size_t i = 0; i < chain.n_addrs; i++)
+    {
+      char t[INET6_ADDRSTRLEN];
+      char *joined;
+
+      inet_ntop (chain.addrs[i].family, chain.addrs[i].addr, t, sizeof (t));
+      json_push (addrs, json_new_string (t));
+      xasprintf (&joined, "%s%s%s", addr_text ? addr_text : "", addr_text ? " " : "", t);
+      free (addr_text);
+      addr_text = joined;
+    }
+  g->allowed++;
+  count_name (g->resolved, &g->n_resolved, p->qname, p->qtype, addr_text ? addr_text : "");
+  log_decision (g, p->qname, p->qtype, "allow", NULL, addrs);
+
+  put16 (msg, p->client_id);
+  if (p->tcp_client < 0 && len > p->client_udp_size)
+    {
+      /* A full answer (over TCP) that does not fit the client's UDP size:
+       * the client gets its question with TC set and asks again over TCP. */
+      uint8_t tc[DNS_MSG_MAX];
+      size_t n = dns_build_error (msg, &q, DNS_RCODE (q.hdr.flags), tc, sizeof (tc));
+      if (n)
+        {
+          put16 (tc + 2, (uint16_t) (q.hdr.flags | DNS_FLAG_TC));
+          reply (g, -1, 0, &p->client, p->client_len, tc, n);
+        }
+    }
+  else
+    reply (g, p->tcp_client, p->tcp_gen, &p->client, p->client_len, msg, len);
+  pending_free (g, pi);
+out:
+  g->dirty = true;
+  dns_chain_release (&chain);
+  dns_answer_release (&a);
+}
+
+static void
+read_upstream (struct guard *g)
+{
+  uint8_t buf[DNS_MSG_MAX];
+
+  for (int i = 0; i < 64; i++)
+    {
+      ssize_t n = recv (g->up, buf, sizeof (buf), MSG_DONTWAIT);
+      int pi;
+
+      if (n < 0)
+        return;
+      if (n < DNS_HEADER_LEN)
+        {
+          g->upstream_errors++;
+          continue;
+        }
+      pi = g->by_id[(buf[0] << 8) | buf[1]];
+      if (pi < 0 || !g->pending[pi].used || g->pending[pi].tcp_retry >= 0)
+        {
+          g->upstream_errors++;
+          continue;
+        }
+      handle_answer (g, pi, buf, (size_t) n, false);
+    }
+}
+
+/* ---- TCP to upstream (truncated answers) ---- */
+
+static void
+tcp_upstream_close (struct guard *g, int i)
+{
+  if (g->tcpu[i].fd >= 0)
+    close (g->tcpu[i].fd);
+  g->tcpu[i].fd = -1;
+  free (g->tcpu[i].buf);
+  g->tcpu[i].buf = NULL;
+  g->tcpu[i].have = 0;
+  g->tcpu[i].sent = false;
+  g->tcpu[i].pending = -1;
+}
+
+/* The guard process lives in corral's own network namespace after start:
+ * a socket made now reaches the upstream. */
+static bool
+start_tcp_retry (struct guard *g, int pi)
+{
+  struct pending *p = &g->pending[pi];
+  struct tcp_upstream *u = NULL;
+  int slot = -1, fd;
+
+  for (int i = 0; i < MAX_TCP_UPSTREAM && slot < 0; i++)
+    if (g->tcpu[i].fd < 0)
+      slot = i;
+  if (slot < 0)
+    return false;
+  fd = socket (g->upstream.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  if (connect (fd, (const struct sockaddr *) &g->upstream, g->upstream_len) < 0 && errno != EINPROGRESS)
+    {
+      close (fd);
+      return false;
+    }
+  u = &g->tcpu[slot];
+  u->fd = fd;
+  u->pending = pi;
+  u->buf = xmalloc (2 + DNS_MSG_MAX);
+  put16 (u->buf, (uint16_t) p->qlen);
+  memcpy (u->buf + 2, p->query, p->qlen);
+  u->have = p->qlen + 2;
+  u->sent = false;
+  u->deadline = now_ms () + PENDING_TIMEOUT_MS;
+  p->tcp_retry = slot;
+  return true;
+}
+
+static void
+tcp_upstream_event (struct guard *g, int i, short revents)
+{
+  struct tcp_upstream *u = &g->tcpu[i];
+  int pi = u->pending;
+  size_t want;
+  ssize_t n;
+
+  if (!u->sent)
+    {
+      if (!(revents & POLLOUT))
+        goto fail;
+      n = send (u->fd, u->buf, u->have, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n != (ssize_t) u->have)
+        goto fail;
+      u->sent = true;
+      u->have = 0;
+      return;
+    }
+  n = recv (u->fd, u->buf + u->have, 2 + DNS_MSG_MAX - u->have, MSG_DONTWAIT);
+  if (n <= 0)
+    {
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+      goto fail;
+    }
+  u->have += (size_t) n;
+  if (u->have < 2)
+    return;
+  want = ((size_t) u->buf[0] << 8) | u->buf[1];
+  if (u->have < want + 2)
+    return;
+  if (want < DNS_HEADER_LEN || ((u->buf[2] << 8) | u->buf[3]) != g->pending[pi].up_id)
+    goto fail;
+  g->pending[pi].tcp_retry = -1;
+  handle_answer (g, pi, u->buf + 2, want, true);
+  if (g->pending[pi].used && g->pending[pi].up_id == ((u->buf[2] << 8) | u->buf[3]))
+    pending_fail (g, pi, DNS_RCODE_SERVFAIL); /* an answer to something else */
+  tcp_upstream_close (g, i);
+  return;
+fail:
+  g->upstream_errors++;
+  tcp_upstream_close (g, i);
+  pending_fail (g, pi, DNS_RCODE_SERVFAIL);
+}
+
+/* ---- queries from the container ---- */
+
+static void
+handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client, const struct sockaddr_storage *from,
+              socklen_t from_len)
+{
+  uint32_t gen = tcp_client >= 0 ? g->tcpc[tcp_client].gen : 0;
+  dns_question_t q;
+  uint8_t fwd[DNS_MSG_MAX];
+  struct pending *p;
+  int pi = -1;
+  uint16_t id;
+
+  if (dns_parse_question (msg, len, &q) < 0 || (q.hdr.flags & DNS_FLAG_QR))
+    {
+      /* Dropped and counted: nothing the container sends makes the
+       * guard answer garbage or stop. */
+      g->malformed++;
+      g->dirty = true;
+      return;
+    }
+  g->queries++;
+  g->dirty = true;
+  if (DNS_OPCODE (q.hdr.flags) != 0)
+    {
+      reply_error (g, tcp_client, gen, from, from_len, msg, &q, DNS_RCODE_NOTIMP);
+      return;
+    }
+  if (q.qclass != DNS_CLASS_IN || !q.hostname || !name_allowed (g, q.name))
+    {
+      g->denials++;
+      count_name (g->denied, &g->n_denied, q.name, q.qtype, NULL);
+      log_decision (g, q.name, q.qtype, "deny", q.qclass != DNS_CLASS_IN ? "class is not IN" : "name not allowed",
+                    NULL);
+      reply_error (g, tcp_client, gen, from, from_len, msg, &q, g->rcode);
+      return;
+    }
+  if (g->n_pending == MAX_PENDING)
+    {
+      reply_error (g, tcp_client, gen, from, from_len, msg, &q, DNS_RCODE_SERVFAIL);
+      return;
+    }
+  for (int i = 0; i < MAX_PENDING && pi < 0; i++)
+    if (!g->pending[i].used)
+      pi = i;
+  /* A random id the upstream must echo: answers are matched on it and on
+   * the question, from the one address the socket is connected to. */
+  do
+    {
+      if (getrandom (&id, sizeof (id), 0) != sizeof (id))
+        id = (uint16_t) (now_ms () * 2654435761u);
+    }
+  while (g->by_id[id] >= 0);
+  p = &g->pending[pi];
+  memset (p, 0, sizeof (*p));
+  p->used = true;
+  p->up_id = id;
+  p->client_id = q.hdr.id;
+  if (from)
+    memcpy (&p->client, from, from_len);
+  p->client_len = from_len;
+  p->tcp_client = tcp_client;
+  p->tcp_gen = gen;
+  p->tcp_retry = -1;
+  p->client_udp_size = q.edns_udp_size ? q.edns_udp_size : DNS_UDP_MAX;
+  snprintf (p->qname, sizeof (p->qname), "%s", q.name);
+  p->qtype = q.qtype;
+  p->query = xmalloc (len);
+  memcpy (p->query, msg, len);
+  put16 (p->query, id);
+  p->qlen = len;
+  p->deadline = now_ms () + PENDING_TIMEOUT_MS;
+  g->by_id[id] = (int16_t) pi;
+  g->n_pending++;
+  memcpy (fwd, p->query, len);
+  /* EDNS0 and every other record of the query go upstream unchanged. */
+  if (send (g->up, fwd, len, MSG_DONTWAIT) != (ssize_t) len)
+    {
+      g->upstream_errors++;
+      reply_error (g, tcp_client, gen, from, from_len, msg, &q, DNS_RCODE_SERVFAIL);
+      pending_free (g, pi);
+    }
+}
+
+static void
+read_udp (struct guard *g)
+{
+  uint8_t buf[DNS_MSG_MAX];
+
+  for (int i = 0; i < 64; i++)
+    {
+      struct sockaddr_storage from;
+      socklen_t from_len = sizeof (from);
+      ssize_t n = recvfrom (g->udp, buf, sizeof (buf), MSG_DONTWAIT, (struct sockaddr *) &from, &from_len);
+
+      if (n < 0)
+        return;
+      handle_query (g, buf, (size_t) n, -1, &from, from_len);
+    }
+}
+
+static void
+accept_tcp (struct guard *g)
+{
+  int fd = accept4 (g->tcp, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int slot = -1;
+
+  if (fd < 0)
+    return;
+  for (int i = 0; i < MAX_TCP_CLIENTS && slot < 0; i++)
+    if (g->tcpc[i].fd < 0)
+      slot = i;
+  if (slot < 0)
+    {
+      close (fd);
+      return;
+    }
+  g->tcpc[slot].fd = fd;
+  g->tcpc[slot].have = 0;
+  g->tcpc[slot].deadline = now_ms () + TCP_IDLE_MS;
+}
+
+static void
+tcp_client_event (struct guard *g, int i)
+{
+  struct tcp_client *c = &g->tcpc[i];
+  ssize_t n = recv (c->fd, c->buf + c->have, sizeof (c->buf) - c->have, MSG_DONTWAIT);
+  size_t off = 0;
+
+  if (n <= 0)
+    {
+      if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        tcp_client_close (g, i);
+      return;
+    }
+  c->have += (size_t) n;
+  c->deadline = now_ms () + TCP_IDLE_MS;
+  /* Every complete length-prefixed message in the buffer (pipelining). */
+  while (c->fd >= 0 && c->have - off >= 2)
+    {
+      size_t want = ((size_t) c->buf[off] << 8) | c->buf[off + 1];
+      if (c->have - off < want + 2)
+        break;
+      handle_query (g, c->buf + off + 2, want, i, NULL, 0);
+      off += want + 2;
+    }
+  if (c->fd >= 0 && off > 0)
+    {
+      memmove (c->buf, c->buf + off, c->have - off);
+      c->have -= off;
+    }
+}
+
+/* ---- loop ---- */
+
+static void
+expire (struct guard *g, uint64_t now)
+{
+  /* No answer in time: SERVFAIL rather than a client left waiting. */
+  for (int i = 0; i < MAX_PENDING; i++)
+    if (g->pending[i].used && g->pending[i].tcp_retry < 0 && g->pending[i].deadline <= now)
+      {
+        g->upstream_errors++;
+        pending_fail (g, i, DNS_RCODE_SERVFAIL);
+      }
+  for (int i = 0; i < MAX_TCP_UPSTREAM; i++)
+    if (g->tcpu[i].fd >= 0 && g->tcpu[i].deadline <= now)
+      {
+        int pi = g->tcpu[i].pending;
+        g->upstream_errors++;
+        tcp_upstream_close (g, i);
+        pending_fail (g, pi, DNS_RCODE_SERVFAIL);
+      }
+  for (int i = 0; i < MAX_TCP_CLIENTS; i++)
+    if (g->tcpc[i].fd >= 0 && g->tcpc[i].deadline <= now)
+      tcp_client_close (g, i);
+}
+
+static _Noreturn void
+guard_loop (struct guard *g)
+{
+  struct pollfd fds[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
+  int map[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
+
+  for (;;)
+    {
+      nfds_t n = 0;
+      uint64_t now;
+      int r;
+
+      fds[n++] = (struct pollfd){ .fd = g->pidfd, .events = POLLIN };
+      fds[n++] = (struct pollfd){ .fd = g->udp, .events = POLLIN };
+      fds[n++] = (struct pollfd){ .fd = g->tcp, .events = POLLIN };
+      fds[n++] = (struct pollfd){ .fd = g->up, .events = POLLIN };
+      for (int i = 0; i < MAX_TCP_CLIENTS; i++)
+        if (g->tcpc[i].fd >= 0)
+          {
+            map[n] = i;
+            fds[n++] = (struct pollfd){ .fd = g->tcpc[i].fd, .events = POLLIN };
+          }
+      for (int i = 0; i < MAX_TCP_UPSTREAM; i++)
+        if (g->tcpu[i].fd >= 0)
+          {
+            map[n] = MAX_TCP_CLIENTS + i;
+            fds[n++] = (struct pollfd){ .fd = g->tcpu[i].fd, .events = g->tcpu[i].sent ? POLLIN : POLLOUT };
+          }
+      r = poll (fds, n, 250);
+      if (r < 0 && errno != EINTR)
+        _exit (1);
+      if (r > 0)
+        {
+          if (fds[0].revents)
+            {
+              if (g->dirty)
+                write_status (g, now_ms ());
+              _exit (0); /* the container's init is gone */
+            }
+          if (fds[1].revents & POLLIN)
+            read_udp (g);
+          if (fds[2].revents & POLLIN)
+            accept_tcp (g);
+          if (fds[3].revents & POLLIN)
+            read_upstream (g);
+          for (nfds_t i = 4; i < n; i++)
+            {
+              if (fds[i].revents == 0)
+                continue;
+              if (map[i] < MAX_TCP_CLIENTS)
+                {
+                  if (g->tcpc[map[i]].fd == fds[i].fd)
+                    tcp_client_event (g, map[i]);
+                }
+              else if (g->tcpu[map[i] - MAX_TCP_CLIENTS].fd == fds[i].fd)
+                tcp_upstream_event (g, map[i] - MAX_TCP_CLIENTS, fds[i].revents);
+            }
+        }
+      now = now_ms ();
+      expire (g, now);
+      if (g->dirty && now >= g->next_status)
+        {
+          write_status (g, now);
+          g->next_status = now + STATUS_INTERVAL_MS;
+        }
+    }
+}
+
+/* ---- start ---- */
+
+bool
+dnsguard_needed (const state_record_t *rec)
+{
+  for (char **e = rec->egress; e && *e; e++)
+    {
+      egress_rule_t r;
+      if (egress_rule_parse (*e, &r, NULL) == 0 && egress_rule_is_name (&r))
+        return true;
+    }
+  return false;
+}
+
+static int
+listen_socket (int type, corral_error_t *err)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (DNSGUARD_PORT) };
+  int one = 1;
+  cleanup_close int fd = socket (AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+  inet_pton (AF_INET, DNSGUARD_ADDR, &sa.sin_addr);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open the DNS guard's socket");
+  if (type == SOCK_STREAM)
+    (void) setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+  if (bind (fd, (struct sockaddr *) &sa, sizeof (sa)) < 0)
+    return corral_error_make (err, errno,
+                              "bind %s:%d/%s in the container's network namespace (another DNS guard or resolver "
+                              "there?)",
+                              DNSGUARD_ADDR, DNSGUARD_PORT, type == SOCK_STREAM ? "tcp" : "udp");
+  if (type == SOCK_STREAM && listen (fd, 64) < 0)
+    return corral_error_make (err, errno, "listen on %s:%d/tcp", DNSGUARD_ADDR, DNSGUARD_PORT);
+  return steal_fd (&fd);
+}
+
+static void
+guard_release (struct guard *g)
+{
+  if (g->udp >= 0)
+    close (g->udp);
+  if (g->tcp >= 0)
+    close (g->tcp);
+  if (g->up >= 0)
+    close (g->up);
+  if (g->pidfd >= 0)
+    close (g->pidfd);
+  if (g->log_fd >= 0)
+    close (g->log_fd);
+  if (g->state_dirfd >= 0)
+    close (g->state_dirfd);
+  nftset_close (g->nft);
+  free (g->rules);
+  free (g);
+}
+
+int
+dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
+                corral_error_t *err)
+{
+  cleanup_free char *ns_path = NULL;
+  cleanup_close int container_ns = -1;
+  struct guard *g = xmalloc0 (sizeof (*g));
+  size_t n = strv_len (rec->egress);
+  int buf = 1 << 20, status;
+  pid_t pid;
+
+  g->udp = g->tcp = g->up = g->pidfd = g->log_fd = g->state_dirfd = -1;
+  memset (g->by_id, 0xff, sizeof (g->by_id));
+  for (int i = 0; i < MAX_TCP_CLIENTS; i++)
+    g->tcpc[i].fd = -1;
+  for (int i = 0; i < MAX_TCP_UPSTREAM; i++)
+    {
+      g->tcpu[i].fd = -1;
+      g->tcpu[i].pending = -1;
+    }
+  g->id = rec->id;
+  g->grace = rec->dns_grace > 0 ? (uint32_t) rec->dns_grace : 1;
+  g->rcode = rec->dns_rcode == DNS_RCODE_NXDOMAIN ? DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
+  g->rules = xmalloc0 ((n ? n : 1) * sizeof (*g->rules));
+  for (size_t i = 0; i < n; i++)
+    if (egress_rule_parse (rec->egress[i], &g->rules[g->n_rules], err) == 0)
+      g->n_rules++;
+    else
+      goto fail;
+  if (rec->dns_upstream == NULL)
+    {
+      corral_error_make (err, 0, "the state record has domain names but no DNS upstream");
+      goto fail;
+    }
+  if (dns_parse_server (rec->dns_upstream, &g->upstream, &g->upstream_len, err) < 0)
+    goto fail;
+
+  g->pidfd = (int) syscall (SYS_pidfd_open, container_pid, 0);
+  if (g->pidfd < 0)
+    {
+      corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) container_pid);
+      goto fail;
+    }
+  if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
+    goto fail;
+  g->log_fd = open (CORRAL_LOG_DIR "/" DNS_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (g->log_fd < 0)
+    {
+      corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" DNS_LOG_NAME);
+      goto fail;
+    }
+  g->state_dirfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (g->state_dirfd < 0)
+    {
+      corral_error_make (err, errno, "open state directory `%s`", state_dir);
+      goto fail;
+    }
+  xasprintf (&ns_path, "/proc/%d/ns/net", (int) container_pid);
+  container_ns = open (ns_path, O_RDONLY | O_CLOEXEC);
+  if (container_ns < 0)
+    {
+      corral_error_make (err, errno, "open `%s`", ns_path);
+      goto fail;
+    }
+
+  /* The upstream socket first, in corral's own namespace: the container's
+   * table would drop its packets, and the container never sees it. */
+  if (setns (host_netns_fd, CLONE_NEWNET) < 0)
+    {
+      corral_error_make (err, errno, "enter corral's own network namespace");
+      goto fail;
+    }
+  g->up = socket (g->upstream.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (g->up < 0 || connect (g->up, (struct sockaddr *) &g->upstream, g->upstream_len) < 0)
+    {
+      corral_error_make (err, errno, "open the DNS guard's upstream socket to %s", rec->dns_upstream);
+      goto fail;
+    }
+  (void) setsockopt (g->up, SOL_SOCKET, SO_RCVBUF, &buf, sizeof (buf));
+
+  /* Then the listeners and the netlink socket, in the container's. */
+  if (setns (container_ns, CLONE_NEWNET) < 0)
+    {
+      corral_error_make (err, errno, "enter the container's network namespace");
+      goto fail;
+    }
+  if ((g->udp = listen_socket (SOCK_DGRAM, err)) < 0 || (g->tcp = listen_socket (SOCK_STREAM, err)) < 0)
+    goto fail;
+  (void) setsockopt (g->udp, SOL_SOCKET, SO_RCVBUF, &buf, sizeof (buf));
+  g->nft = nftset_open (err);
+  if (g->nft == NULL)
+    goto fail;
+  /* Back home: TCP retries to the upstream are opened from there. */
+  if (setns (host_netns_fd, CLONE_NEWNET) < 0)
+    {
+      corral_error_make (err, errno, "return to corral's own network namespace");
+      goto fail;
+    }
+
+  /* Detached as the egress logger is (nflog.c): runc reads the hook's
+   * output to EOF, so stdio is /dev/null. */
+  pid = fork ();
+  if (pid < 0)
+    {
+      corral_error_make (err, errno, "fork the DNS guard");
+      goto fail;
+    }
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+
+      if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
+          || setsid () < 0 || chdir ("/") < 0)
+        _exit (1);
+      pid_t gp = fork ();
+      if (gp < 0)
+        _exit (1);
+      if (gp > 0)
+        _exit (0);
+      g->next_status = now_ms ();
+      g->dirty = true;
+      guard_loop (g);
+    }
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      {
+        corral_error_make (err, errno, "wait for the DNS guard to detach");
+        goto fail;
+      }
+  guard_release (g);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return corral_error_make (err, 0, "the DNS guard could not detach");
+  return 0;
+
+fail:
+  guard_release (g);
+  return -1;
+}
+
+int
+dnsguard_write_resolv_conf (const char *state_dir, corral_error_t *err)
+{
+  cleanup_close int dirfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+  if (dirfd < 0)
+    return corral_error_make (err, errno, "open state directory `%s`", state_dir);
+  /* 0644: runc binds it as it is, and the agent (not root) reads it. */
+  return file_replace_at (dirfd, DNSGUARD_RESOLV_NAME, DNSGUARD_RESOLV_CONTENT, strlen (DNSGUARD_RESOLV_CONTENT), 0644,
+                          err);
+}
+
+int
+dnsguard_show_status (FILE *out, const char *state_dir, corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *o = NULL;
+  cleanup_close int fd = -1;
+  json_t *arr;
+  size_t len;
+  int64_t v;
+
+  xasprintf (&path, "%s/" DNSGUARD_STATUS_NAME, state_dir);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : corral_error_make (err, errno, "open `%s`", path);
+  if (fd_read_all (fd, 4 * 1024 * 1024, path, &data, &len, err) < 0)
+    return -1;
+  o = json_parse (data, len, err);
+  if (o == NULL)
+    return corral_error_wrap (err, "DNS guard status `%s`", path);
+  fprintf (out, "dns guard: queries %" PRId64, json_int64 (json_get (o, "queries"), &v) ? v : 0);
+  fprintf (out, ", allowed %" PRId64, json_int64 (json_get (o, "allowed"), &v) ? v : 0);
+  fprintf (out, ", denied %" PRId64, json_int64 (json_get (o, "denied"), &v) ? v : 0);
+  fprintf (out, ", malformed %" PRId64, json_int64 (json_get (o, "malformed"), &v) ? v : 0);
+  fprintf (out, ", upstream errors %" PRId64 "\n", json_int64 (json_get (o, "upstream_errors"), &v) ? v : 0);
+  fprintf (out, "names resolved:\n");
+  arr = json_get (o, "resolved_names");
+  for (size_t i = 0; i < json_len (arr); i++)
+    {
+      json_t *e = json_at (arr, i);
+      fprintf (out, "  %-40s %-6s count %" PRId64 "  %s\n", json_get_string (e, "name"), json_get_string (e, "type"),
+               json_int64 (json_get (e, "count"), &v) ? v : 0,
+               json_get_string (e, "addresses") ? json_get_string (e, "addresses") : "");
+    }
+  if (json_len (arr) == 0)
+    fprintf (out, "  (none)\n");
+  fprintf (out, "names denied:\n");
+  arr = json_get (o, "denied_names");
+  for (size_t i = 0; i < json_len (arr); i++)
+    {
+      json_t *e = json_at (arr, i);
+      fprintf (out, "  %-40s %-6s count %" PRId64 "\n", json_get_string (e, "name"), json_get_string (e, "type"),
+               json_int64 (json_get (e, "count"), &v) ? v : 0);
+    }
+  if (json_len (arr) == 0)
+    fprintf (out, "  (none)\n");
+  return 1;
+}

@@ -1,0 +1,43 @@
+/* corral: the per-container DNS guard.  It serves DNS on 127.0.0.53:53
+ * (UDP and TCP) inside the container's network namespace, forwards names the
+ * allowlist has to the profile's upstream through a socket in corral's own
+ * namespace, and adds every address of an allowed answer to the container's
+ * nft sets before it replies. */
+#ifndef CORRAL_DNSGUARD_H
+#define CORRAL_DNSGUARD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "shim/error.h"
+#include "shim/state.h"
+
+#define DNSGUARD_ADDR "127.0.0.53"
+#define DNSGUARD_PORT 53
+#define DNS_LOG_NAME "dns.log"
+/* In the container's state directory: what the guard saw, for `corral
+ * egress show`; and the file the container's /etc/resolv.conf is. */
+#define DNSGUARD_STATUS_NAME "dns-status.json"
+#define DNSGUARD_RESOLV_NAME "resolv.conf"
+#define DNSGUARD_RESOLV_CONTENT "nameserver " DNSGUARD_ADDR "\n"
+
+/* Does the record's allowlist hold domain names (so a guard is needed)? */
+bool dnsguard_needed (const state_record_t *rec);
+
+/* Start the guard for the container whose init is container_pid.  The
+ * caller may be in any network namespace; host_netns_fd is corral's own
+ * (the upstream socket is opened there).  Returns once the guard listens;
+ * on error nothing is left running. */
+int dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
+                    corral_error_t *err);
+
+/* Write <state_dir>/resolv.conf, which the container sees as its
+ * /etc/resolv.conf (spec/harden_dns.c). */
+int dnsguard_write_resolv_conf (const char *state_dir, corral_error_t *err);
+
+/* Print the status file of a container's guard (names resolved, denied
+ * names with counts); 0 if there is none. */
+int dnsguard_show_status (FILE *out, const char *state_dir, corral_error_t *err);
+
+#endif
