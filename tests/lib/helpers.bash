@@ -13,7 +13,7 @@ SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
 # The image is tagged with a digest of what goes into it, so a changed probe
 # never meets a stale image.
 CORRAL_TEST_IMAGE=${CORRAL_TEST_IMAGE:-localhost/corral-test-bb:$(cat "$TESTS_DIR/lib/image.bash" \
-    "$TESTS_DIR/lib/syscall-probe.c" | sha256sum | cut -c1-12)}
+    "$TESTS_DIR/lib/syscall-probe.c" "$TESTS_DIR/lib/dns-junk.c" | sha256sum | cut -c1-12)}
 
 # Podman, confined to a containers.conf that drops the default ulimits that
 # fail on this machine (FACTS.md) and names corral a JSON-log runtime.

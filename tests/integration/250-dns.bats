@@ -1,0 +1,291 @@
+#!/usr/bin/env bats
+# The DNS guard: domain allowlists enforced for every protocol.  The upstream
+# is a dnsmasq of the test's own, in a network namespace of the test's own
+# (veth 10.250.X.1 <-> 10.250.X.2), serving only its own zone.  Every address
+# contacted is one the test made: the Podman bridge gateway (10.88.0.1, where
+# the test's listeners bind) and the test netns (10.250.X.2, "evil.test").
+
+load ../lib/helpers
+
+GW=10.88.0.1
+
+setup_file() {
+    ensure_podman_image
+}
+
+setup() {
+    NAME=$(unique_name dns)
+    WORK=$(mktemp -d)
+    # A /24 of 10.250/16 per test process; veth names at most 15 bytes.
+    X=$((($$ + RANDOM) % 200 + 20))
+    NS=corral-dns-$$-$RANDOM
+    VH=cdnsh$X
+    VN=cdnsn$X
+    UP=10.250.$X.2
+    DNSMASQ_PID=
+    SAVED_LOG=
+    policy_with "
+d = p['profiles']['default']
+d['egress']['allow'] = ['api.allowed.test:8080/tcp', 'cdn.allowed.test:8080/tcp', 'bad.allowed.test:8080/tcp',
+                        '*.wild.test:8080/tcp', 'many.allowed.test:8080/tcp', 'any.allowed.test']
+d['dns'] = {'upstream': '$UP', 'grace_seconds': 1}
+"
+    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    start_upstream
+}
+
+teardown() {
+    stop_listeners
+    local n
+    for n in "$NAME" "$NAME-2"; do
+        podman --runtime "$WRAPPER" rm -f -t 0 "$n" >/dev/null 2>&1 || true
+    done
+    podman --runtime runc rm -f -t 0 "$NAME-runc" >/dev/null 2>&1 || true
+    if [ -n "$DNSMASQ_PID" ]; then
+        kill "$DNSMASQ_PID" 2>/dev/null || true
+    fi
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$VH" 2>/dev/null || true
+    if [ -n "$SAVED_LOG" ] && [ -d /var/log/corral/dns.log ]; then
+        rmdir /var/log/corral/dns.log
+        [ ! -e "$SAVED_LOG" ] || mv "$SAVED_LOG" /var/log/corral/dns.log
+    fi
+    rm -rf "$(dirname "$WRAPPER")" "$WORK"
+}
+
+# The test's own upstream: dnsmasq in its own netns, answering only its zone
+# (short TTL: 2 s), with a route back to the Podman bridge.
+start_upstream() {
+    local many=() i
+    for i in $(seq 100 139); do
+        many+=("--host-record=many.allowed.test,10.250.$X.$i")
+    done
+    ip netns add "$NS"
+    ip link add "$VH" type veth peer name "$VN"
+    ip link set "$VN" netns "$NS"
+    ip addr add "10.250.$X.1/24" dev "$VH"
+    ip link set "$VH" up
+    ip netns exec "$NS" ip addr add "$UP/24" dev "$VN"
+    ip netns exec "$NS" ip link set "$VN" up
+    ip netns exec "$NS" ip link set lo up
+    ip netns exec "$NS" ip route add 10.88.0.0/16 via "10.250.$X.1"
+    ip netns exec "$NS" dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address="$UP" --port=53 \
+        --local-ttl=2 --log-queries --log-facility="$WORK/dnsmasq.log" --pid-file="$WORK/dnsmasq.pid" \
+        --host-record=api.allowed.test,$GW --host-record=any.allowed.test,$GW \
+        --host-record=www.wild.test,$GW --host-record=wild.test,$GW \
+        --cname=cdn.allowed.test,api.allowed.test --cname=bad.allowed.test,evil.test \
+        --host-record="evil.test,$UP" "${many[@]}"
+    wait_for 10 test -s "$WORK/dnsmasq.pid" || die "dnsmasq did not start"
+    DNSMASQ_PID=$(cat "$WORK/dnsmasq.pid")
+}
+
+run_podman() {
+    local expected=0
+    case "$1" in
+        [0-9]* | '?' | '!')
+            expected=$1
+            shift
+            ;;
+    esac
+    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
+}
+
+# An agent container; then the listeners (the bridge exists only now).
+start_agent() {
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 300
+    CID=$output
+    start_listener "$GW" 8080 "$WORK/api.log"
+    start_listener "$GW" 8081 "$WORK/other-port.log"
+}
+
+# A listener of the test's own inside the upstream's netns (evil.test).
+start_evil_listener() {
+    rm -f "$WORK/evil.log" "$WORK/evil.log.ready"
+    ip netns exec "$NS" /usr/bin/python3 "$TESTS_DIR/lib/listener.py" "$UP" 8080 "$WORK/evil.log" &
+    LISTENER_PIDS+=($!)
+    wait_for 10 test -e "$WORK/evil.log.ready" || die "evil listener did not start"
+}
+
+# in_netns CMD...: run a host tool (dig) inside the agent container's netns.
+in_netns() {
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    run_cmd nsenter -t "$pid" -n "$@"
+}
+
+guard_pid() {
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    nsenter -t "$pid" -n ss -Hlunp 'sport = :53' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+
+@test "an allowed name resolves and connects; a denied one gets REFUSED, never reaches the upstream, and its host stays closed" {
+    start_agent
+    start_evil_listener
+
+    run_podman exec "$NAME" cat /etc/resolv.conf
+    assert_eq "$output" "nameserver 127.0.0.53" "the container's resolver is its guard"
+
+    run_podman '?' exec "$NAME" nslookup api.allowed.test
+    assert_contains "$output" "Address: $GW" "api.allowed.test resolved through the guard"
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "api.allowed.test:8080 answered"
+    grep -q "connection from" "$WORK/api.log" || die "the api listener saw no connection"
+
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8081 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "api.allowed.test on a port its entry does not name is denied"
+    [ ! -s "$WORK/other-port.log" ] || die "the 8081 listener saw a connection: $(cat "$WORK/other-port.log")"
+
+    run_podman '?' exec "$NAME" nslookup evil.test
+    assert_contains "$output" "REFUSED" "evil.test refused"
+    assert_not_contains "$output" "Address: $UP" "evil.test has no address"
+    if grep -q "evil.test" "$WORK/dnsmasq.log"; then
+        die "the guard forwarded evil.test to the upstream: $(grep evil.test "$WORK/dnsmasq.log")"
+    fi
+    run_podman exec "$NAME" sh -c "nc -w 3 $UP 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "a direct connection to evil's address fails"
+    [ ! -s "$WORK/evil.log" ] || die "evil's listener saw a connection: $(cat "$WORK/evil.log")"
+
+    # Control: evil's host is up and reachable without corral.
+    run_cmd podman --runtime runc run --rm --name "$NAME-runc" "$CORRAL_TEST_IMAGE" sh -c "nc -w 3 $UP 8080 </dev/null"
+    assert_eq "$output" "hello" "evil's listener answers plain runc"
+    grep -q "connection from" "$WORK/evil.log" || die "control: evil's listener saw nothing from runc"
+
+    wait_for 10 grep -q "\"container\":\"$CID\",\"name\":\"evil.test\",\"type\":\"A\",\"decision\":\"deny\"" \
+        /var/log/corral/dns.log || die "no deny record for evil.test in /var/log/corral/dns.log"
+    grep -q "\"container\":\"$CID\",\"name\":\"api.allowed.test\",\"type\":\"A\",\"decision\":\"allow\",\"addresses\":\[\"$GW\"\]" \
+        /var/log/corral/dns.log || die "no allow record with the address for api.allowed.test"
+
+    wait_for 10 sh -c "'$CORRAL' egress show '$CID' | grep -q 'evil.test .*count [1-9]'" ||
+        die "egress show does not count the denied name: $("$CORRAL" egress show "$CID")"
+    # Resolved again just now: the element (TTL 2 s + grace 1 s) is there.
+    run_podman '?' exec "$NAME" nslookup api.allowed.test
+    run_corral egress show "$CID"
+    assert_contains "$output" "svc4    $GW . tcp . 8080" "the set element with its service"
+    assert_contains "$output" "expires in" "the element's remaining time"
+    assert_contains "$output" "api.allowed.test" "the resolved name"
+}
+
+@test "CNAME targets are checked too; a wildcard covers names below its suffix, not the suffix; an entry without a port allows any" {
+    start_agent
+    run_podman exec "$NAME" sh -c "nc -w 3 cdn.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "cdn.allowed.test (CNAME to api.allowed.test) connects"
+
+    run_podman '?' exec "$NAME" nslookup bad.allowed.test
+    assert_contains "$output" "REFUSED" "an allowed name whose CNAME leads outside the allowlist is refused"
+    assert_not_contains "$output" "Address: $UP" "no address for the CNAME to evil.test"
+    grep -q "query\[A\] bad.allowed.test" "$WORK/dnsmasq.log" || die "bad.allowed.test was not forwarded (so not checked)"
+    wait_for 10 grep -q "\"container\":\"$CID\",\"name\":\"bad.allowed.test\",\"type\":\"A\",\"decision\":\"deny\",\"reason\":\"CNAME target evil.test is not allowed\"" \
+        /var/log/corral/dns.log || die "no CNAME deny record for bad.allowed.test"
+
+    run_podman exec "$NAME" sh -c "nc -w 3 www.wild.test 8080 </dev/null"
+    assert_eq "$output" "hello" "www.wild.test matches *.wild.test"
+    run_podman '?' exec "$NAME" nslookup wild.test
+    assert_contains "$output" "REFUSED" "wild.test itself is not under *.wild.test"
+
+    run_podman exec "$NAME" sh -c "nc -w 3 any.allowed.test 8081 </dev/null"
+    assert_eq "$output" "hello" "any.allowed.test (no port) reaches 8081"
+    run_corral egress show "$CID"
+    assert_contains "$output" "allow4  $GW " "an entry without a port fills allow4"
+}
+
+@test "after TTL and grace a new connection without resolving again fails; resolving again opens it" {
+    start_agent
+    run_podman '?' exec "$NAME" nslookup api.allowed.test
+    assert_contains "$output" "Address: $GW" "resolved"
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW 8080 </dev/null"
+    assert_eq "$output" "hello" "the resolved address is reachable right away"
+
+    # TTL 2 s + grace 1 s: the element goes by itself.
+    wait_for 15 sh -c "! '$CORRAL' egress show '$CID' | grep -q '$GW . tcp . 8080'" ||
+        die "the element did not expire: $("$CORRAL" egress show "$CID")"
+    local before
+    before=$(wc -l <"$WORK/api.log")
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "a new connection after expiry fails"
+    assert_eq "$(wc -l <"$WORK/api.log")" "$before" "the listener saw no connection after expiry"
+
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "resolving again opens it again"
+}
+
+@test "DNS over TCP, EDNS0 passed through, and a truncated answer retried upstream over TCP" {
+    start_agent
+    in_netns dig +tcp +short @127.0.0.53 api.allowed.test
+    assert_eq "$output" "$GW" "a query over TCP"
+
+    # Without EDNS0 the upstream truncates (40 A records > 512 bytes): the
+    # guard asks again over TCP, adds all 40, and tells the client to use
+    # TCP; dig does, and gets all 40.
+    in_netns dig +noedns @127.0.0.53 many.allowed.test
+    assert_contains "$output" "ANSWER: 40," "all 40 records after the truncated answer"
+    assert_contains "$output" "Truncated, retrying in TCP mode" "the client was told to retry over TCP"
+    run_corral egress show "$CID"
+    local n
+    n=$(echo "$output" | grep -c "svc4    10.250.$X.1[0-3][0-9] . tcp . 8080")
+    assert_eq "$n" 40 "every address of the long answer is in svc4"
+
+    in_netns dig +bufsize=4096 @127.0.0.53 many.allowed.test
+    assert_contains "$output" "EDNS: version: 0, flags:; udp:" "the upstream's OPT record came through"
+    assert_contains "$output" "ANSWER: 40," "all 40 records over UDP with EDNS0"
+}
+
+@test "1000 malformed packets from inside the container are dropped and counted; the guard still answers" {
+    start_agent
+    run_podman exec "$NAME" dns-junk 1000 127.0.0.53 53 42
+    assert_eq "$output" "dns-junk: sent 1000" "the junk was sent"
+    run_podman '?' exec "$NAME" nslookup api.allowed.test
+    assert_contains "$output" "Address: $GW" "the guard still answers correctly"
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "and still fills the sets"
+    wait_for 10 sh -c "'$CORRAL' egress show '$CID' | grep -Eq 'malformed (99[0-9]|1000)'" ||
+        die "the malformed packets were not counted: $("$CORRAL" egress show "$CID" | grep 'dns guard')"
+    [ -n "$(guard_pid)" ] || die "the guard is gone"
+}
+
+@test "the guard ends with the container; if it dies, names stop resolving and the table stays default deny" {
+    start_agent
+    local pid
+    pid=$(guard_pid)
+    [ -n "$pid" ] || die "no process listens on 127.0.0.53:53 in the container"
+    ps -o args= -p "$pid" | grep -q "corral hook create-runtime" || die "the listener is not corral's guard"
+
+    kill "$pid"
+    wait_for 10 sh -c "! kill -0 $pid" || die "guard $pid did not die"
+    run_podman '?' exec "$NAME" nslookup api.allowed.test
+    assert_not_contains "$output" "Address: $GW" "no name resolves without the guard"
+    run_podman exec "$NAME" sh -c "nc -w 3 $GW 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "the table still denies"
+    run_corral egress show "$CID"
+    assert_contains "$output" "deny" "the table is still there"
+
+    run_podman run -d --name "$NAME-2" "$CORRAL_TEST_IMAGE" sleep 300
+    local pid2 cpid
+    cpid=$(podman inspect -f '{{.State.Pid}}' "$NAME-2")
+    pid2=$(nsenter -t "$cpid" -n ss -Hlunp 'sport = :53' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    [ -n "$pid2" ] || die "no guard for the second container"
+    run_podman rm -f -t 0 "$NAME-2"
+    wait_for 10 sh -c "! kill -0 $pid2" || die "guard $pid2 still running after its container ended"
+    assert_no_state_record "$NAME-2"
+}
+
+@test "if the DNS guard cannot start, the container does not start (fail closed)" {
+    mkdir -p /var/log/corral
+    if [ -e /var/log/corral/dns.log ]; then
+        SAVED_LOG=/var/log/corral/dns.log.saved-by-test.$$
+        mv /var/log/corral/dns.log "$SAVED_LOG"
+    else
+        SAVED_LOG=/nonexistent
+    fi
+    mkdir /var/log/corral/dns.log
+    run_podman '!' run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "the container process never ran"
+    assert_contains "$output" "dns.log" "the guard's error reaches the user"
+    assert_no_state_record "$NAME"
+}
+
+@test "a domain allowlist under gVisor is refused, not silently unfiltered" {
+    run_podman '!' run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "nothing ran"
+    assert_contains "$output" "domain allowlists are not supported under gVisor yet" "the reason is given"
+}
