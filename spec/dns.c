@@ -276,6 +276,16 @@ dns_parse_answer (const uint8_t *msg, size_t len, dns_answer_t *ret)
       else
         memcpy (rr->addr, msg + rdata, rdlen);
     }
+  /* The other sections are passed on as they are, so they must be whole. */
+  for (unsigned i = 0; i < (unsigned) a.hdr.nscount + a.hdr.arcount; i++)
+    {
+      uint16_t type, rclass, rdlen;
+      uint32_t ttl;
+      size_t rdata;
+
+      if (read_rr (msg, len, &off, NULL, 0, &type, &rclass, &ttl, &rdata, &rdlen) < 0)
+        goto malformed;
+    }
   *ret = a;
   return 0;
 

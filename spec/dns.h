@@ -111,6 +111,7 @@ int dns_read_name (const uint8_t *msg, size_t len, size_t off, char *out, size_t
 /* A message with exactly one question (a query, or a reply to one); the
  * additional section is searched for an OPT record (EDNS0). */
 int dns_parse_question (const uint8_t *msg, size_t len, dns_question_t *ret);
+/* A response: the answer section read, the other sections checked whole. */
 int dns_parse_answer (const uint8_t *msg, size_t len, dns_answer_t *ret);
 void dns_answer_release (dns_answer_t *a);
 
