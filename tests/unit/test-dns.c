@@ -55,7 +55,8 @@ static uint8_t *
 copy_exact (const uint8_t *p, size_t n)
 {
   uint8_t *c = xmalloc (n ? n : 1);
-  memcpy (c, p, n);
+  if (n)
+    memcpy (c, p, n);
   return c;
 }
 
