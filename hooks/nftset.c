@@ -182,7 +182,8 @@ add_chunk (nftset_conn_t *c, const nftset_elem_t *elems, size_t n, corral_error_
       if (s == NULL)
         continue;
       /* NLM_F_CREATE without NLM_F_EXCL: an element already there gets the
-       * new timeout (Linux >= 6.10; older kernels keep the first one). */
+       * new timeout (Linux >= 6.12, "set element timeout update support");
+       * older kernels keep the first one. */
       nlh = nftnl_nlmsg_build_hdr (mnl_nlmsg_batch_current (b), NFT_MSG_NEWSETELEM, NFPROTO_INET,
                                    NLM_F_CREATE | NLM_F_ACK, c->seq++);
       nftnl_set_elems_nlmsg_build_payload (nlh, s);
