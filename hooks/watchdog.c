@@ -48,7 +48,7 @@ watchdog_cgroup_path (const char *text, const char *controller, char **ret)
       *c2 = '\0';
       if (controller == NULL)
         {
-          if (str_eq (l, "0") && c1 + 1 == c2)
+          if (c1 == l + 1 && l[0] == '0' && c1 + 1 == c2)
             {
               *ret = xstrdup (c2 + 1);
               return 0;
