@@ -552,8 +552,9 @@ account (struct watchdog *w)
 
   usage = usage_json (w, true);
   ledger_day (now_ms (CLOCK_REALTIME), day);
-  (void) ledger_append_usage (usage, NULL);
+  /* The ledger first: whoever sees the usage record sees the totals. */
   (void) ledger_update (ledger_add_cb, &c, NULL);
+  (void) ledger_append_usage (usage, NULL);
 }
 
 static _Noreturn void
