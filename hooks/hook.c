@@ -10,10 +10,12 @@
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
+#include "hooks/watchdog.h"
 #include "shim/fsutil.h"
 #include "shim/log.h"
 #include "shim/state.h"
 #include "shim/util.h"
+#include "spec/budget.h"
 #include "spec/egress.h"
 #include "spec/json.h"
 
@@ -79,8 +81,8 @@ install_device_tables (const egress_rule_t *rules, size_t n_rules, uint16_t grou
   return ret;
 }
 
-int
-hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err)
+static int
+install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft_budget_t *budget, corral_error_t *err)
 {
   cleanup_free egress_rule_t *rules = NULL;
   size_t n_rules = 0;
@@ -90,10 +92,66 @@ hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corr
     return corral_error_make (err, 0, "the state record has no egress plan");
   group = (uint16_t) rec->log_group;
   if (parse_rules (rec->egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
-      || nft_install_egress (rules, n_rules, group, err) < 0
+      || nft_install_egress_budget (rules, n_rules, group, budget, err) < 0
       || (per_device && install_device_tables (rules, n_rules, group, err) < 0))
     return -1;
   return nflog_start_logger (rec->id, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+}
+
+int
+hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err)
+{
+  return install_egress (pid, rec, per_device, NULL, err);
+}
+
+/* The table's budget objects from the container's budget plan, if any: the
+ * byte quota starts at the run's budget, else the agent's daily one (the
+ * watchdog lowers it to what is left of the day). */
+static int
+read_nft_budget (const char *state_dir, nft_budget_t *ret, corral_error_t *err)
+{
+  cleanup_free char *path = NULL, *data = NULL, *id = NULL, *agent = NULL;
+  cleanup_close int fd = -1;
+  cleanup_json json_t *plan = NULL;
+  corral_budgets_t b;
+  size_t len;
+
+  memset (ret, 0, sizeof (*ret));
+  xasprintf (&path, "%s/" WATCHDOG_PLAN, state_dir);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  if (fd_read_all (fd, STATE_MAX, path, &data, &len, err) < 0 || (plan = json_parse (data, len, err)) == NULL
+      || budget_plan_parse (plan, &b, &id, &agent, err) < 0)
+    return -1;
+  ret->egress_bytes = (uint64_t) (b.limit[BUDGET_EGRESS] > 0 ? b.limit[BUDGET_EGRESS] : b.daily[BUDGET_EGRESS]);
+  ret->connections_per_minute = (uint32_t) b.limit[BUDGET_CONNECTIONS];
+  budget_clear (&b);
+  return 1;
+}
+
+static int
+read_state (pid_t *ret, corral_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  size_t len;
+
+  if (fd_read_all (STDIN_FILENO, STATE_MAX, "OCI state on stdin", &data, &len, err) < 0)
+    return -1;
+  return hook_state_pid (data, len, ret, err);
+}
+
+/* poststart: the budget watchdog. */
+static int
+poststart (const char *state_dir, corral_error_t *err)
+{
+  pid_t pid;
+
+  if (read_state (&pid, err) < 0)
+    return -1;
+  return watchdog_start (state_dir, pid, err);
 }
 
 static int
@@ -101,6 +159,7 @@ create_runtime (const char *state_dir, corral_error_t *err)
 {
   cleanup_free char *data = NULL;
   state_record_t rec = { 0 };
+  nft_budget_t budget;
   size_t len;
   pid_t pid;
   int ret;
@@ -110,7 +169,12 @@ create_runtime (const char *state_dir, corral_error_t *err)
     return -1;
   if (state_record_read_dir (state_dir, &rec, err) < 0)
     return -1;
-  ret = hook_install_egress (pid, &rec, false, err);
+  if (read_nft_budget (state_dir, &budget, err) < 0)
+    {
+      state_record_release (&rec);
+      return -1;
+    }
+  ret = install_egress (pid, &rec, false, &budget, err);
   state_record_release (&rec);
   return ret;
 }
@@ -127,8 +191,18 @@ hook_main (int argc, char **argv)
       state_dir = argv[++i];
   if (stage == NULL || state_dir == NULL || state_dir[0] != '/')
     {
-      log_error ("usage: corral hook create-runtime --state-dir DIR (OCI state on stdin)");
+      log_error ("usage: corral hook create-runtime|poststart --state-dir DIR (OCI state on stdin)");
       return 1;
+    }
+  if (str_eq (stage, "poststart"))
+    {
+      if (poststart (state_dir, &err) < 0)
+        {
+          /* runc kills the container when a poststart hook fails. */
+          log_error ("corral budget watchdog: %s; the container is stopped", err->msg);
+          return 1;
+        }
+      return 0;
     }
   if (!str_eq (stage, "create-runtime"))
     {

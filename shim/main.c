@@ -11,6 +11,7 @@
 
 #include "hooks/hook.h"
 #include "hooks/nft.h"
+#include "shim/budget_cli.h"
 #include "shim/cli.h"
 #include "shim/delegate.h"
 #include "shim/fsutil.h"
@@ -70,7 +71,10 @@ usage (FILE *f)
               "  ps [--json]                                  containers corral manages\n"
               "  inspect ID                                   the effective policy of one container (JSON)\n"
               "  checklist ID|--bundle DIR [--json]           pre-deployment questions, answered with evidence\n"
-              "  hook create-runtime --state-dir DIR          OCI hook (injected by corral itself)\n"
+              "  resume ID --reason TEXT [--grant N]          resume a container a budget froze\n"
+              "  budget reset AGENT --reason TEXT             zero an agent's daily totals\n"
+              "  usage ID | --agent AGENT                     recorded usage (JSON lines)\n"
+              "  hook create-runtime|poststart --state-dir DIR  OCI hooks (injected by corral itself)\n"
               "\n"
               "global options (as runc): --root DIR --log FILE --log-format text|json\n"
               "  --systemd-cgroup --debug --rootless VALUE --criu PATH --help --version\n"
@@ -388,6 +392,11 @@ cmd_create (const cli_t *cli)
       changes_release (&changes);
       return fail (&err);
     }
+  if (budget_check_create (profile, json_get (spec, "annotations"), &err) < 0)
+    {
+      changes_release (&changes);
+      return fail (&err);
+    }
   log_info ("container %s: profile %s, %zu changes", cli->id, profile->name, changes.n);
   for (size_t i = 0; i < changes.n; i++)
     log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
@@ -427,6 +436,11 @@ cmd_create (const cli_t *cli)
    * whatever a half-finished create left. */
   if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
     return fail (&err);
+  if (budget_write_plan (state_dir, profile, cli->id, json_get (spec, "annotations"), &err) < 0)
+    {
+      (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
+      return fail (&err);
+    }
   test_pause ("after-record");
 
   argv = record_argv (cli, &rec);
@@ -776,6 +790,134 @@ cmd_passthrough (const cli_t *cli)
   return fail (&err);
 }
 
+/* resume: an engine's resume (Podman unpause) of a container a budget froze
+ * is refused; `corral resume ID --reason TEXT [--grant N]` is a human's. */
+static int
+cmd_resume (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *event = NULL;
+  cleanup_free char *dir = NULL;
+  const char *id = NULL, *reason = NULL;
+  int64_t grant = 0;
+  bool human = false;
+  state_record_t rec = { 0 };
+  int status;
+
+  for (int i = 0; i < cli->n_command_args; i++)
+    {
+      const char *a = cli->command_args[i];
+      char *end;
+
+      if (str_eq (a, "--reason") && i + 1 < cli->n_command_args)
+        reason = cli->command_args[++i], human = true;
+      else if (str_eq (a, "--grant") && i + 1 < cli->n_command_args)
+        {
+          const char *v = cli->command_args[++i];
+          errno = 0;
+          grant = strtoll (v, &end, 10);
+          if (errno || *end || grant <= 0)
+            {
+              corral_error_make (&err, 0, "resume --grant %s: expected a positive integer", v);
+              return fail (&err);
+            }
+          human = true;
+        }
+      else if (a[0] != '-' && id == NULL)
+        id = a;
+    }
+  if (!human)
+    {
+      if (cli->id && cli_id_is_valid (cli->id))
+        {
+          dir = state_container_dir (state_base (), cli->root, cli->id);
+          if (budget_tripped (dir, &event) > 0)
+            {
+              corral_error_make (&err, 0,
+                                 "container %s was frozen by corral's budget watchdog (%s): only a human resumes it, "
+                                 "with `corral resume %s --reason TEXT [--grant N]`",
+                                 cli->id, event ? event : "tripped", cli->id);
+              return fail (&err);
+            }
+        }
+      return cmd_passthrough (cli);
+    }
+  if (id == NULL || !cli_id_is_valid (id) || reason == NULL || *reason == '\0')
+    {
+      corral_error_make (&err, 0, "usage: corral resume ID --reason TEXT [--grant N]");
+      return fail (&err);
+    }
+  {
+    int r = state_record_read (state_base (), cli->root, id, &rec, &err);
+    if (r == 0)
+      corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
+                         cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+    if (r <= 0)
+      return fail (&err);
+  }
+  dir = state_container_dir (state_base (), cli->root, id);
+  if (budget_prepare_resume (dir, id, reason, grant, &err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
+  {
+    char *args[] = { (char *) id, NULL };
+    cli_t q = cli_with_command (cli, "resume", args, 1);
+    q.id = id;
+    if (run_quietly (&q, &rec, NULL, &status, &err) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+      {
+        state_record_release (&rec);
+        if (err == NULL)
+          corral_error_make (&err, 0, "`%s resume %s` failed", rec.delegate ? rec.delegate : "delegate", id);
+        return fail (&err);
+      }
+  }
+  state_record_release (&rec);
+  if (grant > 0)
+    printf ("container %s resumed (%s), granted %" PRId64 " more\n", id, reason, grant);
+  else
+    printf ("container %s resumed (%s)\n", id, reason);
+  return 0;
+}
+
+static const char *usage_root; /* the engine's --root of `corral usage` */
+
+static const char *
+usage_state_dir (const char *id)
+{
+  static char *dir;
+  struct stat st;
+
+  free (dir);
+  dir = NULL;
+  if (!cli_id_is_valid (id))
+    return NULL;
+  dir = state_container_dir (state_base (), usage_root, id);
+  return stat (dir, &st) == 0 ? dir : NULL;
+}
+
+static int
+cmd_usage (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+
+  usage_root = cli->root;
+  if (budget_cmd_usage (cli->n_command_args, cli->command_args, usage_state_dir, &err) < 0)
+    return fail (&err);
+  return 0;
+}
+
+static int
+cmd_budget (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+
+  if (budget_cmd (cli->n_command_args, cli->command_args, &err) < 0)
+    return fail (&err);
+  return 0;
+}
+
 static int
 cmd_explain (int argc, char **argv, const cli_t *cli)
 {
@@ -1059,6 +1201,12 @@ main (int argc, char **argv)
     ret = cmd_inspect (&cli);
   else if (str_eq (cli.command, "checklist"))
     ret = cmd_checklist (&cli);
+  else if (str_eq (cli.command, "resume"))
+    ret = cmd_resume (&cli);
+  else if (str_eq (cli.command, "budget"))
+    ret = cmd_budget (&cli);
+  else if (str_eq (cli.command, "usage"))
+    ret = cmd_usage (&cli);
   else if (str_eq (cli.command, "hook"))
     ret = hook_main (cli.n_command_args, cli.command_args);
   else

@@ -235,6 +235,8 @@ check_annotation (const char *s, const char *path, char **ret, corral_error_t *e
   for (size_t i = 0; known[i]; i++)
     if (str_eq (known[i], s))
       return 0;
+  if (budget_annotation_known (s))
+    return 0;
   return corral_error_make (err, 0, "%s: \"%s\" is not an annotation a container can use to tighten a profile", path,
                             s);
 }
@@ -611,9 +613,16 @@ parse_section (corral_profile_t *p, const json_t *obj, const char *key, const ch
   return fn (p, v, sub, err);
 }
 
+static int
+parse_budgets (corral_profile_t *p, const json_t *b, const char *path, corral_error_t *err)
+{
+  return budget_parse (&p->budgets, b, path, err);
+}
+
 static void
 profile_defaults (corral_profile_t *p)
 {
+  budget_defaults (&p->budgets);
   p->uid = 65534;
   p->gid = 65534;
   p->readonly_root = true;
@@ -632,8 +641,8 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
                corral_error_t *err)
 {
   static const char *const keys[]
-      = { "description", "inherits",  "runtime", "user",        "filesystem", "capabilities", "rlimits", "seccomp",
-          "environment", "resources", "egress",  "overridable", NULL };
+      = { "description", "inherits",    "runtime",   "user",   "filesystem",  "capabilities", "rlimits",
+          "seccomp",     "environment", "resources", "egress", "overridable", "budgets",      NULL };
   cleanup_free char *path = NULL;
 
   xasprintf (&path, "profiles.%s", name);
@@ -652,6 +661,7 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
       || parse_section (p, obj, "environment", path, parse_environment, err) < 0
       || parse_section (p, obj, "resources", path, parse_resources, err) < 0
       || parse_section (p, obj, "egress", path, parse_egress, err) < 0
+      || parse_section (p, obj, "budgets", path, parse_budgets, err) < 0
       || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0)
     return -1;
   if (p->capabilities == NULL)
@@ -889,6 +899,7 @@ profile_clear (corral_profile_t *p)
   strv_free (p->env_patterns);
   strv_free (p->overridable);
   free (p->egress);
+  budget_clear (&p->budgets);
 }
 
 void
@@ -1028,6 +1039,7 @@ profile_copy (const corral_profile_t *src)
     }
   p->env_patterns = strv_dup (src->env_patterns);
   p->overridable = strv_dup (src->overridable);
+  budget_copy (&p->budgets, &src->budgets);
   p->egress = xmalloc0 ((src->n_egress ? src->n_egress : 1) * sizeof (*p->egress));
   if (src->n_egress)
     memcpy (p->egress, src->egress, src->n_egress * sizeof (*p->egress));
@@ -1126,6 +1138,8 @@ apply_annotation (corral_profile_t *p, const char *key, const char *value, corra
     }
   if (str_eq (key, ANNOTATION_PREFIX "egress.allow"))
     return narrow_egress (p, key, value, err);
+  if (budget_annotation_known (key))
+    return budget_apply_annotation (&p->budgets, key, value, err);
   if (str_eq (key, ANNOTATION_PREFIX "runtime"))
     {
       /* gVisor is the stricter runtime: a container may ask for it, never

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "shim/error.h"
+#include "spec/budget.h"
 #include "spec/egress.h"
 #include "spec/json.h"
 
@@ -88,8 +89,9 @@ struct corral_profile_s
   bool network;          /* false: offline, the container gets a fresh netns */
   egress_rule_t *egress; /* allowlist; everything else is denied */
   size_t n_egress;
-  uint16_t log_group; /* NFLOG group of denied packets */
-  char **overridable; /* annotation names a container may use to tighten */
+  uint16_t log_group;       /* NFLOG group of denied packets */
+  char **overridable;       /* annotation names a container may use to tighten */
+  corral_budgets_t budgets; /* watched by the per-container watchdog */
 };
 typedef struct corral_profile_s corral_profile_t;
 
