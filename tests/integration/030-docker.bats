@@ -58,6 +58,8 @@ container_id() {
     assert_contains "$output" '"corral":{"path":"/usr/local/bin/corral"}' "corral runtime"
     assert_contains "$output" '"corral-offline":{"path":"/usr/local/bin/corral","runtimeArgs":["--profile","offline"]}' \
         "corral-offline runtime with its profile argument"
+    assert_contains "$output" '"corral-untrusted":{"path":"/usr/local/bin/corral","runtimeArgs":["--profile","untrusted"]}' \
+        "corral-untrusted runtime with its profile argument"
 }
 
 @test "docker run --runtime corral: non-root, output reaches the user" {
@@ -87,6 +89,7 @@ container_id() {
 
     run_docker rm "$NAME"
     assert_no_state_record "$id"
+    assert_no_corral_process "$id"
 }
 
 @test "corral-offline runtime: --network host is replaced by loopback only" {
@@ -100,6 +103,9 @@ container_id() {
     run_docker run --runtime corral-offline --rm --name "$NAME" --network host "$ENGINE_IMAGE" \
         sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; ip -o link | cut -d: -f2"
     assert_eq "$output" $'lo\n lo' "interfaces under corral-offline (/proc/net/dev, ip link)"
+
+    run_docker run --runtime corral-offline --rm --name "$NAME" --network host "$ENGINE_IMAGE" sh -c "$LOOPBACK_PROBE"
+    assert_contains "$output" "loopback=yes got=hi" "a TCP connection to 127.0.0.1 under corral-offline"
 }
 
 @test "docker run -e: a secret is stripped, a plain variable stays" {
@@ -126,4 +132,34 @@ container_id() {
     assert_eq "$(cat "$limit")" "2147483648" "memory limit of the container's cgroup"
     run_docker rm -f "$NAME"
     assert_no_state_record "$id"
+}
+
+@test "corral-untrusted runtime: gVisor, offline; run -d, exec, stop, rm leave nothing" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    run_docker run --runtime corral-untrusted -d --name "$NAME" "$ENGINE_IMAGE" \
+        sh -c 'echo started; trap "echo got-term; exit 0" TERM; while :; do sleep 0.1; done'
+    local id kernel
+    id=$(container_id "$NAME") || die "no id for $NAME"
+
+    run_docker exec "$NAME" sh -c "uname -r; id -u; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"
+    kernel=$(echo "$output" | sed -n 1p)
+    [ -n "$kernel" ] && [ "$kernel" != "$(uname -r)" ] ||
+        die "corral-untrusted container sees kernel '$kernel', the host's is $(uname -r): not gVisor"
+    assert_eq "$(echo "$output" | sed -n 2p)" "65534" "uid under gVisor"
+    assert_not_contains "$output" "eth" "corral-untrusted has no network interface but loopback"
+
+    run_docker stop -t 10 "$NAME"
+    run_docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$NAME"
+    assert_eq "$output" "exited 0" "state after stop (the TERM trap exits 0)"
+    run_docker logs "$NAME"
+    assert_contains "$output" "got-term" "SIGTERM from docker stop reached the process under gVisor"
+    run_docker rm "$NAME"
+    assert_no_state_record "$id"
+    assert_no_corral_process "$id"
+}
+
+@test "corral-untrusted runtime: loopback works under gVisor as under runc" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    run_docker run --runtime corral-untrusted --rm --name "$NAME" "$ENGINE_IMAGE" sh -c "$LOOPBACK_PROBE"
+    assert_contains "$output" "loopback=yes got=hi" "a TCP connection to 127.0.0.1 under corral-untrusted (gVisor)"
 }

@@ -59,6 +59,13 @@ run_logged() {
     esac
 }
 
+# assert_no_corral_process ID: no corral process (hook, logger) of the
+# container ID outlives it (bounded wait: a hook may be exiting).
+assert_no_corral_process() {
+    wait_for 10 eval "! pgrep -f 'corral hook .*/$1( |\$)'" ||
+        die "corral processes left behind for $1: $(pgrep -af "corral hook .*/$1")"
+}
+
 # unmount_under DIR: unmount whatever the engines left mounted below DIR
 # (overlay rootfs, shm), deepest first.
 unmount_under() {
@@ -121,6 +128,19 @@ remove_run_containerd() {
     rmdir /run/containerd/runc /run/containerd/s /run/containerd/fifo 2>/dev/null || true
     rmdir /run/containerd 2>/dev/null || true
 }
+
+# LOOPBACK_PROBE: a shell script for `sh -c` inside the container: a TCP
+# listener on port 8080 and a client to 127.0.0.1 retried for 3 s; prints
+# "loopback=yes got=hi" when loopback carries the connection.
+# shellcheck disable=SC2016,SC2034 # expanded inside the container; used by the suites
+LOOPBACK_PROBE='nc -l -p 8080 >/tmp/got & srv=$!
+ok=no
+for i in $(seq 30); do
+    if echo hi | nc -w 2 127.0.0.1 8080 2>/tmp/err; then ok=yes; break; fi
+    sleep 0.1
+done
+if [ "$ok" = yes ]; then wait "$srv"; else kill "$srv"; cat /tmp/err; fi
+echo "loopback=$ok got=$(cat /tmp/got)"'
 
 # ---------------------------------------------------------------- containerd
 
