@@ -123,24 +123,30 @@ remove_engine_dir() {
 # remove_run_containerd: the shim keeps runc's state, its sockets and ctr's
 # fifos under /run/containerd whatever root the daemon has; remove those
 # directories if they are empty (call only when /run/containerd did not exist
-# before the daemon started).
+# before the daemon started, and after it stopped).  Left alone while another
+# containerd runs: it may have made them meanwhile.
 remove_run_containerd() {
+    if pgrep -x containerd >/dev/null; then
+        return 0
+    fi
     rmdir /run/containerd/runc /run/containerd/s /run/containerd/fifo 2>/dev/null || true
     rmdir /run/containerd 2>/dev/null || true
 }
 
 # LOOPBACK_PROBE: a shell script for `sh -c` inside the container: a TCP
-# listener on port 8080 and a client to 127.0.0.1 retried for 3 s; prints
-# "loopback=yes got=hi" when loopback carries the connection.
+# listener on port 8080 whose connection handler copies what it reads to
+# a file (so what was sent is read to its end whatever nc does on EOF), and a
+# client retried for 3 s; prints "loopback=yes got=hi" when loopback carries
+# the connection.
 # shellcheck disable=SC2016,SC2034 # expanded inside the container; used by the suites
-LOOPBACK_PROBE='nc -l -p 8080 >/tmp/got & srv=$!
+LOOPBACK_PROBE='nc -l -p 8080 -e sh -c "cat >/tmp/got" & srv=$!
 ok=no
 for i in $(seq 30); do
     if echo hi | nc -w 2 127.0.0.1 8080 2>/tmp/err; then ok=yes; break; fi
     sleep 0.1
 done
 if [ "$ok" = yes ]; then wait "$srv"; else kill "$srv"; cat /tmp/err; fi
-echo "loopback=$ok got=$(cat /tmp/got)"'
+echo "loopback=$ok got=$(cat /tmp/got 2>/dev/null)"'
 
 # ---------------------------------------------------------------- containerd
 
