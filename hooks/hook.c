@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <stdio.h>
 
@@ -81,6 +83,28 @@ install_device_tables (const egress_rule_t *rules, size_t n_rules, uint16_t grou
   return ret;
 }
 
+/* runc brings loopback up in a fresh netns; runsc takes over only the
+ * interfaces that are up, so under gVisor an offline container would have
+ * no loopback at all.  Called in the container's netns. */
+static int
+loopback_up (corral_error_t *err)
+{
+  cleanup_close int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = { 0 };
+
+  if (fd < 0)
+    return corral_error_make (err, errno, "socket");
+  strncpy (ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl (fd, SIOCGIFFLAGS, &ifr) < 0)
+    return corral_error_make (err, errno, "read the flags of lo");
+  if (ifr.ifr_flags & IFF_UP)
+    return 0;
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl (fd, SIOCSIFFLAGS, &ifr) < 0)
+    return corral_error_make (err, errno, "bring lo up");
+  return 0;
+}
+
 static int
 install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft_budget_t *budget, corral_error_t *err)
 {
@@ -93,7 +117,7 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
   group = (uint16_t) rec->log_group;
   if (parse_rules (rec->egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
       || nft_install_egress_budget (rules, n_rules, group, budget, err) < 0
-      || (per_device && install_device_tables (rules, n_rules, group, err) < 0))
+      || (per_device && (install_device_tables (rules, n_rules, group, err) < 0 || loopback_up (err) < 0)))
     return -1;
   return nflog_start_logger (rec->id, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
 }

@@ -254,7 +254,9 @@ report_checklist (const json_t *spec, const corral_profile_t *profile, const cha
            budgets ? "budgets watched (%s on a trip, resumed only by `corral resume`); alert command: %s"
                    : "%sno budgets or circuit breakers%s",
            budgets ? budget_action_name (profile->budgets.action) : "",
-           alert ? profile->budgets.alert[0] : budgets ? "none" : "");
+           alert     ? profile->budgets.alert[0]
+           : budgets ? "none"
+                     : "");
   }
   check (list, "Is there an audit log the agent cannot reach?", false, "no tamper-evident audit log in this corral");
   return list;
