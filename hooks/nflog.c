@@ -254,8 +254,25 @@ nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const c
       mnl_socket_close (nl);
       return corral_error_make (err, errno, "bind NFLOG socket");
     }
-  if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0
-      || nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
+  if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0)
+    {
+      int e = (err && *err) ? (*err)->status : 0;
+
+      mnl_socket_close (nl);
+      /* The kernel lets one socket per netns bind a group and answers EPERM
+       * to the next (nfnetlink_log.c, nfulnl_recv_config).  Containers that
+       * share a netns (a Kubernetes pod's containers join the sandbox's,
+       * Podman --network container:) find the group bound by the logger of
+       * the netns owner, which logs the denied packets of the whole netns
+       * and lives as long as it.  The table is in place; logging is too. */
+      if (e == EPERM)
+        {
+          corral_error_release (err);
+          return 0;
+        }
+      return -1;
+    }
+  if (nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
     {
       mnl_socket_close (nl);
       return -1;
