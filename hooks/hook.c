@@ -12,6 +12,7 @@
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
+#include "shim/audit.h"
 #include "hooks/watchdog.h"
 #include "shim/fsutil.h"
 #include "shim/log.h"
@@ -119,7 +120,7 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
       || nft_install_egress_budget (rules, n_rules, group, budget, err) < 0
       || (per_device && (install_device_tables (rules, n_rules, group, err) < 0 || loopback_up (err) < 0)))
     return -1;
-  return nflog_start_logger (rec->id, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+  return nflog_start_logger (rec, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
 }
 
 int
@@ -178,6 +179,21 @@ poststart (const char *state_dir, corral_error_t *err)
   return watchdog_start (state_dir, pid, err);
 }
 
+/* A failing hook stops the container; the audit log says why. */
+static void
+audit_hook_error (const state_record_t *rec, const char *stage, const char *msg)
+{
+  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
+  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
+  cleanup_json json_t *fields = json_new_object ();
+
+  if (rec->audit_path == NULL || rec->audit_key == NULL)
+    return;
+  json_set (fields, "stage", json_new_string (stage));
+  json_set (fields, "error", json_new_string (msg));
+  (void) audit_append (&c, &who, "hook-error", fields, NULL);
+}
+
 static int
 create_runtime (const char *state_dir, corral_error_t *err)
 {
@@ -199,6 +215,8 @@ create_runtime (const char *state_dir, corral_error_t *err)
       return -1;
     }
   ret = install_egress (pid, &rec, false, &budget, err);
+  if (ret < 0)
+    audit_hook_error (&rec, "create-runtime", (*err)->msg);
   state_record_release (&rec);
   return ret;
 }

@@ -760,6 +760,30 @@ parse_runtimes (corral_policy_t *p, const json_t *r, corral_error_t *err)
 }
 
 static int
+parse_audit (corral_policy_t *p, const json_t *a, corral_error_t *err)
+{
+  static const char *const keys[] = { "path", "key", "on_error", "fsync", NULL };
+  cleanup_free char *on_error = NULL;
+
+  audit_config_defaults (&p->audit);
+  if (a == NULL)
+    return 0;
+  if (check_keys (a, "audit", keys, err) < 0 || get_string (a, "path", "audit", &p->audit.path, err) < 0
+      || get_string (a, "key", "audit", &p->audit.key_path, err) < 0
+      || get_string (a, "on_error", "audit", &on_error, err) < 0
+      || get_bool (a, "fsync", "audit", &p->audit.fsync, err) < 0)
+    return -1;
+  if (check_abs_path (p->audit.path, "audit.path", NULL, err) < 0
+      || check_abs_path (p->audit.key_path, "audit.key", NULL, err) < 0)
+    return -1;
+  if (on_error && str_eq (on_error, "fail-open"))
+    p->audit.fail_closed = false;
+  else if (on_error && !str_eq (on_error, "fail-closed"))
+    return corral_error_make (err, 0, "audit.on_error: \"%s\" is not fail-closed or fail-open", on_error);
+  return 0;
+}
+
+static int
 parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
 {
   static const char *const keys[] = { "platform", "network", NULL };
@@ -784,7 +808,7 @@ parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
 corral_policy_t *
 policy_parse (const char *data, size_t len, const char *name, corral_error_t *err)
 {
-  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "profiles", NULL };
+  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "audit", "profiles", NULL };
   cleanup_json json_t *root = json_parse (data, len, err);
   cleanup_policy corral_policy_t *p = NULL;
   json_t *profiles;
@@ -798,7 +822,7 @@ policy_parse (const char *data, size_t len, const char *name, corral_error_t *er
   if (check_keys (root, "(top level)", keys, err) < 0
       || get_string (root, "default_profile", "", &p->default_profile, err) < 0
       || parse_runtimes (p, json_get (root, "runtimes"), err) < 0
-      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0)
+      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0 || parse_audit (p, json_get (root, "audit"), err) < 0)
     goto fail;
 
   profiles = json_get (root, "profiles");
@@ -919,6 +943,7 @@ policy_free (corral_policy_t *p)
   free (p->default_profile);
   free (p->gvisor_platform);
   free (p->gvisor_network);
+  audit_config_release (&p->audit);
   for (size_t i = 0; i < p->n_runtimes; i++)
     {
       free (p->runtimes[i].name);

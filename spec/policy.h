@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "shim/error.h"
+#include "shim/audit.h"
 #include "spec/budget.h"
 #include "spec/egress.h"
 #include "spec/json.h"
@@ -106,6 +107,7 @@ struct corral_policy_s
   char *default_profile;
   char *gvisor_platform; /* runsc --platform: ptrace, systrap or kvm */
   char *gvisor_network;  /* runsc --network: sandbox (default) or host */
+  audit_config_t audit;
   struct runtime_s *runtimes;
   size_t n_runtimes;
   corral_profile_t *profiles;
