@@ -258,7 +258,10 @@ report_checklist (const json_t *spec, const corral_profile_t *profile, const cha
            : budgets ? "none"
                      : "");
   }
-  check (list, "Is there an audit log the agent cannot reach?", false, "no tamper-evident audit log in this corral");
+  check (list, "Is there an audit log the agent cannot reach?", profile != NULL,
+         profile ? "hash-chained records of create, start, exec, kill, stop and denied egress outside the container "
+                   "(`corral audit verify`); its directory is refused as a mount"
+                 : "no corral audit log for this container");
   return list;
 }
 
