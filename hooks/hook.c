@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <stdio.h>
 
@@ -11,10 +13,13 @@
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
+#include "shim/audit.h"
+#include "hooks/watchdog.h"
 #include "shim/fsutil.h"
 #include "shim/log.h"
 #include "shim/state.h"
 #include "shim/util.h"
+#include "spec/budget.h"
 #include "spec/egress.h"
 #include "spec/json.h"
 
@@ -80,8 +85,30 @@ install_device_tables (const egress_rule_t *rules, size_t n_rules, uint16_t grou
   return ret;
 }
 
-int
-hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err)
+/* runc brings loopback up in a fresh netns; runsc takes over only the
+ * interfaces that are up, so under gVisor an offline container would have
+ * no loopback at all.  Called in the container's netns. */
+static int
+loopback_up (corral_error_t *err)
+{
+  cleanup_close int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = { 0 };
+
+  if (fd < 0)
+    return corral_error_make (err, errno, "socket");
+  strncpy (ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl (fd, SIOCGIFFLAGS, &ifr) < 0)
+    return corral_error_make (err, errno, "read the flags of lo");
+  if (ifr.ifr_flags & IFF_UP)
+    return 0;
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl (fd, SIOCSIFFLAGS, &ifr) < 0)
+    return corral_error_make (err, errno, "bring lo up");
+  return 0;
+}
+
+static int
+install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft_budget_t *budget, corral_error_t *err)
 {
   cleanup_free egress_rule_t *rules = NULL;
   size_t n_rules = 0;
@@ -91,10 +118,81 @@ hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corr
     return corral_error_make (err, 0, "the state record has no egress plan");
   group = (uint16_t) rec->log_group;
   if (parse_rules (rec->egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
-      || nft_install_egress (rules, n_rules, group, err) < 0
-      || (per_device && install_device_tables (rules, n_rules, group, err) < 0))
+      || nft_install_egress_budget (rules, n_rules, group, budget, err) < 0
+      || (per_device && (install_device_tables (rules, n_rules, group, err) < 0 || loopback_up (err) < 0)))
     return -1;
-  return nflog_start_logger (rec->id, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+  return nflog_start_logger (rec, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+}
+
+int
+hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err)
+{
+  return install_egress (pid, rec, per_device, NULL, err);
+}
+
+/* The table's budget objects from the container's budget plan, if any: the
+ * byte quota starts at the run's budget, else the agent's daily one (the
+ * watchdog lowers it to what is left of the day). */
+static int
+read_nft_budget (const char *state_dir, nft_budget_t *ret, corral_error_t *err)
+{
+  cleanup_free char *path = NULL, *data = NULL, *id = NULL, *agent = NULL;
+  cleanup_close int fd = -1;
+  cleanup_json json_t *plan = NULL;
+  corral_budgets_t b;
+  size_t len;
+
+  memset (ret, 0, sizeof (*ret));
+  xasprintf (&path, "%s/" WATCHDOG_PLAN, state_dir);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  if (fd_read_all (fd, STATE_MAX, path, &data, &len, err) < 0 || (plan = json_parse (data, len, err)) == NULL
+      || budget_plan_parse (plan, &b, &id, &agent, err) < 0)
+    return -1;
+  ret->egress_bytes = (uint64_t) (b.limit[BUDGET_EGRESS] > 0 ? b.limit[BUDGET_EGRESS] : b.daily[BUDGET_EGRESS]);
+  ret->connections_per_minute = (uint32_t) b.limit[BUDGET_CONNECTIONS];
+  budget_clear (&b);
+  return 1;
+}
+
+static int
+read_state (pid_t *ret, corral_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  size_t len;
+
+  if (fd_read_all (STDIN_FILENO, STATE_MAX, "OCI state on stdin", &data, &len, err) < 0)
+    return -1;
+  return hook_state_pid (data, len, ret, err);
+}
+
+/* poststart: the budget watchdog. */
+static int
+poststart (const char *state_dir, corral_error_t *err)
+{
+  pid_t pid;
+
+  if (read_state (&pid, err) < 0)
+    return -1;
+  return watchdog_start (state_dir, pid, err);
+}
+
+/* A failing hook stops the container; the audit log says why. */
+static void
+audit_hook_error (const state_record_t *rec, const char *stage, const char *msg)
+{
+  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
+  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
+  cleanup_json json_t *fields = json_new_object ();
+
+  if (rec->audit_path == NULL || rec->audit_key == NULL)
+    return;
+  json_set (fields, "stage", json_new_string (stage));
+  json_set (fields, "error", json_new_string (msg));
+  (void) audit_append (&c, &who, "hook-error", fields, NULL);
 }
 
 static int
@@ -103,6 +201,7 @@ create_runtime (const char *state_dir, corral_error_t *err)
   cleanup_free char *data = NULL;
   state_record_t rec = { 0 };
   cleanup_close int host_ns = -1;
+  nft_budget_t budget;
   size_t len;
   pid_t pid;
   int ret;
@@ -112,15 +211,22 @@ create_runtime (const char *state_dir, corral_error_t *err)
     return -1;
   if (state_record_read_dir (state_dir, &rec, err) < 0)
     return -1;
+  if (read_nft_budget (state_dir, &budget, err) < 0)
+    {
+      state_record_release (&rec);
+      return -1;
+    }
   /* The guard's upstream socket is opened in corral's own namespace, which
    * the egress install leaves. */
   host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (host_ns < 0)
     ret = corral_error_make (err, errno, "open corral's own network namespace");
   else
-    ret = hook_install_egress (pid, &rec, false, err);
+    ret = install_egress (pid, &rec, false, &budget, err);
   if (ret == 0 && dnsguard_needed (&rec))
     ret = dnsguard_start (&rec, state_dir, pid, host_ns, err);
+  if (ret < 0)
+    audit_hook_error (&rec, "create-runtime", (*err)->msg);
   state_record_release (&rec);
   return ret;
 }
@@ -137,8 +243,18 @@ hook_main (int argc, char **argv)
       state_dir = argv[++i];
   if (stage == NULL || state_dir == NULL || state_dir[0] != '/')
     {
-      log_error ("usage: corral hook create-runtime --state-dir DIR (OCI state on stdin)");
+      log_error ("usage: corral hook create-runtime|poststart --state-dir DIR (OCI state on stdin)");
       return 1;
+    }
+  if (str_eq (stage, "poststart"))
+    {
+      if (poststart (state_dir, &err) < 0)
+        {
+          /* runc kills the container when a poststart hook fails. */
+          log_error ("corral budget watchdog: %s; the container is stopped", err->msg);
+          return 1;
+        }
+      return 0;
     }
   if (!str_eq (stage, "create-runtime"))
     {

@@ -16,6 +16,7 @@
 
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
+#include "shim/audit.h"
 #include "shim/fsutil.h"
 #include "shim/util.h"
 #include "spec/json.h"
@@ -115,6 +116,7 @@ struct logger
 {
   const char *id;
   int log_fd;
+  const state_record_t *rec; /* audit log and subject */
   time_t window;
   unsigned in_window;
   unsigned long suppressed;
@@ -134,6 +136,23 @@ write_line (int fd, const char *json_obj)
   /* {"time":…, then the object's own members. */
   xasprintf (&line, "{\"time\":\"%s.%09ldZ\",%s\n", t, ts.tv_nsec, json_obj + 1);
   (void) !write (fd, line, strlen (line));
+}
+
+/* The same record, chained into the audit log (best effort: the logger has
+ * no one to report to, and the egress log has the line). */
+static void
+audit_deny (const struct logger *lg, const char *desc)
+{
+  const state_record_t *rec = lg->rec;
+  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
+  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
+  cleanup_json json_t *fields = NULL;
+
+  if (rec->audit_path == NULL || rec->audit_key == NULL || (fields = json_parse (desc, strlen (desc), NULL)) == NULL)
+    return;
+  json_del (fields, "event");
+  json_del (fields, "container");
+  (void) audit_append (&c, &who, "egress-deny", fields, NULL);
 }
 
 static void
@@ -157,7 +176,10 @@ rate_limited_write (struct logger *lg, const char *desc)
   if (++lg->in_window > LOG_RATE)
     lg->suppressed++;
   else
-    write_line (lg->log_fd, desc);
+    {
+      write_line (lg->log_fd, desc);
+      audit_deny (lg, desc);
+    }
 }
 
 static int
@@ -227,7 +249,8 @@ logger_loop (struct mnl_socket *nl, int pidfd, struct logger *lg)
 }
 
 int
-nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const char *log_path, corral_error_t *err)
+nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_pid, const char *log_path,
+                    corral_error_t *err)
 {
   struct nfulnl_msg_config_cmd cmd = { .command = NFULNL_CFG_CMD_BIND };
   struct nfulnl_msg_config_mode mode = { .copy_range = htonl (128), .copy_mode = NFULNL_COPY_PACKET };
@@ -254,8 +277,25 @@ nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const c
       mnl_socket_close (nl);
       return corral_error_make (err, errno, "bind NFLOG socket");
     }
-  if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0
-      || nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
+  if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0)
+    {
+      int e = (err && *err) ? (*err)->status : 0;
+
+      mnl_socket_close (nl);
+      /* The kernel lets one socket per netns bind a group and answers EPERM
+       * to the next (nfnetlink_log.c, nfulnl_recv_config).  Containers that
+       * share a netns (a Kubernetes pod's containers join the sandbox's,
+       * Podman --network container:) find the group bound by the logger of
+       * the netns owner, which logs the denied packets of the whole netns
+       * and lives as long as it.  The table is in place; logging is too. */
+      if (e == EPERM)
+        {
+          corral_error_release (err);
+          return 0;
+        }
+      return -1;
+    }
+  if (nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
     {
       mnl_socket_close (nl);
       return -1;
@@ -272,7 +312,7 @@ nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const c
     }
   if (pid == 0)
     {
-      struct logger lg = { .id = id, .log_fd = log_fd };
+      struct logger lg = { .id = rec->id, .log_fd = log_fd, .rec = rec };
       int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
 
       if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "shim/error.h"
+#include "shim/state.h"
 
 #ifndef CORRAL_LOG_DIR
 #define CORRAL_LOG_DIR "/var/log/corral"
@@ -15,7 +16,8 @@
 /* Subscribe to NFLOG group in the caller's network namespace and leave a
  * detached process that appends one JSON line per denied packet to
  * log_path until the container's init (container_pid) exits. */
-int nflog_start_logger (const char *id, uint16_t group, pid_t container_pid, const char *log_path, corral_error_t *err);
+int nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_pid, const char *log_path,
+                        corral_error_t *err);
 
 /* Describe one logged packet (an IPv4/IPv6 header and what follows) as a
  * JSON object; pure, for unit tests.  NULL if it is not a packet. */

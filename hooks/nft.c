@@ -6,6 +6,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -85,8 +86,16 @@ add_table (struct batch *bt, uint16_t type, uint16_t flags)
   batch_next (bt);
 }
 
+static void add_chain_policy (struct batch *bt, const char *name, uint32_t hook, const char *device, uint32_t policy);
+
 static void
 add_chain (struct batch *bt, const char *name, uint32_t hook, const char *device)
+{
+  add_chain_policy (bt, name, hook, device, NF_DROP);
+}
+
+static void
+add_chain_policy (struct batch *bt, const char *name, uint32_t hook, const char *device, uint32_t policy)
 {
   struct nftnl_chain *c = nftnl_chain_alloc ();
   struct nlmsghdr *nlh;
@@ -98,7 +107,7 @@ add_chain (struct batch *bt, const char *name, uint32_t hook, const char *device
   nftnl_chain_set_str (c, NFTNL_CHAIN_TYPE, "filter");
   nftnl_chain_set_u32 (c, NFTNL_CHAIN_HOOKNUM, hook);
   nftnl_chain_set_s32 (c, NFTNL_CHAIN_PRIO, 0);
-  nftnl_chain_set_u32 (c, NFTNL_CHAIN_POLICY, NF_DROP);
+  nftnl_chain_set_u32 (c, NFTNL_CHAIN_POLICY, policy);
   nlh = batch_hdr (bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
   nftnl_chain_nlmsg_build_payload (nlh, c);
   nftnl_chain_free (c);
@@ -447,8 +456,134 @@ add_fresh_table (struct batch *bt)
   add_set (bt, "allow6", 2, 8 /* ipv6_addr */, 16);
 }
 
+/* ---- budgets (issue 9): a byte quota and a connection-rate breaker ---- */
+
 static void
-build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+add_budget_obj (struct batch *bt, uint32_t type, const char *name, uint64_t quota_bytes, uint16_t flags)
+{
+  struct nftnl_obj *o = nftnl_obj_alloc ();
+  struct nlmsghdr *nlh;
+
+  nftnl_obj_set_str (o, NFTNL_OBJ_TABLE, bt->table);
+  nftnl_obj_set_str (o, NFTNL_OBJ_NAME, name);
+  nftnl_obj_set_u32 (o, NFTNL_OBJ_TYPE, type);
+  nftnl_obj_set_u32 (o, NFTNL_OBJ_FAMILY, bt->family);
+  if (type == NFT_OBJECT_QUOTA)
+    {
+      nftnl_obj_set_u64 (o, NFTNL_OBJ_QUOTA_BYTES, quota_bytes);
+      nftnl_obj_set_u32 (o, NFTNL_OBJ_QUOTA_FLAGS, NFT_QUOTA_F_INV);
+    }
+  /* Without NLM_F_EXCL an existing object is updated in place (its
+   * consumed bytes kept): that is how a grant raises the quota. */
+  nlh = batch_hdr (bt, NFT_MSG_NEWOBJ, NLM_F_CREATE | flags);
+  nftnl_obj_nlmsg_build_payload (nlh, o);
+  nftnl_obj_free (o);
+  batch_next (bt);
+}
+
+static void
+expr_objref (struct nftnl_rule *r, uint32_t type, const char *name)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("objref");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_OBJREF_IMM_TYPE, type);
+  nftnl_expr_set_str (e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+expr_verdict (struct nftnl_rule *r, uint32_t verdict)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("immediate");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_VERDICT, verdict);
+  nftnl_rule_add_expr (r, e);
+}
+
+/* "quota over N": the object adds every packet's bytes and matches once
+ * the total is past N; the packets past it are dropped and the watchdog,
+ * which reads the consumed bytes, trips the breaker. */
+static void
+add_quota_rule (struct batch *bt, const char *chain, uint64_t bytes)
+{
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+
+  xasprintf (&comment, "budget: bytes over %" PRIu64 " (breaker)", bytes);
+  r = rule_new (bt, chain, comment);
+  expr_objref (r, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA);
+  expr_counter (r);
+  expr_verdict (r, NF_DROP);
+  rule_send (bt, r);
+}
+
+/* New connections past the rate are counted, not dropped: the watchdog
+ * opens the breaker (freeze or kill) instead of letting the agent retry. */
+static void
+add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute)
+{
+  const uint32_t ct_new = 0x8, zero = 0;
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  xasprintf (&comment, "budget: new connections over %u/minute (breaker)", per_minute);
+  r = rule_new (bt, chain, comment);
+  e = nftnl_expr_alloc ("ct");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_bitwise (r, &ct_new, sizeof (ct_new));
+  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  e = nftnl_expr_alloc ("limit");
+  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
+  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
+  /* The kernel's packet bucket holds burst packets: N at once, then N a
+   * minute. */
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_BURST, per_minute);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+  nftnl_rule_add_expr (r, e);
+  expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER);
+  rule_send (bt, r);
+}
+
+/* Objects, the inbound half of the quota (its own chain, policy accept, so
+ * nothing else about input changes) and nothing when there is no budget. */
+static void
+add_budget_objects (struct batch *bt, const nft_budget_t *budget)
+{
+  const uint32_t lo = 1;
+  struct nftnl_rule *r;
+
+  if (budget == NULL)
+    return;
+  if (budget->egress_bytes > 0)
+    {
+      add_budget_obj (bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, budget->egress_bytes, NLM_F_EXCL);
+      add_chain_policy (bt, "input", NF_INET_LOCAL_IN, NULL, NF_ACCEPT);
+      r = rule_new (bt, "input", "loopback (not counted)");
+      expr_meta (r, NFT_META_IIF);
+      expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
+      expr_accept (r);
+      rule_send (bt, r);
+      add_quota_rule (bt, "input", budget->egress_bytes);
+    }
+  if (budget->connections_per_minute > 0)
+    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_EXCL);
+}
+
+static void
+add_budget_output_rules (struct batch *bt, const nft_budget_t *budget)
+{
+  if (budget && budget->egress_bytes > 0)
+    add_quota_rule (bt, "output", budget->egress_bytes);
+  if (budget && budget->connections_per_minute > 0)
+    add_rate_rule (bt, "output", budget->connections_per_minute);
+}
+
+static void
+build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+            const nft_budget_t *budget)
 {
   const uint32_t lo = 1; /* LOOPBACK_IFINDEX, the same in every netns */
   const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
@@ -459,6 +594,7 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   add_svc_sets (bt);
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
   add_chain (bt, "forward", NF_INET_FORWARD, NULL);
+  add_budget_objects (bt, budget);
 
   r = rule_new (bt, "output", "loopback");
   expr_meta (r, NFT_META_OIF);
@@ -466,6 +602,10 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   expr_counter (r);
   expr_accept (r);
   rule_send (bt, r);
+
+  /* Budgets see every packet but loopback's, replies included: before the
+   * established rule, and only when the profile has them. */
+  add_budget_output_rules (bt, budget);
 
   r = rule_new (bt, "output", "established, related (replies, ICMP errors incl. path MTU)");
   e = nftnl_expr_alloc ("ct");
@@ -579,7 +719,7 @@ batch_send (struct mnl_socket *nl, struct batch *bt, corral_error_t *err)
 
 static int
 install (uint16_t family, const char *table, const char *device, const egress_rule_t *rules, size_t n_rules,
-         uint16_t log_group, corral_error_t *err)
+         uint16_t log_group, const nft_budget_t *budget, corral_error_t *err)
 {
   struct batch bt = { .family = family, .table = table };
   struct mnl_socket *nl;
@@ -596,7 +736,7 @@ install (uint16_t family, const char *table, const char *device, const egress_ru
   if (family == NFPROTO_NETDEV)
     build_netdev (&bt, device, rules, n_rules, log_group);
   else
-    build_inet (&bt, rules, n_rules, log_group);
+    build_inet (&bt, rules, n_rules, log_group, budget);
   batch_finish (&bt);
   ret = batch_send (nl, &bt, err);
   batch_release (&bt);
@@ -609,7 +749,14 @@ install (uint16_t family, const char *table, const char *device, const egress_ru
 int
 nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err)
 {
-  return install (NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, err);
+  return install (NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, NULL, err);
+}
+
+int
+nft_install_egress_budget (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, const nft_budget_t *budget,
+                           corral_error_t *err)
+{
+  return install (NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, err);
 }
 
 int
@@ -619,7 +766,7 @@ nft_install_egress_device (const char *device, const egress_rule_t *rules, size_
   cleanup_free char *table = NULL;
 
   xasprintf (&table, NFT_TABLE_NAME "_%s", device);
-  return install (NFPROTO_NETDEV, table, device, rules, n_rules, log_group, err);
+  return install (NFPROTO_NETDEV, table, device, rules, n_rules, log_group, NULL, err);
 }
 
 /* ---- show ---- */
@@ -718,4 +865,83 @@ nft_show_egress (FILE *out, corral_error_t *err)
   if (ctx.n == 0)
     return corral_error_make (err, ENOENT, "no table `inet %s` in the container's network namespace", NFT_TABLE_NAME);
   return 0;
+}
+
+/* ---- budget counters, for the watchdog ---- */
+
+struct mnl_socket *
+nft_open (corral_error_t *err)
+{
+  return nl_open (err);
+}
+
+static int
+obj_cb (const struct nlmsghdr *nlh, void *data)
+{
+  nft_budget_usage_t *u = data;
+  struct nftnl_obj *o = nftnl_obj_alloc ();
+
+  if (nftnl_obj_nlmsg_parse (nlh, o) < 0)
+    {
+      nftnl_obj_free (o);
+      return MNL_CB_ERROR;
+    }
+  if (str_eq (nftnl_obj_get_str (o, NFTNL_OBJ_TABLE), NFT_TABLE_NAME)
+      && nftnl_obj_get_u32 (o, NFTNL_OBJ_FAMILY) == NFPROTO_INET)
+    {
+      const char *name = nftnl_obj_get_str (o, NFTNL_OBJ_NAME);
+      if (str_eq (name, NFT_BUDGET_QUOTA))
+        {
+          u->bytes = nftnl_obj_get_u64 (o, NFTNL_OBJ_QUOTA_CONSUMED);
+          u->quota = nftnl_obj_get_u64 (o, NFTNL_OBJ_QUOTA_BYTES);
+          u->found |= 1;
+        }
+      else if (str_eq (name, NFT_BUDGET_OVER))
+        {
+          u->over = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
+          u->found |= 2;
+        }
+    }
+  nftnl_obj_free (o);
+  return MNL_CB_OK;
+}
+
+int
+nft_budget_read (struct mnl_socket *nl, nft_budget_usage_t *ret, corral_error_t *err)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  nft_budget_usage_t u = { 0 };
+  struct nlmsghdr *nlh;
+  uint32_t seq = (uint32_t) time (NULL), portid = mnl_socket_get_portid (nl);
+  int ret_cb;
+
+  nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, seq);
+  if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
+    return corral_error_make (err, errno, "ask for nftables objects");
+  do
+    {
+      ssize_t n = mnl_socket_recvfrom (nl, buf, sizeof (buf));
+      if (n < 0)
+        return corral_error_make (err, errno, "read nftables objects");
+      ret_cb = mnl_cb_run (buf, (size_t) n, seq, portid, obj_cb, &u);
+    }
+  while (ret_cb > 0);
+  if (ret_cb < 0)
+    return corral_error_make (err, errno, "list nftables objects");
+  *ret = u;
+  return 0;
+}
+
+int
+nft_budget_set_quota (struct mnl_socket *nl, uint64_t bytes, corral_error_t *err)
+{
+  struct batch bt = { .family = NFPROTO_INET, .table = NFT_TABLE_NAME };
+  int ret;
+
+  batch_init (&bt);
+  add_budget_obj (&bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, bytes, 0);
+  batch_finish (&bt);
+  ret = batch_send (nl, &bt, err);
+  batch_release (&bt);
+  return ret;
 }

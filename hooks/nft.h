@@ -33,6 +33,38 @@ int nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log
 int nft_install_egress_device (const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
                                corral_error_t *err);
 
+/* Budgets the table enforces (0 = none): a byte quota on everything but
+ * loopback, both directions, and a counter of new connections over a rate.
+ * They are named objects of the table, read by the watchdog. */
+struct nft_budget_s
+{
+  uint64_t egress_bytes;
+  uint32_t connections_per_minute;
+};
+typedef struct nft_budget_s nft_budget_t;
+#define NFT_BUDGET_QUOTA "budget_bytes"
+#define NFT_BUDGET_OVER "budget_connections_over"
+
+/* nft_install_egress, plus the budget's objects and rules (NULL = none). */
+int nft_install_egress_budget (const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+                               const nft_budget_t *budget, corral_error_t *err);
+
+struct nft_budget_usage_s
+{
+  uint64_t bytes; /* consumed by the quota */
+  uint64_t quota; /* its current limit */
+  uint64_t over;  /* new connections past the rate */
+  unsigned found; /* bit 0: quota object seen, bit 1: counter seen */
+};
+typedef struct nft_budget_usage_s nft_budget_usage_t;
+
+struct mnl_socket;
+/* A netfilter socket in the caller's network namespace (it stays there). */
+struct mnl_socket *nft_open (corral_error_t *err);
+int nft_budget_read (struct mnl_socket *nl, nft_budget_usage_t *ret, corral_error_t *err);
+/* Raise (or lower) the quota, keeping what was consumed. */
+int nft_budget_set_quota (struct mnl_socket *nl, uint64_t bytes, corral_error_t *err);
+
 /* Print the table's rules with their comments and counters. */
 int nft_show_egress (FILE *out, corral_error_t *err);
 

@@ -6,8 +6,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
     autoconf automake make gcc libc6-dev pkg-config \
-    libyajl-dev libseccomp-dev libcap-dev libmnl-dev libnftnl-dev libsystemd-dev \
+    libyajl-dev libseccomp-dev libcap-dev libmnl-dev libnftnl-dev libsystemd-dev libssl-dev \
     runc podman conmon netavark aardvark-dns containernetworking-plugins iptables uidmap slirp4netns fuse-overlayfs \
     containerd docker.io runsc nftables iproute2 busybox-static \
-    bats shellcheck clang-format clang libclang-rt-14-dev libfuzzer-14-dev python3 ca-certificates iperf3 \
+    bats shellcheck clang-format clang libclang-rt-14-dev libfuzzer-14-dev python3 python3-yaml python3-grpcio python3-protobuf ca-certificates iperf3 \
     dnsmasq-base bind9-dnsutils

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include "hooks/hook.h"
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
+#include "shim/budget_cli.h"
+#include "shim/audit.h"
 #include "shim/cli.h"
 #include "shim/delegate.h"
 #include "shim/fsutil.h"
@@ -70,9 +73,14 @@ usage (FILE *f)
               "  policy check FILE                            validate a policy file\n"
               "  egress show ID                               the container's egress table and counters\n"
               "  ps [--json]                                  containers corral manages\n"
+              "  audit verify [FILE]                          check the audit log's HMAC chain\n"
+              "  audit show [--container ID] [--agent A] [--since T] [--json|--csv]\n"
               "  inspect ID                                   the effective policy of one container (JSON)\n"
               "  checklist ID|--bundle DIR [--json]           pre-deployment questions, answered with evidence\n"
-              "  hook create-runtime --state-dir DIR          OCI hook (injected by corral itself)\n"
+              "  resume ID --reason TEXT [--grant N]          resume a container a budget froze\n"
+              "  budget reset AGENT --reason TEXT             zero an agent's daily totals\n"
+              "  usage ID | --agent AGENT                     recorded usage (JSON lines)\n"
+              "  hook create-runtime|poststart --state-dir DIR  OCI hooks (injected by corral itself)\n"
               "\n"
               "global options (as runc): --root DIR --log FILE --log-format text|json\n"
               "  --systemd-cgroup --debug --rootless VALUE --criu PATH --help --version\n"
@@ -332,6 +340,83 @@ strv_has_pair (char *const *v, const char *key, const char *value)
   return false;
 }
 
+/* Which engine is calling, for the audit log: from its annotations, or the
+ * shape of its --root (FACTS.md). */
+static const char *
+engine_name (const cli_t *cli, const json_t *annotations)
+{
+  if (str_eq (json_get_string (annotations, "io.container.manager"), "libpod"))
+    return "podman";
+  if (json_get (annotations, "io.kubernetes.cri.container-type"))
+    return "containerd-cri";
+  if (cli->root && strstr (cli->root, "/moby"))
+    return "docker";
+  if (cli->root && str_has_prefix (cli->root, "/run/containerd/"))
+    return "containerd";
+  return cli->root ? "unknown" : "podman or runc-style";
+}
+
+/* A record for an existing container, where its record says, best effort:
+ * the container already runs under the policy it was created with. */
+static void
+audit_container_event (const state_record_t *rec, const char *event, const json_t *fields)
+{
+  cleanup_error corral_error_t err = NULL;
+  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
+  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
+
+  if (rec->audit_path == NULL || rec->audit_key == NULL)
+    return;
+  if (audit_append (&c, &who, event, fields, &err) < 0)
+    log_error ("audit record `%s` for %s not written: %s", event, rec->id ? rec->id : "?", err->msg);
+}
+
+/* The create record: what corral changed and why (names of stripped
+ * variables, never values), what runs, and a digest of the effective spec. */
+static json_t *
+create_fields (const corral_profile_t *profile, const json_t *spec, const changes_t *changes)
+{
+  cleanup_free char *canon = json_serialize (spec, false);
+  json_t *f = json_new_object ();
+  json_t *list = json_new_array ();
+  json_t *stripped = json_new_array ();
+  const json_t *ann = json_get (spec, "annotations");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  char hex[2 * EVP_MAX_MD_SIZE + 8] = "sha256:";
+  const char *image = json_get_string (ann, "io.kubernetes.cri.image-name");
+
+  json_set (f, "profile", json_new_string (profile->name));
+  json_set (f, "runtime", json_new_string (profile->runtime));
+  if (EVP_Digest (canon, strlen (canon), md, &md_len, EVP_sha256 (), NULL))
+    for (unsigned i = 0; i < md_len; i++)
+      snprintf (hex + 7 + 2 * i, 3, "%02x", md[i]);
+  json_set (f, "config_digest", json_new_string (hex));
+  for (size_t i = 0; i < changes->n; i++)
+    {
+      char *line;
+      xasprintf (&line, "[%s] %s", changes->items[i].step, changes->items[i].what);
+      json_push (list, json_new_string (line));
+      free (line);
+      if (str_eq (changes->items[i].step, "environment")
+          && str_has_prefix (changes->items[i].what, "process.env: removed "))
+        {
+          const char *name = changes->items[i].what + strlen ("process.env: removed ");
+          char *n = xstrndup (name, strcspn (name, " "));
+          json_push (stripped, json_new_string (n));
+          free (n);
+        }
+    }
+  json_set (f, "changes", list);
+  json_set (f, "stripped_env", stripped);
+  json_set (f, "image", image ? json_new_string (image) : json_new_null ());
+  {
+    const json_t *args = json_get (json_get (spec, "process"), "args");
+    json_set (f, "command", args ? json_deep_copy (args) : json_new_array ());
+  }
+  return f;
+}
+
 /* Fault injection for the test suite only: CORRAL_TEST_PAUSE_AT names a
  * point of create where corral touches CORRAL_TEST_PAUSE_FILE and waits
  * (60 s at most) to be killed there.  Unset, it costs one getenv. */
@@ -379,7 +464,19 @@ cmd_create (const cli_t *cli)
     }
   policy = policy_load (policy_path (cli), &err);
   if (policy == NULL)
-    return fail (&err);
+    {
+      /* Where the policy would say, the default audit log hears of it. */
+      cleanup_error corral_error_t aerr = NULL;
+      cleanup_json json_t *fields = json_new_object ();
+      audit_config_t defaults;
+      audit_subject_t who = { .container = cli->id, .engine = engine_name (cli, NULL) };
+
+      audit_config_defaults (&defaults);
+      json_set (fields, "error", json_new_string (err->msg));
+      (void) audit_append (&defaults, &who, "policy-error", fields, &aerr);
+      audit_config_release (&defaults);
+      return fail (&err);
+    }
   dirfd = bundle_open (bundle, &err);
   if (dirfd < 0)
     return fail (&err);
@@ -394,10 +491,33 @@ cmd_create (const cli_t *cli)
       changes_release (&changes);
       return fail (&err);
     }
+  if (budget_check_create (profile, json_get (spec, "annotations"), &err) < 0)
+    {
+      changes_release (&changes);
+      return fail (&err);
+    }
   log_info ("container %s: profile %s, %zu changes", cli->id, profile->name, changes.n);
   for (size_t i = 0; i < changes.n; i++)
     log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
-  changes_release (&changes);
+  {
+    cleanup_json json_t *fields = create_fields (profile, spec, &changes);
+    audit_subject_t who = { .container = cli->id,
+                            .agent = budget_agent (json_get (spec, "annotations")),
+                            .engine = engine_name (cli, json_get (spec, "annotations")) };
+    changes_release (&changes);
+    /* No record, no container (unless the policy chose fail-open). */
+    if (audit_append (&policy->audit, &who, "create", fields, &err) < 0)
+      {
+        if (policy->audit.fail_closed)
+          {
+            corral_error_wrap (&err, "the audit log cannot be written, so the container is not started "
+                                     "(audit.on_error is fail-closed)");
+            return fail (&err);
+          }
+        log_error ("AUDIT LOG NOT WRITTEN (fail-open): %s", err->msg);
+        corral_error_release (&err);
+      }
+  }
 
   /* gVisor's tables go in between create and start; `run` has no such
    * moment.  Engines use create + start. */
@@ -427,6 +547,11 @@ cmd_create (const cli_t *cli)
       rec.dns_grace = (int) profile->dns_grace;
       rec.dns_rcode = profile->dns_denied_rcode;
     }
+  rec.agent = (char *) budget_agent (json_get (spec, "annotations"));
+  rec.engine = (char *) engine_name (cli, json_get (spec, "annotations"));
+  rec.audit_path = policy->audit.path;
+  rec.audit_key = policy->audit.key_path;
+  rec.audit_fsync = policy->audit.fsync;
   if (str_eq (profile->runtime, "gvisor"))
     {
       runsc_root = state_runsc_root (state_base (), cli->root);
@@ -437,7 +562,9 @@ cmd_create (const cli_t *cli)
     }
   /* The record exists before the delegate runs, so a later delete finds
    * whatever a half-finished create left. */
-  if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0
+  if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
+    return fail (&err);
+  if (budget_write_plan (state_dir, profile, cli->id, json_get (spec, "annotations"), &err) < 0
       || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &err) < 0))
     {
       (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
@@ -511,6 +638,9 @@ cmd_delete (const cli_t *cli)
     }
   if ((WIFEXITED (status) && WEXITSTATUS (status) == 0) || delegate_lost_container (cli, &rec))
     {
+      cleanup_json json_t *fields = json_new_object ();
+      json_set (fields, "forced", json_new_bool (cli_command_flag (cli, "force", "f", NULL)));
+      audit_container_event (&rec, "stop", fields);
       if (state_record_remove (state_base (), cli->root, cli->id, &err) < 0)
         log_warning ("%s", err->msg);
       /* runsc's root goes with its last container (ENOTEMPTY otherwise). */
@@ -751,6 +881,51 @@ argv_replace_resources (char **argv, const char *file)
     }
 }
 
+/* The audit record of a start, kill or exec: what is about to happen,
+ * written before the delegate runs it. */
+static void
+audit_passthrough (const cli_t *cli, const state_record_t *rec)
+{
+  cleanup_json json_t *fields = json_new_object ();
+  const char *process_file = NULL;
+  bool after_id = false;
+  json_t *args;
+
+  if (!str_eq (cli->command, "start") && !str_eq (cli->command, "kill") && !str_eq (cli->command, "exec"))
+    return;
+  args = json_new_array ();
+  for (int i = 0; i < cli->n_command_args; i++)
+    {
+      if (after_id)
+        json_push (args, json_new_string (cli->command_args[i]));
+      else if (cli->command_args[i] == cli->id)
+        after_id = true;
+    }
+  if (str_eq (cli->command, "kill"))
+    json_set (fields, "signal", json_len (args) ? json_deep_copy (json_at (args, 0)) : json_new_string ("SIGTERM"));
+  if (str_eq (cli->command, "exec") && cli_command_flag (cli, "process", "p", &process_file) && process_file)
+    {
+      cleanup_close int fd = open (process_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+      cleanup_free char *data = NULL;
+      cleanup_json json_t *process = NULL;
+      size_t len;
+
+      if (fd >= 0 && fd_read_all (fd, SPEC_MAX_SIZE, process_file, &data, &len, NULL) == 0
+          && (process = json_parse (data, len, NULL)) != NULL)
+        {
+          json_free (args);
+          args = json_get (process, "args") ? json_deep_copy (json_get (process, "args")) : json_new_array ();
+          if (json_get (process, "user"))
+            json_set (fields, "user", json_deep_copy (json_get (process, "user")));
+        }
+    }
+  if (str_eq (cli->command, "exec"))
+    json_set (fields, "argv", args);
+  else
+    json_free (args);
+  audit_container_event (rec, cli->command, fields);
+}
+
 static int
 cmd_passthrough (const cli_t *cli)
 {
@@ -776,6 +951,7 @@ cmd_passthrough (const cli_t *cli)
       corral_error_make (&err, ENOTSUP, "restore is refused: corral cannot harden a checkpoint's bundle");
       return fail (&err);
     }
+  audit_passthrough (cli, &rec);
   argv = record_argv (cli, &rec);
   if (resources_file)
     argv_replace_resources (argv, resources_file);
@@ -790,6 +966,134 @@ cmd_passthrough (const cli_t *cli)
   state_record_release (&rec);
   delegate_exec (argv, &err);
   return fail (&err);
+}
+
+/* resume: an engine's resume (Podman unpause) of a container a budget froze
+ * is refused; `corral resume ID --reason TEXT [--grant N]` is a human's. */
+static int
+cmd_resume (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *event = NULL;
+  cleanup_free char *dir = NULL;
+  const char *id = NULL, *reason = NULL;
+  int64_t grant = 0;
+  bool human = false;
+  state_record_t rec = { 0 };
+  int status;
+
+  for (int i = 0; i < cli->n_command_args; i++)
+    {
+      const char *a = cli->command_args[i];
+      char *end;
+
+      if (str_eq (a, "--reason") && i + 1 < cli->n_command_args)
+        reason = cli->command_args[++i], human = true;
+      else if (str_eq (a, "--grant") && i + 1 < cli->n_command_args)
+        {
+          const char *v = cli->command_args[++i];
+          errno = 0;
+          grant = strtoll (v, &end, 10);
+          if (errno || *end || grant <= 0)
+            {
+              corral_error_make (&err, 0, "resume --grant %s: expected a positive integer", v);
+              return fail (&err);
+            }
+          human = true;
+        }
+      else if (a[0] != '-' && id == NULL)
+        id = a;
+    }
+  if (!human)
+    {
+      if (cli->id && cli_id_is_valid (cli->id))
+        {
+          dir = state_container_dir (state_base (), cli->root, cli->id);
+          if (budget_tripped (dir, &event) > 0)
+            {
+              corral_error_make (&err, 0,
+                                 "container %s was frozen by corral's budget watchdog (%s): only a human resumes it, "
+                                 "with `corral resume %s --reason TEXT [--grant N]`",
+                                 cli->id, event ? event : "tripped", cli->id);
+              return fail (&err);
+            }
+        }
+      return cmd_passthrough (cli);
+    }
+  if (id == NULL || !cli_id_is_valid (id) || reason == NULL || *reason == '\0')
+    {
+      corral_error_make (&err, 0, "usage: corral resume ID --reason TEXT [--grant N]");
+      return fail (&err);
+    }
+  {
+    int r = state_record_read (state_base (), cli->root, id, &rec, &err);
+    if (r == 0)
+      corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
+                         cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+    if (r <= 0)
+      return fail (&err);
+  }
+  dir = state_container_dir (state_base (), cli->root, id);
+  if (budget_prepare_resume (dir, id, reason, grant, &err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
+  {
+    char *args[] = { (char *) id, NULL };
+    cli_t q = cli_with_command (cli, "resume", args, 1);
+    q.id = id;
+    if (run_quietly (&q, &rec, NULL, &status, &err) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+      {
+        state_record_release (&rec);
+        if (err == NULL)
+          corral_error_make (&err, 0, "`%s resume %s` failed", rec.delegate ? rec.delegate : "delegate", id);
+        return fail (&err);
+      }
+  }
+  state_record_release (&rec);
+  if (grant > 0)
+    printf ("container %s resumed (%s), granted %" PRId64 " more\n", id, reason, grant);
+  else
+    printf ("container %s resumed (%s)\n", id, reason);
+  return 0;
+}
+
+static const char *usage_root; /* the engine's --root of `corral usage` */
+
+static const char *
+usage_state_dir (const char *id)
+{
+  static char *dir;
+  struct stat st;
+
+  free (dir);
+  dir = NULL;
+  if (!cli_id_is_valid (id))
+    return NULL;
+  dir = state_container_dir (state_base (), usage_root, id);
+  return stat (dir, &st) == 0 ? dir : NULL;
+}
+
+static int
+cmd_usage (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+
+  usage_root = cli->root;
+  if (budget_cmd_usage (cli->n_command_args, cli->command_args, usage_state_dir, &err) < 0)
+    return fail (&err);
+  return 0;
+}
+
+static int
+cmd_budget (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+
+  if (budget_cmd (cli->n_command_args, cli->command_args, &err) < 0)
+    return fail (&err);
+  return 0;
 }
 
 static int
@@ -825,7 +1129,19 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
     }
   policy = policy_load (policy_path (cli), &err);
   if (policy == NULL)
-    return fail (&err);
+    {
+      /* Where the policy would say, the default audit log hears of it. */
+      cleanup_error corral_error_t aerr = NULL;
+      cleanup_json json_t *fields = json_new_object ();
+      audit_config_t defaults;
+      audit_subject_t who = { .container = cli->id, .engine = engine_name (cli, NULL) };
+
+      audit_config_defaults (&defaults);
+      json_set (fields, "error", json_new_string (err->msg));
+      (void) audit_append (&defaults, &who, "policy-error", fields, &aerr);
+      audit_config_release (&defaults);
+      return fail (&err);
+    }
   dirfd = bundle_open (bundle, &err);
   if (dirfd < 0)
     return fail (&err);
@@ -1025,6 +1341,60 @@ cmd_checklist (const cli_t *cli)
 }
 
 static int
+cmd_audit (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *policy = policy_load (policy_path (cli), &err);
+  char **a = cli->command_args;
+  int n = cli->n_command_args, r;
+  audit_config_t defaults;
+  const audit_config_t *c = &defaults;
+  const char *container = NULL, *agent = NULL, *since = NULL, *format = "text", *file = NULL;
+
+  /* A broken policy must not stop anyone from checking the log. */
+  audit_config_defaults (&defaults);
+  corral_error_release (&err);
+  if (policy)
+    c = &policy->audit;
+  if (n >= 1 && str_eq (a[0], "verify") && n <= 2)
+    {
+      r = audit_verify (n == 2 ? a[1] : c->path, c->key_path, stdout, &err);
+      audit_config_release (&defaults);
+      return r < 0 ? fail (&err) : r;
+    }
+  if (n >= 1 && str_eq (a[0], "show"))
+    {
+      for (int i = 1; i < n; i++)
+        {
+          if (str_eq (a[i], "--container") && i + 1 < n)
+            container = a[++i];
+          else if (str_eq (a[i], "--agent") && i + 1 < n)
+            agent = a[++i];
+          else if (str_eq (a[i], "--since") && i + 1 < n)
+            since = a[++i];
+          else if (str_eq (a[i], "--file") && i + 1 < n)
+            file = a[++i];
+          else if (str_eq (a[i], "--json") || str_eq (a[i], "--csv"))
+            format = a[i] + 2;
+          else
+            {
+              audit_config_release (&defaults);
+              corral_error_make (&err, 0, "audit show: unknown argument `%s`", a[i]);
+              return fail (&err);
+            }
+        }
+      r = audit_show (file ? file : c->path, container, agent, since, format, stdout, &err);
+      audit_config_release (&defaults);
+      return r < 0 ? fail (&err) : 0;
+    }
+  audit_config_release (&defaults);
+  corral_error_make (&err, 0,
+                     "usage: corral audit verify [FILE] | corral audit show [--container ID] [--agent A] "
+                     "[--since RFC3339] [--file FILE] [--json|--csv]");
+  return fail (&err);
+}
+
+static int
 cmd_policy (int argc, char **argv)
 {
   cleanup_error corral_error_t err = NULL;
@@ -1078,10 +1448,18 @@ main (int argc, char **argv)
   else if (str_eq (cli.command, "ps") && cli.n_command_args <= 1
            && (cli.n_command_args == 0 || str_eq (cli.command_args[0], "--json")))
     ret = cmd_ps (&cli);
+  else if (str_eq (cli.command, "audit"))
+    ret = cmd_audit (&cli);
   else if (str_eq (cli.command, "inspect"))
     ret = cmd_inspect (&cli);
   else if (str_eq (cli.command, "checklist"))
     ret = cmd_checklist (&cli);
+  else if (str_eq (cli.command, "resume"))
+    ret = cmd_resume (&cli);
+  else if (str_eq (cli.command, "budget"))
+    ret = cmd_budget (&cli);
+  else if (str_eq (cli.command, "usage"))
+    ret = cmd_usage (&cli);
   else if (str_eq (cli.command, "hook"))
     ret = hook_main (cli.n_command_args, cli.command_args);
   else

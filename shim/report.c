@@ -247,9 +247,21 @@ report_checklist (const json_t *spec, const corral_profile_t *profile, const cha
   check (list, "Are there hard limits on memory and processes?", mem > 0 && pids > 0,
          "memory %" PRId64 " bytes, pids %" PRId64, mem, pids);
 
-  check (list, "Which actions need a human, and who is alerted?", false,
-         "budgets, circuit breakers and alerts are not configured in this corral");
-  check (list, "Is there an audit log the agent cannot reach?", false, "no tamper-evident audit log in this corral");
+  {
+    bool budgets = profile && budget_any (&profile->budgets);
+    bool alert = budgets && profile->budgets.alert && profile->budgets.alert[0];
+    check (list, "Which actions need a human, and who is alerted?", budgets && alert,
+           budgets ? "budgets watched (%s on a trip, resumed only by `corral resume`); alert command: %s"
+                   : "%sno budgets or circuit breakers%s",
+           budgets ? budget_action_name (profile->budgets.action) : "",
+           alert     ? profile->budgets.alert[0]
+           : budgets ? "none"
+                     : "");
+  }
+  check (list, "Is there an audit log the agent cannot reach?", profile != NULL,
+         profile ? "hash-chained records of create, start, exec, kill, stop and denied egress outside the container "
+                   "(`corral audit verify`); its directory is refused as a mount"
+                 : "no corral audit log for this container");
   return list;
 }
 

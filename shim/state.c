@@ -25,6 +25,10 @@ state_record_release (state_record_t *r)
   free (r->profile);
   free (r->bundle);
   free (r->id);
+  free (r->agent);
+  free (r->engine);
+  free (r->audit_path);
+  free (r->audit_key);
   strv_free (r->delegate_args);
   strv_free (r->egress);
   free (r->dns_upstream);
@@ -205,6 +209,12 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
   set_opt_string (obj, "profile", r->profile);
   set_opt_string (obj, "bundle", r->bundle);
   set_opt_string (obj, "id", r->id);
+  set_opt_string (obj, "agent", r->agent);
+  set_opt_string (obj, "engine", r->engine);
+  set_opt_string (obj, "audit_path", r->audit_path);
+  set_opt_string (obj, "audit_key", r->audit_key);
+  if (r->audit_path)
+    json_set (obj, "audit_fsync", json_new_bool (r->audit_fsync));
   if (r->delegate_args)
     json_set (obj, "delegate_args", strv_to_json (r->delegate_args));
   if (r->egress)
@@ -250,6 +260,11 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
   r.profile = dup_opt (obj, "profile");
   r.bundle = dup_opt (obj, "bundle");
   r.id = dup_opt (obj, "id");
+  r.agent = dup_opt (obj, "agent");
+  r.engine = dup_opt (obj, "engine");
+  r.audit_path = dup_opt (obj, "audit_path");
+  r.audit_key = dup_opt (obj, "audit_key");
+  json_bool (json_get (obj, "audit_fsync"), &r.audit_fsync);
   r.egress = strv_from_json (json_get (obj, "egress"));
   r.delegate_args = strv_from_json (json_get (obj, "delegate_args"));
   json_int64 (json_get (obj, "log_group"), &group);

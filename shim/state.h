@@ -6,6 +6,8 @@
 #ifndef CORRAL_STATE_H
 #define CORRAL_STATE_H
 
+#include <stdbool.h>
+
 #include "shim/error.h"
 
 #define CORRAL_STATE_BASE "/run/corral"
@@ -28,6 +30,12 @@ struct state_record_s
   char *dns_upstream;
   int dns_grace;
   int dns_rcode;
+  /* Audit: who the container is, and where its records go. */
+  char *agent;
+  char *engine;
+  char *audit_path;
+  char *audit_key;
+  bool audit_fsync;
 };
 typedef struct state_record_s state_record_t;
 

@@ -56,6 +56,7 @@ static const struct
   { "environment", harden_environment },
   { "resources", harden_resources },
   { "hooks", harden_hooks },
+  { "budgets", harden_budgets },
 };
 
 int

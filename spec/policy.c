@@ -236,6 +236,8 @@ check_annotation (const char *s, const char *path, char **ret, corral_error_t *e
   for (size_t i = 0; known[i]; i++)
     if (str_eq (known[i], s))
       return 0;
+  if (budget_annotation_known (s))
+    return 0;
   return corral_error_make (err, 0, "%s: \"%s\" is not an annotation a container can use to tighten a profile", path,
                             s);
 }
@@ -677,9 +679,16 @@ parse_section (corral_profile_t *p, const json_t *obj, const char *key, const ch
   return fn (p, v, sub, err);
 }
 
+static int
+parse_budgets (corral_profile_t *p, const json_t *b, const char *path, corral_error_t *err)
+{
+  return budget_parse (&p->budgets, b, path, err);
+}
+
 static void
 profile_defaults (corral_profile_t *p)
 {
+  budget_defaults (&p->budgets);
   p->uid = 65534;
   p->gid = 65534;
   p->readonly_root = true;
@@ -700,8 +709,8 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
                corral_error_t *err)
 {
   static const char *const keys[]
-      = { "description", "inherits",    "runtime",   "user",   "filesystem",  "capabilities", "rlimits",
-          "seccomp",     "environment", "resources", "egress", "overridable", "dns",          NULL };
+      = { "description", "inherits",  "runtime", "user",        "filesystem", "capabilities", "rlimits", "seccomp",
+          "environment", "resources", "egress",  "overridable", "budgets",    "dns",          NULL };
   cleanup_free char *path = NULL;
 
   xasprintf (&path, "profiles.%s", name);
@@ -720,6 +729,7 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
       || parse_section (p, obj, "environment", path, parse_environment, err) < 0
       || parse_section (p, obj, "resources", path, parse_resources, err) < 0
       || parse_section (p, obj, "egress", path, parse_egress, err) < 0
+      || parse_section (p, obj, "budgets", path, parse_budgets, err) < 0
       || parse_section (p, obj, "dns", path, parse_dns, err) < 0
       || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0
       || check_domains (p, path, err) < 0)
@@ -820,6 +830,30 @@ parse_runtimes (corral_policy_t *p, const json_t *r, corral_error_t *err)
 }
 
 static int
+parse_audit (corral_policy_t *p, const json_t *a, corral_error_t *err)
+{
+  static const char *const keys[] = { "path", "key", "on_error", "fsync", NULL };
+  cleanup_free char *on_error = NULL;
+
+  audit_config_defaults (&p->audit);
+  if (a == NULL)
+    return 0;
+  if (check_keys (a, "audit", keys, err) < 0 || get_string (a, "path", "audit", &p->audit.path, err) < 0
+      || get_string (a, "key", "audit", &p->audit.key_path, err) < 0
+      || get_string (a, "on_error", "audit", &on_error, err) < 0
+      || get_bool (a, "fsync", "audit", &p->audit.fsync, err) < 0)
+    return -1;
+  if (check_abs_path (p->audit.path, "audit.path", NULL, err) < 0
+      || check_abs_path (p->audit.key_path, "audit.key", NULL, err) < 0)
+    return -1;
+  if (on_error && str_eq (on_error, "fail-open"))
+    p->audit.fail_closed = false;
+  else if (on_error && !str_eq (on_error, "fail-closed"))
+    return corral_error_make (err, 0, "audit.on_error: \"%s\" is not fail-closed or fail-open", on_error);
+  return 0;
+}
+
+static int
 parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
 {
   static const char *const keys[] = { "platform", "network", NULL };
@@ -844,7 +878,7 @@ parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
 corral_policy_t *
 policy_parse (const char *data, size_t len, const char *name, corral_error_t *err)
 {
-  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "profiles", NULL };
+  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "audit", "profiles", NULL };
   cleanup_json json_t *root = json_parse (data, len, err);
   cleanup_policy corral_policy_t *p = NULL;
   json_t *profiles;
@@ -858,7 +892,7 @@ policy_parse (const char *data, size_t len, const char *name, corral_error_t *er
   if (check_keys (root, "(top level)", keys, err) < 0
       || get_string (root, "default_profile", "", &p->default_profile, err) < 0
       || parse_runtimes (p, json_get (root, "runtimes"), err) < 0
-      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0)
+      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0 || parse_audit (p, json_get (root, "audit"), err) < 0)
     goto fail;
 
   profiles = json_get (root, "profiles");
@@ -960,6 +994,7 @@ profile_clear (corral_profile_t *p)
   strv_free (p->overridable);
   free (p->egress);
   free (p->dns_upstream);
+  budget_clear (&p->budgets);
 }
 
 void
@@ -979,6 +1014,7 @@ policy_free (corral_policy_t *p)
   free (p->default_profile);
   free (p->gvisor_platform);
   free (p->gvisor_network);
+  audit_config_release (&p->audit);
   for (size_t i = 0; i < p->n_runtimes; i++)
     {
       free (p->runtimes[i].name);
@@ -1100,6 +1136,7 @@ profile_copy (const corral_profile_t *src)
   p->env_patterns = strv_dup (src->env_patterns);
   p->overridable = strv_dup (src->overridable);
   p->dns_upstream = strdup_opt (src->dns_upstream);
+  budget_copy (&p->budgets, &src->budgets);
   p->egress = xmalloc0 ((src->n_egress ? src->n_egress : 1) * sizeof (*p->egress));
   if (src->n_egress)
     memcpy (p->egress, src->egress, src->n_egress * sizeof (*p->egress));
@@ -1198,6 +1235,8 @@ apply_annotation (corral_profile_t *p, const char *key, const char *value, corra
     }
   if (str_eq (key, ANNOTATION_PREFIX "egress.allow"))
     return narrow_egress (p, key, value, err);
+  if (budget_annotation_known (key))
+    return budget_apply_annotation (&p->budgets, key, value, err);
   if (str_eq (key, ANNOTATION_PREFIX "runtime"))
     {
       /* gVisor is the stricter runtime: a container may ask for it, never

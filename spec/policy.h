@@ -9,6 +9,8 @@
 #include <sys/types.h>
 
 #include "shim/error.h"
+#include "shim/audit.h"
+#include "spec/budget.h"
 #include "spec/egress.h"
 #include "spec/json.h"
 
@@ -94,6 +96,7 @@ struct corral_profile_s
   uint32_t dns_grace;       /* seconds added to each answer's TTL */
   uint8_t dns_denied_rcode; /* DNS_RCODE_REFUSED or DNS_RCODE_NXDOMAIN */
   char **overridable;       /* annotation names a container may use to tighten */
+  corral_budgets_t budgets; /* watched by the per-container watchdog */
 };
 typedef struct corral_profile_s corral_profile_t;
 
@@ -108,6 +111,7 @@ struct corral_policy_s
   char *default_profile;
   char *gvisor_platform; /* runsc --platform: ptrace, systrap or kvm */
   char *gvisor_network;  /* runsc --network: sandbox (default) or host */
+  audit_config_t audit;
   struct runtime_s *runtimes;
   size_t n_runtimes;
   corral_profile_t *profiles;

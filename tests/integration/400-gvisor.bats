@@ -110,7 +110,8 @@ run_podman() {
 
 @test "without runsc a flagged container fails with a clear error and nothing runs" {
     policy_with "p['runtimes']['gvisor'] = '/nonexistent/runsc'"
-    run_podman '!' run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" \
+    # Podman reports a runtime's ENOENT as 127.
+    run_podman 127 run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" \
         echo agent-process-ran
     assert_not_contains "$output" "agent-process-ran" "nothing ran under runc instead"
     assert_contains "$output" "gVisor, which is not available" "error says gVisor is missing"

@@ -36,11 +36,13 @@ run_cmd() {
             ;;
     esac
     echo "# \$ $*" >&2
-    case "$expected" in
-        '?') run timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
-        '!') run ! timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
-        *) run "-$expected" timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@" ;;
-    esac
+    # Plain `run`, so the output is logged before the status is judged;
+    # bats wants an explicit -127 for "command not found" statuses.
+    if [ "$expected" = 127 ]; then
+        run -127 timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@"
+    else
+        run timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@"
+    fi
     printf '%s\n' "$output" | sed 's/^/#   /' >&2
     if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
         die "timed out after ${CORRAL_TEST_TIMEOUT}s: $*"

@@ -139,7 +139,7 @@ test_shipped (void)
   is_int (def->pids, 512, "default: pids 512");
   is_int (def->rlimit_nofile, 4096, "default: RLIMIT_NOFILE 4096");
   ok (def->network, "default: has network");
-  is_int (strv_len (def->overridable), 5, "default: five overridable annotations");
+  is_int (strv_len (def->overridable), 9, "default: nine overridable annotations (four are budgets)");
 
   ok (strv_len (off->seccomp_deny) > 0 && strv_equal (off->seccomp_deny, def->seccomp_deny),
       "offline inherits default's seccomp deny list");

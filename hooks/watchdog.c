@@ -1,0 +1,754 @@
+/* corral: the budget watchdog (issue 9).  Set up in the poststart hook, where
+ * every failure fails the hook (runc then kills the container); the loop
+ * runs detached, bound to the container's init by pidfd. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libmnl/libmnl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "hooks/nflog.h"
+#include "hooks/nft.h"
+#include "hooks/watchdog.h"
+#include "shim/fsutil.h"
+#include "shim/ledger.h"
+#include "shim/util.h"
+#include "spec/budget.h"
+#include "spec/json.h"
+
+#define ALERT_TIMEOUT_MS 10000
+#define DELEGATE_TIMEOUT_MS 30000
+
+/* ---- pure parsers ---- */
+
+int
+watchdog_cgroup_path (const char *text, const char *controller, char **ret)
+{
+  const char *line = text;
+
+  while (line && *line)
+    {
+      const char *nl = strchr (line, '\n');
+      size_t len = nl ? (size_t) (nl - line) : strlen (line);
+      cleanup_free char *l = xstrndup (line, len);
+      char *c1 = strchr (l, ':');
+      char *c2 = c1 ? strchr (c1 + 1, ':') : NULL;
+
+      line = nl ? nl + 1 : NULL;
+      if (c2 == NULL || c2[1] != '/')
+        continue;
+      *c2 = '\0';
+      if (controller == NULL)
+        {
+          if (c1 == l + 1 && l[0] == '0' && c1 + 1 == c2)
+            {
+              *ret = xstrdup (c2 + 1);
+              return 0;
+            }
+          continue;
+        }
+      char *save = NULL;
+      for (char *tok = strtok_r (c1 + 1, ",", &save); tok; tok = strtok_r (NULL, ",", &save))
+        if (str_eq (tok, controller))
+          {
+            *ret = xstrdup (c2 + 1);
+            return 0;
+          }
+    }
+  return -1;
+}
+
+int
+watchdog_cgroup_mount (const char *text, const char *controller, char **ret)
+{
+  const char *line = text;
+
+  while (line && *line)
+    {
+      const char *nl = strchr (line, '\n');
+      size_t len = nl ? (size_t) (nl - line) : strlen (line);
+      cleanup_free char *l = xstrndup (line, len);
+      char *fields[6] = { 0 };
+      char *save = NULL, *sep, *fstype, *opts;
+      size_t n = 0;
+
+      line = nl ? nl + 1 : NULL;
+      sep = strstr (l, " - ");
+      if (sep == NULL)
+        continue;
+      *sep = '\0';
+      for (char *tok = strtok_r (l, " ", &save); tok && n < 6; tok = strtok_r (NULL, " ", &save))
+        fields[n++] = tok;
+      save = NULL;
+      fstype = strtok_r (sep + 3, " ", &save);
+      (void) strtok_r (NULL, " ", &save); /* source */
+      opts = strtok_r (NULL, " ", &save);
+      /* fields: id parent dev root mountpoint options; only whole
+       * hierarchies (root "/") hold the containers' paths as written. */
+      if (n < 5 || fstype == NULL || !str_eq (fields[3], "/"))
+        continue;
+      if (controller == NULL)
+        {
+          if (str_eq (fstype, "cgroup2"))
+            {
+              *ret = xstrdup (fields[4]);
+              return 0;
+            }
+          continue;
+        }
+      if (!str_eq (fstype, "cgroup") || opts == NULL)
+        continue;
+      save = NULL;
+      for (char *tok = strtok_r (opts, ",", &save); tok; tok = strtok_r (NULL, ",", &save))
+        if (str_eq (tok, controller))
+          {
+            *ret = xstrdup (fields[4]);
+            return 0;
+          }
+    }
+  return -1;
+}
+
+int
+watchdog_parse_u64 (const char *text, uint64_t *ret)
+{
+  char *end;
+  unsigned long long v;
+
+  errno = 0;
+  if (text[0] < '0' || text[0] > '9')
+    return -1;
+  v = strtoull (text, &end, 10);
+  if (errno || (*end != '\0' && *end != '\n'))
+    return -1;
+  *ret = v;
+  return 0;
+}
+
+int
+watchdog_parse_cpu_stat (const char *text, uint64_t *ret_usec)
+{
+  const char *p = text;
+
+  while (p && *p)
+    {
+      if (str_has_prefix (p, "usage_usec "))
+        {
+          char *end;
+          unsigned long long v;
+          errno = 0;
+          v = strtoull (p + strlen ("usage_usec "), &end, 10);
+          if (errno || (*end != '\n' && *end != '\0'))
+            return -1;
+          *ret_usec = v;
+          return 0;
+        }
+      p = strchr (p, '\n');
+      if (p)
+        p++;
+    }
+  return -1;
+}
+
+/* ---- the watchdog's state ---- */
+
+struct watchdog
+{
+  char *id, *agent, *state_dir, *state_base, *self_exe, *engine_root;
+  corral_budgets_t b;
+  bool has_limit[BUDGET_N];
+  bool limit_daily[BUDGET_N];
+  int64_t limit[BUDGET_N]; /* internal units */
+  int64_t usage[BUDGET_N];
+  uint64_t over_base; /* connections over the rate already forgiven */
+  int pidfd, cpu_fd, mem_fd, log_fd;
+  bool cpu_v2;
+  struct mnl_socket *nl;
+  int64_t start_mono_ms, start_unix_ms;
+  uint64_t mem_peak;
+  int tripped; /* budget kind, or -1 */
+  int trips;
+};
+
+static int64_t
+now_ms (clockid_t c)
+{
+  struct timespec ts;
+  clock_gettime (c, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+read_small (int dirfd, const char *name, char **ret, corral_error_t *err)
+{
+  cleanup_close int fd = openat (dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  size_t len;
+
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", name);
+  return fd_read_all (fd, 1024 * 1024, name, ret, &len, err);
+}
+
+static int
+pread_text (int fd, char *buf, size_t size)
+{
+  ssize_t n = pread (fd, buf, size - 1, 0);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  return 0;
+}
+
+/* The container's cpu usage file: cgroup v1 cpuacct.usage (ns), else the
+ * v2 cpu.stat (usage_usec); and its memory peak, where there is one. */
+static int
+open_cgroup_files (struct watchdog *w, pid_t pid, corral_error_t *err)
+{
+  cleanup_free char *cg = NULL, *mi = NULL, *path = NULL, *mount = NULL, *file = NULL;
+  cleanup_close int procfd = -1, selffd = -1;
+
+  xasprintf (&path, "/proc/%d", (int) pid);
+  procfd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  selffd = open ("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0 || selffd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  if (read_small (procfd, "cgroup", &cg, err) < 0 || read_small (selffd, "mountinfo", &mi, err) < 0)
+    return -1;
+  free (path);
+  path = NULL;
+  if (watchdog_cgroup_path (cg, "cpuacct", &path) == 0 && watchdog_cgroup_mount (mi, "cpuacct", &mount) == 0)
+    xasprintf (&file, "%s%s/cpuacct.usage", mount, str_eq (path, "/") ? "" : path);
+  else if (watchdog_cgroup_path (cg, NULL, &path) == 0 && watchdog_cgroup_mount (mi, NULL, &mount) == 0)
+    {
+      xasprintf (&file, "%s%s/cpu.stat", mount, str_eq (path, "/") ? "" : path);
+      w->cpu_v2 = true;
+    }
+  else
+    return corral_error_make (err, 0, "no cpuacct or cgroup2 hierarchy for the container's init %d", (int) pid);
+  w->cpu_fd = open (file, O_RDONLY | O_CLOEXEC);
+  if (w->cpu_fd < 0)
+    return corral_error_make (err, errno, "open the container's CPU usage `%s`", file);
+  free (path), free (mount), free (file);
+  path = mount = file = NULL;
+  if (watchdog_cgroup_path (cg, "memory", &path) == 0 && watchdog_cgroup_mount (mi, "memory", &mount) == 0)
+    xasprintf (&file, "%s%s/memory.max_usage_in_bytes", mount, str_eq (path, "/") ? "" : path);
+  else if (watchdog_cgroup_path (cg, NULL, &path) == 0 && watchdog_cgroup_mount (mi, NULL, &mount) == 0)
+    xasprintf (&file, "%s%s/memory.peak", mount, str_eq (path, "/") ? "" : path);
+  w->mem_fd = file ? open (file, O_RDONLY | O_CLOEXEC) : -1; /* optional: reported, not a budget */
+  return 0;
+}
+
+/* A netfilter socket inside the container's netns, made from here. */
+static int
+open_nft_in_netns (struct watchdog *w, pid_t pid, corral_error_t *err)
+{
+  cleanup_close int self = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  cleanup_close int target = -1;
+  cleanup_free char *path = NULL;
+  nft_budget_usage_t u;
+
+  xasprintf (&path, "/proc/%d/ns/net", (int) pid);
+  target = open (path, O_RDONLY | O_CLOEXEC);
+  if (self < 0 || target < 0)
+    return corral_error_make (err, errno, "open network namespaces for the watchdog");
+  if (setns (target, CLONE_NEWNET) < 0)
+    return corral_error_make (err, errno, "enter `%s`", path);
+  w->nl = nft_open (err);
+  if (setns (self, CLONE_NEWNET) < 0)
+    abort (); /* cannot get back: never continue in the wrong netns */
+  if (w->nl == NULL)
+    return -1;
+  if (nft_budget_read (w->nl, &u, err) < 0)
+    return -1;
+  if ((w->has_limit[BUDGET_EGRESS] && !(u.found & 1)) || (w->has_limit[BUDGET_CONNECTIONS] && !(u.found & 2)))
+    return corral_error_make (err, 0, "the container's table has no budget objects");
+  w->over_base = u.over;
+  return 0;
+}
+
+static char *
+parent_dir (const char *dir)
+{
+  char *p = xstrdup (dir);
+  char *s = strrchr (p, '/');
+  if (s && s != p)
+    *s = '\0';
+  return p;
+}
+
+/* ---- sampling ---- */
+
+static void
+sample (struct watchdog *w)
+{
+  char buf[4096];
+  uint64_t v;
+
+  w->usage[BUDGET_WALL_CLOCK] = now_ms (CLOCK_MONOTONIC) - w->start_mono_ms;
+  if (pread_text (w->cpu_fd, buf, sizeof (buf)) == 0)
+    {
+      if (w->cpu_v2 && watchdog_parse_cpu_stat (buf, &v) == 0)
+        w->usage[BUDGET_CPU] = (int64_t) (v / 1000);
+      else if (!w->cpu_v2 && watchdog_parse_u64 (buf, &v) == 0)
+        w->usage[BUDGET_CPU] = (int64_t) (v / 1000000);
+    }
+  if (w->mem_fd >= 0 && pread_text (w->mem_fd, buf, sizeof (buf)) == 0 && watchdog_parse_u64 (buf, &v) == 0)
+    w->mem_peak = v;
+  if (w->nl)
+    {
+      nft_budget_usage_t u;
+      if (nft_budget_read (w->nl, &u, NULL) == 0)
+        {
+          w->usage[BUDGET_EGRESS] = (int64_t) u.bytes;
+          w->usage[BUDGET_CONNECTIONS] = (int64_t) (u.over - w->over_base);
+        }
+    }
+}
+
+static int
+over_budget (const struct watchdog *w)
+{
+  for (int k = 0; k < BUDGET_N; k++)
+    if (w->has_limit[k] && w->usage[k] >= w->limit[k])
+      return k;
+  return -1;
+}
+
+/* ---- actions ---- */
+
+static void
+write_line (int fd, const char *line)
+{
+  cleanup_free char *buf = NULL;
+  int len = xasprintf (&buf, "%s\n", line);
+  if (fd >= 0)
+    (void) !write (fd, buf, (size_t) len);
+}
+
+/* Run argv with data on stdin and /dev/null elsewhere; killed after
+ * timeout_ms.  Returns the wait status, or -1. */
+static int
+run_with_stdin (char *const argv[], const char *data, int timeout_ms, bool corral_env, const char *state_base)
+{
+  int pipefd[2], status;
+  pid_t pid;
+  int64_t deadline = now_ms (CLOCK_MONOTONIC) + timeout_ms;
+
+  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+    return -1;
+  pid = fork ();
+  if (pid < 0)
+    {
+      close (pipefd[0]);
+      close (pipefd[1]);
+      return -1;
+    }
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      char *env[] = { (char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+      char *base = NULL;
+
+      if (corral_env && state_base && xasprintf (&base, "CORRAL_STATE_DIR=%s", state_base) > 0)
+        env[1] = base;
+      if (null < 0 || dup2 (pipefd[0], STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0
+          || dup2 (null, STDERR_FILENO) < 0)
+        _exit (127);
+      signal (SIGPIPE, SIG_DFL);
+      execve (argv[0], argv, env);
+      _exit (127);
+    }
+  close (pipefd[0]);
+  if (data)
+    {
+      /* A reader that does not read must not block the watchdog. */
+      (void) fcntl (pipefd[1], F_SETFL, O_NONBLOCK);
+      (void) !write (pipefd[1], data, strlen (data));
+    }
+  close (pipefd[1]);
+  for (;;)
+    {
+      pid_t r = waitpid (pid, &status, WNOHANG);
+      if (r == pid)
+        return status;
+      if (r < 0 && errno != EINTR)
+        return -1;
+      if (now_ms (CLOCK_MONOTONIC) > deadline)
+        {
+          (void) kill (pid, SIGKILL);
+          (void) waitpid (pid, &status, 0);
+          return -1;
+        }
+      usleep (20 * 1000);
+    }
+}
+
+/* `corral [--root R] COMMAND ID [ARG]`: the same path an engine takes, so
+ * the recorded delegate (runc, runsc with its flags) does the work. */
+static bool
+delegate_command (const struct watchdog *w, const char *command, const char *arg)
+{
+  char *argv[8];
+  int n = 0, status;
+
+  argv[n++] = w->self_exe;
+  if (w->engine_root)
+    {
+      argv[n++] = (char *) "--root";
+      argv[n++] = w->engine_root;
+    }
+  argv[n++] = (char *) command;
+  argv[n++] = w->id;
+  if (arg)
+    argv[n++] = (char *) arg;
+  argv[n] = NULL;
+  status = run_with_stdin (argv, NULL, DELEGATE_TIMEOUT_MS, true, w->state_base);
+  return status >= 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0;
+}
+
+static bool
+init_exited (int pidfd, int timeout_ms)
+{
+  struct pollfd p = { .fd = pidfd, .events = POLLIN };
+  return poll (&p, 1, timeout_ms) > 0;
+}
+
+static void
+kill_container (const struct watchdog *w)
+{
+  (void) delegate_command (w, "kill", "TERM");
+  if (init_exited (w->pidfd, (int) w->b.grace_seconds * 1000))
+    return;
+  (void) delegate_command (w, "kill", "KILL");
+}
+
+static char *
+usage_json (const struct watchdog *w, bool final)
+{
+  cleanup_free char *id = json_quote (w->id);
+  cleanup_free char *agent = json_quote (w->agent);
+  char when[32], started[32];
+  char *out;
+
+  budget_format_time (now_ms (CLOCK_REALTIME), when);
+  budget_format_time (w->start_unix_ms, started);
+  xasprintf (&out,
+             "{\"time\":\"%s\",\"event\":\"%s\",\"container\":%s,\"agent\":%s,\"started\":\"%s\","
+             "\"wall_clock_seconds\":%" PRId64 ".%03" PRId64 ",\"cpu_seconds\":%" PRId64 ".%03" PRId64
+             ",\"egress_bytes\":%" PRId64 ",\"connections_over_rate\":%" PRId64 ",\"memory_peak_bytes\":%" PRIu64
+             ",\"trips\":%d,\"tripped\":%s%s%s}",
+             when, final ? "usage" : "usage_so_far", id, agent, started, w->usage[BUDGET_WALL_CLOCK] / 1000,
+             w->usage[BUDGET_WALL_CLOCK] % 1000, w->usage[BUDGET_CPU] / 1000, w->usage[BUDGET_CPU] % 1000,
+             w->usage[BUDGET_EGRESS], w->usage[BUDGET_CONNECTIONS], w->mem_peak, w->trips,
+             w->tripped >= 0 ? "\"" : "null", w->tripped >= 0 ? budget_name ((enum budget_kind) w->tripped) : "",
+             w->tripped >= 0 ? "\"" : "");
+  return out;
+}
+
+static void
+write_state_file (const struct watchdog *w, const char *name, const char *data)
+{
+  cleanup_close int dfd = open (w->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0)
+    (void) file_replace_at (dfd, name, data, strlen (data), 0600, NULL);
+}
+
+static void
+trip (struct watchdog *w, int k)
+{
+  budget_event_t ev = {
+    .event = "budget_exceeded",
+    .id = w->id,
+    .agent = w->agent,
+    .kind = (enum budget_kind) k,
+    .daily = w->limit_daily[k],
+    .limit = k == BUDGET_CONNECTIONS ? w->b.limit[k] : w->limit[k],
+    .usage = w->usage[k],
+    .action = budget_action_name (w->b.action),
+    .time_ms = now_ms (CLOCK_REALTIME),
+  };
+  cleanup_free char *json = budget_event_json (&ev);
+  cleanup_free char *usage = NULL;
+  bool frozen = false;
+
+  w->tripped = k;
+  w->trips++;
+  /* Marked first: an engine's `resume` is refused from now on. */
+  write_state_file (w, WATCHDOG_TRIPPED, json);
+  if (w->b.action == BUDGET_ACTION_FREEZE)
+    frozen = delegate_command (w, "pause", NULL);
+  /* A container that cannot be frozen is stopped: never left running. */
+  if (!frozen)
+    kill_container (w);
+  usage = usage_json (w, false);
+  write_state_file (w, WATCHDOG_USAGE, usage);
+  write_line (w->log_fd, json);
+  if (w->b.alert)
+    (void) run_with_stdin (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
+}
+
+/* A human ran `corral resume ID --reason … [--grant N]`: it removed the
+ * trip mark after writing resume.json. */
+static void
+check_resume (struct watchdog *w)
+{
+  cleanup_close int dfd = open (w->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *r = NULL;
+  int64_t grant = 0;
+  int k = w->tripped;
+  struct stat st;
+
+  if (dfd < 0 || fstatat (dfd, WATCHDOG_TRIPPED, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return;
+  if (read_small (dfd, WATCHDOG_RESUME, &data, NULL) == 0 && (r = json_parse (data, strlen (data), NULL)) != NULL)
+    json_int64 (json_get (r, "grant"), &grant);
+  (void) unlinkat (dfd, WATCHDOG_RESUME, 0);
+  sample (w);
+  if (k == BUDGET_CONNECTIONS)
+    w->over_base += (uint64_t) w->usage[k]; /* the breaker closes again */
+  else if (k >= 0)
+    {
+      /* The grant counts from now: usage may have run past the limit
+       * before the freeze took hold. */
+      w->limit[k] = w->usage[k] + budget_to_internal ((enum budget_kind) k, grant > 0 ? grant : 0);
+      if (k == BUDGET_EGRESS && w->nl)
+        (void) nft_budget_set_quota (w->nl, (uint64_t) w->limit[k], NULL);
+    }
+  w->tripped = -1;
+  sample (w);
+}
+
+struct ledger_add_ctx
+{
+  const char *agent;
+  const char *day;
+  const int64_t *add;
+};
+
+static void
+ledger_add_cb (json_t *ledger, void *data)
+{
+  struct ledger_add_ctx *c = data;
+  ledger_add (ledger, c->agent, c->day, c->add);
+}
+
+/* The container ended: its usage record and the agent's daily totals. */
+static void
+account (struct watchdog *w)
+{
+  cleanup_free char *usage = NULL;
+  char day[16];
+  int64_t add[BUDGET_N_DAILY] = { w->usage[BUDGET_WALL_CLOCK], w->usage[BUDGET_CPU], w->usage[BUDGET_EGRESS] };
+  struct ledger_add_ctx c = { w->agent, day, add };
+
+  usage = usage_json (w, true);
+  ledger_day (now_ms (CLOCK_REALTIME), day);
+  /* The ledger first: whoever sees the usage record sees the totals. */
+  (void) ledger_update (ledger_add_cb, &c, NULL);
+  (void) ledger_append_usage (usage, NULL);
+}
+
+static _Noreturn void
+watchdog_loop (struct watchdog *w)
+{
+  for (;;)
+    {
+      int64_t timeout = w->b.interval_ms;
+      int k;
+
+      /* Wake exactly when the wall clock runs out, not up to an interval
+       * later. */
+      if (w->tripped < 0 && w->has_limit[BUDGET_WALL_CLOCK])
+        {
+          int64_t left = w->limit[BUDGET_WALL_CLOCK] - (now_ms (CLOCK_MONOTONIC) - w->start_mono_ms);
+          if (left >= 0 && left < timeout)
+            timeout = left + 1;
+        }
+      if (init_exited (w->pidfd, (int) timeout))
+        {
+          /* The cgroup outlives init until the delegate's delete: read the
+           * last usage while it is there. */
+          sample (w);
+          account (w);
+          {
+            cleanup_close int dfd = open (w->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0)
+              (void) unlinkat (dfd, WATCHDOG_PID, 0);
+          }
+          _exit (0);
+        }
+      if (w->tripped >= 0)
+        {
+          check_resume (w);
+          continue;
+        }
+      sample (w);
+      k = over_budget (w);
+      if (k >= 0)
+        trip (w, k);
+    }
+}
+
+/* Effective limits: the run's, lowered to what is left of the agent's
+ * daily totals. */
+static int
+compute_limits (struct watchdog *w, corral_error_t *err)
+{
+  cleanup_json json_t *ledger = NULL;
+  int64_t used[BUDGET_N_DAILY] = { 0 };
+  char day[16];
+  bool any_daily = false;
+
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    any_daily |= w->b.daily[k] > 0;
+  if (any_daily)
+    {
+      ledger = ledger_load (err);
+      if (ledger == NULL)
+        return -1;
+      ledger_day (now_ms (CLOCK_REALTIME), day);
+      ledger_get (ledger, w->agent, day, used);
+    }
+  for (int k = 0; k < BUDGET_N; k++)
+    {
+      if (w->b.limit[k] > 0)
+        {
+          w->has_limit[k] = true;
+          w->limit[k] = k == BUDGET_CONNECTIONS ? 1 : budget_to_internal ((enum budget_kind) k, w->b.limit[k]);
+        }
+      if (k < BUDGET_N_DAILY && w->b.daily[k] > 0)
+        {
+          int64_t left = budget_to_internal ((enum budget_kind) k, w->b.daily[k]) - used[k];
+          if (left < 0)
+            left = 0;
+          if (!w->has_limit[k] || left < w->limit[k])
+            {
+              w->has_limit[k] = true;
+              w->limit[k] = left;
+              w->limit_daily[k] = true;
+            }
+        }
+    }
+  return 0;
+}
+
+static int
+load_plan (struct watchdog *w, const char *state_dir, corral_error_t *err)
+{
+  cleanup_close int dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *data = NULL;
+  cleanup_free char *root = NULL;
+  cleanup_free char *key_dir = parent_dir (state_dir);
+  cleanup_json json_t *plan = NULL;
+  cleanup_close int kfd = -1;
+
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open state directory `%s`", state_dir);
+  if (read_small (dfd, WATCHDOG_PLAN, &data, err) < 0)
+    return -1;
+  plan = json_parse (data, strlen (data), err);
+  if (plan == NULL || budget_plan_parse (plan, &w->b, &w->id, &w->agent, err) < 0)
+    return corral_error_wrap (err, "budget plan in `%s`", state_dir);
+  /* <base>/<key>/<id>: the engine's --root is in <base>/<key>/root. */
+  kfd = open (key_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (kfd < 0 || read_small (kfd, "root", &root, err) < 0)
+    return corral_error_make (err, errno, "read the engine root of `%s`", state_dir);
+  w->engine_root = str_eq (root, "/run/runc") ? NULL : xstrdup (root);
+  w->state_dir = xstrdup (state_dir);
+  w->state_base = parent_dir (key_dir);
+  return 0;
+}
+
+int
+watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
+{
+  struct watchdog w = { .pidfd = -1, .cpu_fd = -1, .mem_fd = -1, .log_fd = -1, .tripped = -1 };
+  cleanup_close int dfd = -1;
+  int ready[2];
+  pid_t child;
+  int status;
+  char c;
+
+  w.start_mono_ms = now_ms (CLOCK_MONOTONIC);
+  w.start_unix_ms = now_ms (CLOCK_REALTIME);
+  if (load_plan (&w, state_dir, err) < 0 || compute_limits (&w, err) < 0)
+    return -1;
+  w.self_exe = realpath ("/proc/self/exe", NULL);
+  if (w.self_exe == NULL)
+    return corral_error_make (err, errno, "resolve corral's own path");
+  w.pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (w.pidfd < 0)
+    return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) pid);
+  if (open_cgroup_files (&w, pid, err) < 0)
+    return -1;
+  if ((w.has_limit[BUDGET_EGRESS] || w.has_limit[BUDGET_CONNECTIONS]) && open_nft_in_netns (&w, pid, err) < 0)
+    return -1;
+  /* The daily egress left may be below the quota the table started with. */
+  if (w.nl && w.has_limit[BUDGET_EGRESS] && nft_budget_set_quota (w.nl, (uint64_t) w.limit[BUDGET_EGRESS], err) < 0)
+    return -1;
+  if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
+    return -1;
+  w.log_fd = open (CORRAL_LOG_DIR "/" BUDGET_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (w.log_fd < 0)
+    return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
+  dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open `%s`", state_dir);
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    return corral_error_make (err, errno, "pipe");
+
+  /* Double fork as the egress logger does: reparented away from runc, and
+   * stdio on /dev/null so runc, which reads the hook's output to EOF, is
+   * not kept waiting. */
+  child = fork ();
+  if (child < 0)
+    return corral_error_make (err, errno, "fork the watchdog");
+  if (child == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      char pidbuf[32];
+      pid_t g;
+
+      close (ready[0]);
+      if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
+          || setsid () < 0 || chdir ("/") < 0)
+        _exit (1);
+      g = fork ();
+      if (g < 0)
+        _exit (1);
+      if (g > 0)
+        _exit (0);
+      snprintf (pidbuf, sizeof (pidbuf), "%d\n", (int) getpid ());
+      if (file_replace_at (dfd, WATCHDOG_PID, pidbuf, strlen (pidbuf), 0600, NULL) < 0)
+        _exit (1);
+      close (dfd);
+      /* Up and recorded: the hook may return. */
+      if (write (ready[1], "1", 1) != 1)
+        _exit (1);
+      close (ready[1]);
+      watchdog_loop (&w);
+    }
+  close (ready[1]);
+  while (waitpid (child, &status, 0) < 0)
+    if (errno != EINTR)
+      {
+        close (ready[0]);
+        return corral_error_make (err, errno, "wait for the watchdog to detach");
+      }
+  if (read (ready[0], &c, 1) != 1)
+    {
+      close (ready[0]);
+      return corral_error_make (err, 0, "the budget watchdog could not start");
+    }
+  close (ready[0]);
+  return 0;
+}

@@ -1,0 +1,38 @@
+/* corral: the per-container budget watchdog, started by the poststart hook:
+ * a detached process bound to the container's init by pidfd that polls the
+ * cgroup's CPU usage, the wall clock and the table's budget objects, and
+ * kills or freezes the container when a budget runs out. */
+#ifndef CORRAL_WATCHDOG_H
+#define CORRAL_WATCHDOG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shim/error.h"
+
+#define WATCHDOG_PLAN "budget.json"
+#define WATCHDOG_PID "watchdog.pid"
+#define WATCHDOG_TRIPPED "tripped.json"
+#define WATCHDOG_RESUME "resume.json"
+#define WATCHDOG_USAGE "usage.json"
+#define BUDGET_LOG_NAME "budget.log"
+
+/* Start the watchdog for the container whose init is pid; returns once it
+ * runs detached (or fails, and then the hook fails the container). */
+int watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err);
+
+/* ---- pure, for unit tests ---- */
+
+/* The cgroup path of a controller in /proc/PID/cgroup text: a v1 line
+ * "N:a,b:/path" naming controller, or with controller NULL the v2 line
+ * "0::/path". */
+int watchdog_cgroup_path (const char *proc_cgroup, const char *controller, char **ret);
+/* The mount point of the v1 hierarchy holding controller (NULL: the
+ * cgroup2 mount) in /proc/self/mountinfo text. */
+int watchdog_cgroup_mount (const char *mountinfo, const char *controller, char **ret);
+/* usage_usec of a v2 cpu.stat. */
+int watchdog_parse_cpu_stat (const char *text, uint64_t *ret_usec);
+/* A file holding one unsigned number (cpuacct.usage, memory.peak…). */
+int watchdog_parse_u64 (const char *text, uint64_t *ret);
+
+#endif

@@ -1,0 +1,59 @@
+/* corral: the tamper-evident audit log.  One JSON object per line, each
+ * carrying a sequence number, the previous record's MAC and its own
+ * HMAC-SHA-256 (keyed by a root-only key) over the previous MAC and the
+ * record's canonical bytes, so an edited, dropped, reordered or forged
+ * line breaks the chain at that line. */
+#ifndef CORRAL_AUDIT_H
+#define CORRAL_AUDIT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "shim/error.h"
+#include "spec/json.h"
+
+#ifndef CORRAL_LOG_DIR
+#define CORRAL_LOG_DIR "/var/log/corral"
+#endif
+#define AUDIT_DEFAULT_PATH CORRAL_LOG_DIR "/audit.jsonl"
+#define AUDIT_DEFAULT_KEY "/etc/corral/audit.key"
+
+struct audit_config_s
+{
+  char *path;
+  char *key_path;
+  bool fsync;
+  bool fail_closed; /* a create whose record cannot be written is refused */
+};
+typedef struct audit_config_s audit_config_t;
+
+/* Who the record is about. */
+struct audit_subject_s
+{
+  const char *container;
+  const char *agent;
+  const char *engine;
+};
+typedef struct audit_subject_s audit_subject_t;
+
+void audit_config_defaults (audit_config_t *c);
+void audit_config_release (audit_config_t *c);
+
+/* Append one record (fields: an object, owned by the caller). */
+int audit_append (const audit_config_t *c, const audit_subject_t *who, const char *event, const json_t *fields,
+                  corral_error_t *err);
+
+/* The record line for seq/prev (pure, for unit tests): canonical JSON with
+ * "mac" appended, no newline. */
+char *audit_record_line (const unsigned char *key, size_t key_len, int64_t seq, const char *prev_mac, const char *time,
+                         const char *host, const audit_subject_t *who, const char *event, const json_t *fields);
+
+/* Check a whole log; on a break prints "line N: why" to out and returns 1;
+ * 0 if the chain holds; -1 on an I/O error. */
+int audit_verify (const char *path, const char *key_path, FILE *out, corral_error_t *err);
+
+/* Print records matching the filters (NULL = any) as text, JSON or CSV. */
+int audit_show (const char *path, const char *container, const char *agent, const char *since, const char *format,
+                FILE *out, corral_error_t *err);
+
+#endif

@@ -1,0 +1,313 @@
+/* corral: budgets at create and resume, `corral budget` and `corral usage`. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "hooks/nflog.h"
+#include "hooks/watchdog.h"
+#include "shim/budget_cli.h"
+#include "shim/fsutil.h"
+#include "shim/ledger.h"
+#include "shim/util.h"
+
+static int64_t
+unix_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool
+any_daily (const corral_budgets_t *b)
+{
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    if (b->daily[k] > 0)
+      return true;
+  return false;
+}
+
+int
+budget_check_create (const corral_profile_t *p, const json_t *annotations, corral_error_t *err)
+{
+  const char *agent = budget_agent (annotations);
+  cleanup_json json_t *ledger = NULL;
+  int64_t used[BUDGET_N_DAILY];
+  char day[16];
+  int k;
+
+  if (!any_daily (&p->budgets))
+    return 0;
+  ledger = ledger_load (err);
+  if (ledger == NULL)
+    return -1;
+  ledger_day (unix_ms (), day);
+  ledger_get (ledger, agent, day, used);
+  k = ledger_over (used, p->budgets.daily);
+  if (k < 0)
+    return 0;
+  return corral_error_make (err, 0,
+                            "agent %s has used its daily %s budget (%" PRId64 " of %" PRId64
+                            "%s on %s UTC): no new containers until tomorrow or `corral budget reset %s --reason "
+                            "TEXT`",
+                            agent, budget_name ((enum budget_kind) k), k == BUDGET_EGRESS ? used[k] : used[k] / 1000,
+                            p->budgets.daily[k], k == BUDGET_EGRESS ? " bytes" : " s", day, agent);
+}
+
+int
+budget_write_plan (const char *state_dir, const corral_profile_t *p, const char *id, const json_t *annotations,
+                   corral_error_t *err)
+{
+  cleanup_json json_t *plan = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_close int dfd = -1;
+
+  if (!budget_any (&p->budgets))
+    return 0;
+  plan = budget_plan_new (&p->budgets, id, budget_agent (annotations));
+  data = json_serialize (plan, false);
+  dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open state directory `%s`", state_dir);
+  return file_replace_at (dfd, WATCHDOG_PLAN, data, strlen (data), 0600, err);
+}
+
+int
+budget_tripped (const char *state_dir, char **ret_event)
+{
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+  char *data = NULL;
+  size_t len;
+
+  xasprintf (&path, "%s/" WATCHDOG_TRIPPED, state_dir);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  if (ret_event && fd_read_all (fd, 64 * 1024, path, &data, &len, NULL) == 0)
+    *ret_event = data;
+  return 1;
+}
+
+static int
+append_budget_log (const char *line, corral_error_t *err)
+{
+  cleanup_close int fd = -1;
+  cleanup_free char *buf = NULL;
+  int len;
+
+  if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
+    return -1;
+  fd = open (CORRAL_LOG_DIR "/" BUDGET_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
+  len = xasprintf (&buf, "%s\n", line);
+  if (write (fd, buf, (size_t) len) != len)
+    return corral_error_make (err, errno, "append to `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
+  return 0;
+}
+
+int
+budget_prepare_resume (const char *state_dir, const char *id, const char *reason, int64_t grant, corral_error_t *err)
+{
+  cleanup_free char *event = NULL;
+  cleanup_free char *line = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *ev = NULL;
+  cleanup_json json_t *resume = json_new_object ();
+  cleanup_close int dfd = -1;
+  budget_event_t re = { 0 };
+  int k;
+
+  if (budget_tripped (state_dir, &event) <= 0 || event == NULL)
+    return corral_error_make (err, 0, "container %s was not stopped by a budget: nothing to resume with --reason", id);
+  ev = json_parse (event, strlen (event), err);
+  if (ev == NULL)
+    return corral_error_wrap (err, "trip record of %s", id);
+  k = budget_kind_from_name (json_get_string (ev, "budget") ? json_get_string (ev, "budget") : "");
+  if (!str_eq (json_get_string (ev, "action"), "freeze"))
+    return corral_error_make (err, 0, "container %s was killed by its budget, not frozen: there is nothing to resume",
+                              id);
+  /* A used-up amount stays used up: resuming without more would trip again
+   * at the next look.  A rate breaker closes by itself. */
+  if (k != BUDGET_CONNECTIONS && grant <= 0)
+    return corral_error_make (err, 0, "container %s used up its %s budget: resume it with --grant N (more %s)", id,
+                              json_get_string (ev, "budget"), k == BUDGET_EGRESS ? "bytes" : "seconds");
+
+  re.event = "resumed";
+  re.id = id;
+  re.agent = json_get_string (ev, "agent");
+  re.kind = k >= 0 ? (enum budget_kind) k : BUDGET_WALL_CLOCK;
+  re.action = "resume";
+  re.reason = reason;
+  re.grant = grant;
+  re.time_ms = unix_ms ();
+  line = budget_event_json (&re);
+  if (append_budget_log (line, err) < 0)
+    return -1;
+
+  json_set (resume, "reason", json_new_string (reason));
+  json_set (resume, "grant", json_new_int (grant));
+  data = json_serialize (resume, false);
+  dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open `%s`", state_dir);
+  if (file_replace_at (dfd, WATCHDOG_RESUME, data, strlen (data), 0600, err) < 0)
+    return -1;
+  /* The watchdog reads resume.json once the mark is gone. */
+  if (unlinkat (dfd, WATCHDOG_TRIPPED, 0) < 0)
+    return corral_error_make (err, errno, "remove the trip mark of %s", id);
+  return 0;
+}
+
+/* ---- corral budget ---- */
+
+struct reset_ctx
+{
+  const char *agent;
+  const char *reason;
+};
+
+static void
+reset_cb (json_t *ledger, void *data)
+{
+  struct reset_ctx *c = data;
+  char day[16];
+  int64_t now = unix_ms ();
+
+  ledger_day (now, day);
+  ledger_reset (ledger, c->agent, day, c->reason, now);
+}
+
+int
+budget_cmd (int argc, char **argv, corral_error_t *err)
+{
+  const char *agent = NULL, *reason = NULL;
+  struct reset_ctx c;
+  budget_event_t ev = { 0 };
+  cleanup_free char *line = NULL;
+
+  if (argc < 1 || !str_eq (argv[0], "reset"))
+    return corral_error_make (err, 0, "usage: corral budget reset AGENT --reason TEXT");
+  for (int i = 1; i < argc; i++)
+    {
+      if (str_eq (argv[i], "--reason") && i + 1 < argc)
+        reason = argv[++i];
+      else if (argv[i][0] != '-' && agent == NULL)
+        agent = argv[i];
+      else
+        return corral_error_make (err, 0, "usage: corral budget reset AGENT --reason TEXT");
+    }
+  if (agent == NULL || reason == NULL || *reason == '\0')
+    return corral_error_make (err, 0, "usage: corral budget reset AGENT --reason TEXT (a reason is required)");
+  c.agent = agent;
+  c.reason = reason;
+  if (ledger_update (reset_cb, &c, err) < 0)
+    return -1;
+  ev.event = "daily_reset";
+  ev.agent = agent;
+  ev.id = "";
+  ev.action = "reset";
+  ev.reason = reason;
+  ev.time_ms = unix_ms ();
+  line = budget_event_json (&ev);
+  if (append_budget_log (line, err) < 0)
+    return -1;
+  printf ("agent %s: daily totals reset (%s)\n", agent, reason);
+  return 0;
+}
+
+/* ---- corral usage ---- */
+
+static int
+print_usage_records (const char *field, const char *value, bool last_only, corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_free char *last = NULL;
+  cleanup_close int fd = -1;
+  size_t len;
+  int n = 0;
+
+  xasprintf (&path, "%s/" USAGE_NAME, ledger_dir ());
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  if (fd_read_all (fd, 256 * 1024 * 1024, path, &data, &len, err) < 0)
+    return -1;
+  for (char *save = NULL, *l = strtok_r (data, "\n", &save); l; l = strtok_r (NULL, "\n", &save))
+    {
+      cleanup_json json_t *rec = json_parse (l, strlen (l), NULL);
+      if (rec == NULL || !str_eq (json_get_string (rec, field), value))
+        continue;
+      n++;
+      if (last_only)
+        {
+          free (last);
+          last = xstrdup (l);
+        }
+      else
+        printf ("%s\n", l);
+    }
+  if (last)
+    printf ("%s\n", last);
+  return n;
+}
+
+int
+budget_cmd_usage (int argc, char **argv, const char *(*state_dir_of) (const char *id), corral_error_t *err)
+{
+  if (argc == 2 && str_eq (argv[0], "--agent"))
+    {
+      cleanup_json json_t *ledger = ledger_load (err);
+      cleanup_json json_t *out = json_new_object ();
+      cleanup_free char *text = NULL;
+      int64_t used[BUDGET_N_DAILY];
+      char day[16];
+
+      if (ledger == NULL)
+        return -1;
+      ledger_day (unix_ms (), day);
+      ledger_get (ledger, argv[1], day, used);
+      json_set (out, "agent", json_new_string (argv[1]));
+      json_set (out, "day", json_new_string (day));
+      json_set (out, "wall_clock_ms", json_new_int (used[BUDGET_WALL_CLOCK]));
+      json_set (out, "cpu_ms", json_new_int (used[BUDGET_CPU]));
+      json_set (out, "egress_bytes", json_new_int (used[BUDGET_EGRESS]));
+      text = json_serialize (out, false);
+      printf ("%s\n", text);
+      return print_usage_records ("agent", argv[1], false, err) < 0 ? -1 : 0;
+    }
+  if (argc == 1 && argv[0][0] != '-')
+    {
+      const char *dir = state_dir_of (argv[0]);
+      cleanup_free char *snap = NULL;
+      int n;
+
+      /* A running container: its snapshot at the last trip, if any. */
+      if (dir)
+        {
+          cleanup_free char *path = NULL;
+          cleanup_close int fd = -1;
+          size_t len;
+          xasprintf (&path, "%s/" WATCHDOG_USAGE, dir);
+          fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+          if (fd >= 0 && fd_read_all (fd, 64 * 1024, path, &snap, &len, NULL) == 0)
+            printf ("%s\n", snap);
+        }
+      n = print_usage_records ("container", argv[0], true, err);
+      if (n < 0)
+        return -1;
+      if (n == 0 && snap == NULL)
+        return corral_error_make (err, ENOENT, "no usage recorded for container %s%s", argv[0],
+                                  dir ? " yet (it is running; totals are recorded when it ends)" : "");
+      return 0;
+    }
+  return corral_error_make (err, 0, "usage: corral usage ID | --agent AGENT");
+}

@@ -1,0 +1,236 @@
+/* corral: the per-agent daily ledger and the usage records. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "shim/fsutil.h"
+#include "shim/ledger.h"
+#include "shim/util.h"
+
+#define LEDGER_MAX (16 * 1024 * 1024)
+
+/* Ledger keys of the daily totals, in budget_kind order. */
+static const char *const total_keys[BUDGET_N_DAILY] = { "wall_clock_ms", "cpu_ms", "egress_bytes" };
+
+void
+ledger_day (int64_t time_ms, char buf[16])
+{
+  time_t s = (time_t) (time_ms / 1000);
+  struct tm tm;
+
+  gmtime_r (&s, &tm);
+  strftime (buf, 16, "%Y-%m-%d", &tm);
+}
+
+static json_t *
+agent_entry (const json_t *ledger, const char *agent, const char *day)
+{
+  json_t *e = json_get (json_get (ledger, "agents"), agent);
+
+  return e && str_eq (json_get_string (e, "day"), day) ? e : NULL;
+}
+
+void
+ledger_get (const json_t *ledger, const char *agent, const char *day, int64_t ret[BUDGET_N_DAILY])
+{
+  json_t *e = agent_entry (ledger, agent, day);
+
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    {
+      ret[k] = 0;
+      if (e && (!json_int64 (json_get (e, total_keys[k]), &ret[k]) || ret[k] < 0))
+        ret[k] = 0;
+    }
+}
+
+/* Entries of other days are history: the ledger holds today's totals. */
+static json_t *
+today_agents (json_t *ledger, const char *day)
+{
+  json_t *agents = json_ensure_object (ledger, "agents");
+
+  for (size_t i = json_len (agents); i-- > 0;)
+    if (!str_eq (json_get_string (json_value_at (agents, i), "day"), day))
+      {
+        cleanup_free char *key = xstrdup (json_key_at (agents, i));
+        (void) json_del (agents, key);
+      }
+  json_set (ledger, "version", json_new_int (1));
+  return agents;
+}
+
+static json_t *
+fresh_entry (json_t *agents, const char *agent, const char *day)
+{
+  json_t *e = json_get (agents, agent);
+
+  if (e == NULL)
+    {
+      e = json_new_object ();
+      json_set (e, "day", json_new_string (day));
+      for (int k = 0; k < BUDGET_N_DAILY; k++)
+        json_set (e, total_keys[k], json_new_int (0));
+      json_set (e, "containers", json_new_int (0));
+      json_set (agents, agent, e);
+    }
+  return e;
+}
+
+void
+ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
+{
+  json_t *e = fresh_entry (today_agents (ledger, day), agent, day);
+  int64_t v, n = 0;
+
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    {
+      if (!json_int64 (json_get (e, total_keys[k]), &v) || v < 0)
+        v = 0;
+      v = add[k] > 0 && v > INT64_MAX - add[k] ? INT64_MAX : v + (add[k] > 0 ? add[k] : 0);
+      json_set (e, total_keys[k], json_new_int (v));
+    }
+  json_int64 (json_get (e, "containers"), &n);
+  json_set (e, "containers", json_new_int (n + 1));
+}
+
+void
+ledger_reset (json_t *ledger, const char *agent, const char *day, const char *reason, int64_t time_ms)
+{
+  json_t *e = fresh_entry (today_agents (ledger, day), agent, day);
+  json_t *resets = json_ensure_array (e, "resets");
+  json_t *r = json_new_object ();
+  char when[32];
+
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    json_set (e, total_keys[k], json_new_int (0));
+  budget_format_time (time_ms, when);
+  json_set (r, "time", json_new_string (when));
+  json_set (r, "reason", json_new_string (reason));
+  json_push (resets, r);
+}
+
+int
+ledger_over (const int64_t used[BUDGET_N_DAILY], const int64_t daily[BUDGET_N_DAILY])
+{
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    if (daily[k] > 0 && used[k] >= budget_to_internal ((enum budget_kind) k, daily[k]))
+      return k;
+  return -1;
+}
+
+const char *
+ledger_dir (void)
+{
+  /* Only the test suite moves the ledger. */
+  const char *d = getenv ("CORRAL_LEDGER_DIR");
+  return d && *d == '/' ? d : CORRAL_LIB_DIR;
+}
+
+static int
+open_lock (int op, int *ret_fd, corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  int fd;
+
+  if (mkdir_p (ledger_dir (), 0700, err) < 0)
+    return -1;
+  xasprintf (&path, "%s/" LEDGER_LOCK_NAME, ledger_dir ());
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  while (flock (fd, op) < 0)
+    if (errno != EINTR)
+      {
+        close (fd);
+        return corral_error_make (err, errno, "lock `%s`", path);
+      }
+  *ret_fd = fd;
+  return 0;
+}
+
+static json_t *
+read_ledger (corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_close int fd = -1;
+  json_t *l;
+  size_t len;
+
+  xasprintf (&path, "%s/" LEDGER_NAME, ledger_dir ());
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT)
+    return json_new_object ();
+  if (fd < 0)
+    {
+      corral_error_make (err, errno, "open `%s`", path);
+      return NULL;
+    }
+  if (fd_read_all (fd, LEDGER_MAX, path, &data, &len, err) < 0)
+    return NULL;
+  l = json_parse (data, len, err);
+  if (l == NULL || !json_is_object (l))
+    {
+      json_free (l);
+      corral_error_wrap (err, "ledger `%s` (fix or remove it; an unreadable ledger blocks agents with daily budgets)",
+                         path);
+      if (*err == NULL)
+        corral_error_make (err, 0, "ledger `%s` is not a JSON object", path);
+      return NULL;
+    }
+  return l;
+}
+
+json_t *
+ledger_load (corral_error_t *err)
+{
+  cleanup_close int lock = -1;
+
+  if (open_lock (LOCK_SH, &lock, err) < 0)
+    return NULL;
+  return read_ledger (err);
+}
+
+int
+ledger_update (void (*fn) (json_t *ledger, void *data), void *data, corral_error_t *err)
+{
+  cleanup_close int lock = -1;
+  cleanup_close int dfd = -1;
+  cleanup_json json_t *l = NULL;
+  cleanup_free char *out = NULL;
+
+  if (open_lock (LOCK_EX, &lock, err) < 0 || (l = read_ledger (err)) == NULL)
+    return -1;
+  fn (l, data);
+  out = json_serialize (l, true);
+  dfd = open (ledger_dir (), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open `%s`", ledger_dir ());
+  return file_replace_at (dfd, LEDGER_NAME, out, strlen (out), 0600, err);
+}
+
+int
+ledger_append_usage (const char *line, corral_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *buf = NULL;
+  cleanup_close int fd = -1;
+  size_t len;
+
+  if (mkdir_p (ledger_dir (), 0700, err) < 0)
+    return -1;
+  xasprintf (&path, "%s/" USAGE_NAME, ledger_dir ());
+  fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return corral_error_make (err, errno, "open `%s`", path);
+  /* One write per line: O_APPEND keeps concurrent writers' lines whole. */
+  len = (size_t) xasprintf (&buf, "%s\n", line);
+  if (write (fd, buf, len) != (ssize_t) len)
+    return corral_error_make (err, errno, "append to `%s`", path);
+  return 0;
+}

@@ -1,0 +1,414 @@
+/* corral: budgets in the policy, annotations that tighten them, the
+ * watchdog's plan and the JSON event of a tripped budget. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "shim/util.h"
+#include "spec/budget.h"
+
+static const char *const kind_names[BUDGET_N]
+    = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", "connections_per_minute" };
+
+const char *
+budget_name (enum budget_kind k)
+{
+  return k < BUDGET_N ? kind_names[k] : "?";
+}
+
+int
+budget_kind_from_name (const char *name)
+{
+  for (int i = 0; i < BUDGET_N; i++)
+    if (str_eq (kind_names[i], name))
+      return i;
+  return -1;
+}
+
+const char *
+budget_action_name (enum budget_action a)
+{
+  return a == BUDGET_ACTION_FREEZE ? "freeze" : "kill";
+}
+
+void
+budget_defaults (corral_budgets_t *b)
+{
+  memset (b, 0, sizeof (*b));
+  b->interval_ms = BUDGET_DEFAULT_INTERVAL_MS;
+  b->grace_seconds = BUDGET_DEFAULT_GRACE_SECONDS;
+  b->action = BUDGET_ACTION_KILL;
+}
+
+void
+budget_clear (corral_budgets_t *b)
+{
+  strv_free (b->alert);
+  b->alert = NULL;
+}
+
+void
+budget_copy (corral_budgets_t *dst, const corral_budgets_t *src)
+{
+  size_t n = strv_len (src->alert);
+
+  *dst = *src;
+  dst->alert = NULL;
+  if (src->alert == NULL)
+    return;
+  dst->alert = xmalloc0 ((n + 1) * sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    dst->alert[i] = xstrdup (src->alert[i]);
+}
+
+bool
+budget_any (const corral_budgets_t *b)
+{
+  for (int i = 0; i < BUDGET_N; i++)
+    if (b->limit[i] > 0)
+      return true;
+  for (int i = 0; i < BUDGET_N_DAILY; i++)
+    if (b->daily[i] > 0)
+      return true;
+  return false;
+}
+
+/* ---- policy ---- */
+
+static int
+check_keys (const json_t *obj, const char *path, const char *const allowed[], corral_error_t *err)
+{
+  if (!json_is_object (obj))
+    return corral_error_make (err, 0, "%s: expected an object, found %s", path, json_type_name (obj));
+  for (size_t i = 0; i < json_len (obj); i++)
+    {
+      const char *k = json_key_at (obj, i);
+      bool ok = false;
+      for (size_t j = 0; allowed[j] && !ok; j++)
+        ok = str_eq (allowed[j], k);
+      if (!ok)
+        return corral_error_make (err, 0, "%s: unknown key \"%s\"", path, k);
+    }
+  return 0;
+}
+
+/* Sizes are bytes, or a string with a k/m/g suffix (powers of 1024). */
+static int
+parse_amount (const char *s, int64_t *ret)
+{
+  char *end;
+  long long n;
+  int64_t mult = 1;
+
+  errno = 0;
+  n = strtoll (s, &end, 10);
+  if (errno || end == s || n < 0)
+    return -1;
+  if (*end == 'k' || *end == 'K')
+    mult = 1024;
+  else if (*end == 'm' || *end == 'M')
+    mult = 1024 * 1024;
+  else if (*end == 'g' || *end == 'G')
+    mult = 1024 * 1024 * 1024;
+  else if (*end != '\0')
+    return -1;
+  if (*end && end[1] != '\0')
+    return -1;
+  if (n > INT64_MAX / mult)
+    return -1;
+  *ret = n * mult;
+  return 0;
+}
+
+/* A non-negative integer (0 = none); sizes may be strings with a suffix. */
+static int
+get_amount (const json_t *obj, const char *key, const char *path, bool size, int64_t max, int64_t *ret,
+            corral_error_t *err)
+{
+  json_t *v = json_get (obj, key);
+  int64_t n;
+
+  if (v == NULL)
+    return 0;
+  if (size && json_is_string (v))
+    {
+      if (parse_amount (json_string (v), &n) < 0)
+        return corral_error_make (err, 0, "%s.%s: invalid size \"%s\" (bytes, or a number with k, m or g)", path, key,
+                                  json_string (v));
+    }
+  else if (!json_int64 (v, &n))
+    return corral_error_make (err, 0, "%s.%s: expected an integer, found %s", path, key, json_type_name (v));
+  if (n < 0 || n > max)
+    return corral_error_make (err, 0, "%s.%s: %" PRId64 " is out of range [0, %" PRId64 "]", path, key, n, max);
+  *ret = n;
+  return 1;
+}
+
+/* Limits are kept in ms or bytes internally: bound them so that neither
+ * the conversion nor the watchdog's sums overflow. */
+#define MAX_SECONDS (100LL * 365 * 24 * 3600)
+#define MAX_BYTES (1LL << 60)
+#define MAX_RATE 1000000LL
+
+static int64_t
+kind_max (int k)
+{
+  return k == BUDGET_EGRESS ? MAX_BYTES : k == BUDGET_CONNECTIONS ? MAX_RATE : MAX_SECONDS;
+}
+
+static int
+parse_alert (corral_budgets_t *b, const json_t *v, const char *path, corral_error_t *err)
+{
+  size_t n;
+  cleanup_strv char **argv = NULL;
+
+  if (!json_is_array (v))
+    return corral_error_make (err, 0, "%s.alert: expected an array (the command's argv), found %s", path,
+                              json_type_name (v));
+  n = json_len (v);
+  if (n == 0)
+    {
+      strv_free (b->alert);
+      b->alert = NULL;
+      return 0;
+    }
+  argv = xmalloc0 ((n + 1) * sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    {
+      const char *s = json_string (json_at (v, i));
+      if (s == NULL)
+        return corral_error_make (err, 0, "%s.alert[%zu]: expected a string, found %s", path, i,
+                                  json_type_name (json_at (v, i)));
+      argv[i] = xstrdup (s);
+    }
+  /* The watchdog runs it as root with an empty environment: no PATH
+   * lookup, so no surprise about which program that is. */
+  if (argv[0][0] != '/')
+    return corral_error_make (err, 0, "%s.alert[0]: \"%s\" is not an absolute path", path, argv[0]);
+  strv_free (b->alert);
+  b->alert = steal_pointer (&argv);
+  return 0;
+}
+
+int
+budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_error_t *err)
+{
+  static const char *const keys[] = { "wall_clock_seconds",
+                                      "cpu_seconds",
+                                      "egress_bytes",
+                                      "connections_per_minute",
+                                      "interval_ms",
+                                      "grace_seconds",
+                                      "action",
+                                      "alert",
+                                      "daily",
+                                      NULL };
+  static const char *const daily_keys[] = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", NULL };
+  json_t *v;
+
+  if (check_keys (obj, path, keys, err) < 0)
+    return -1;
+  for (int k = 0; k < BUDGET_N; k++)
+    if (get_amount (obj, kind_names[k], path, k == BUDGET_EGRESS, kind_max (k), &b->limit[k], err) < 0)
+      return -1;
+  if (get_amount (obj, "interval_ms", path, false, 60000, &b->interval_ms, err) < 0
+      || get_amount (obj, "grace_seconds", path, false, 300, &b->grace_seconds, err) < 0)
+    return -1;
+  if (b->interval_ms < 100)
+    return corral_error_make (err, 0, "%s.interval_ms: %" PRId64 " is below 100", path, b->interval_ms);
+  v = json_get (obj, "action");
+  if (v != NULL)
+    {
+      const char *a = json_string (v);
+      if (str_eq (a, "kill"))
+        b->action = BUDGET_ACTION_KILL;
+      else if (str_eq (a, "freeze"))
+        b->action = BUDGET_ACTION_FREEZE;
+      else
+        return corral_error_make (err, 0, "%s.action: expected \"kill\" or \"freeze\"", path);
+    }
+  v = json_get (obj, "alert");
+  if (v != NULL && parse_alert (b, v, path, err) < 0)
+    return -1;
+  v = json_get (obj, "daily");
+  if (v != NULL)
+    {
+      cleanup_free char *sub = NULL;
+
+      xasprintf (&sub, "%s.daily", path);
+      if (check_keys (v, sub, daily_keys, err) < 0)
+        return -1;
+      for (int k = 0; k < BUDGET_N_DAILY; k++)
+        if (get_amount (v, kind_names[k], sub, k == BUDGET_EGRESS, kind_max (k), &b->daily[k], err) < 0)
+          return -1;
+    }
+  return 0;
+}
+
+/* ---- annotations ---- */
+
+bool
+budget_annotation_known (const char *key)
+{
+  return str_has_prefix (key, BUDGET_ANNOTATION_PREFIX)
+         && budget_kind_from_name (key + strlen (BUDGET_ANNOTATION_PREFIX)) >= 0;
+}
+
+int
+budget_apply_annotation (corral_budgets_t *b, const char *key, const char *value, corral_error_t *err)
+{
+  int k = str_has_prefix (key, BUDGET_ANNOTATION_PREFIX)
+              ? budget_kind_from_name (key + strlen (BUDGET_ANNOTATION_PREFIX))
+              : -1;
+  int64_t v;
+
+  if (k < 0)
+    return corral_error_make (err, 0, "annotation %s is not known to corral", key);
+  /* Only the byte budget takes k/m/g suffixes; the others are plain counts. */
+  if ((k != BUDGET_EGRESS && strspn (value, "0123456789") != strlen (value)) || parse_amount (value, &v) < 0 || v <= 0
+      || v > kind_max (k))
+    return corral_error_make (err, 0, "annotation %s=%s: expected a positive integer%s, at most %" PRId64, key, value,
+                              k == BUDGET_EGRESS ? " (k, m, g suffixes allowed)" : "", kind_max (k));
+  if (b->limit[k] != 0 && v > b->limit[k])
+    return corral_error_make (err, 0,
+                              "annotation %s=%s would loosen the profile's budget of %" PRId64
+                              ": annotations can only tighten a profile",
+                              key, value, b->limit[k]);
+  b->limit[k] = v;
+  return 0;
+}
+
+const char *
+budget_agent (const json_t *annotations)
+{
+  const char *a = json_get_string (annotations, "run.corral.agent");
+
+  if (a == NULL || *a == '\0')
+    a = json_get_string (annotations, "io.kubernetes.cri.image-name");
+  return a && *a ? a : "unnamed";
+}
+
+/* ---- plan ---- */
+
+json_t *
+budget_plan_new (const corral_budgets_t *b, const char *id, const char *agent)
+{
+  json_t *plan = json_new_object ();
+  json_t *limits = json_new_object ();
+  json_t *daily = json_new_object ();
+  json_t *alert = json_new_array ();
+
+  json_set (plan, "id", json_new_string (id));
+  json_set (plan, "agent", json_new_string (agent));
+  for (int k = 0; k < BUDGET_N; k++)
+    if (b->limit[k] > 0)
+      json_set (limits, kind_names[k], json_new_int (b->limit[k]));
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    if (b->daily[k] > 0)
+      json_set (daily, kind_names[k], json_new_int (b->daily[k]));
+  json_set (plan, "limits", limits);
+  json_set (plan, "daily", daily);
+  json_set (plan, "interval_ms", json_new_int (b->interval_ms));
+  json_set (plan, "grace_seconds", json_new_int (b->grace_seconds));
+  json_set (plan, "action", json_new_string (budget_action_name (b->action)));
+  for (char **a = b->alert; a && *a; a++)
+    json_push (alert, json_new_string (*a));
+  json_set (plan, "alert", alert);
+  return plan;
+}
+
+int
+budget_plan_parse (const json_t *plan, corral_budgets_t *ret, char **ret_id, char **ret_agent, corral_error_t *err)
+{
+  corral_budgets_t b;
+  const json_t *limits = json_get (plan, "limits");
+  const json_t *daily = json_get (plan, "daily");
+  const json_t *alert = json_get (plan, "alert");
+  const char *id = json_get_string (plan, "id");
+  const char *agent = json_get_string (plan, "agent");
+  const char *action = json_get_string (plan, "action");
+
+  budget_defaults (&b);
+  if (id == NULL || agent == NULL || action == NULL || !json_is_object (limits) || !json_is_object (daily)
+      || !json_int64 (json_get (plan, "interval_ms"), &b.interval_ms)
+      || !json_int64 (json_get (plan, "grace_seconds"), &b.grace_seconds) || b.interval_ms < 100)
+    return corral_error_make (err, 0, "budget plan: missing or invalid fields");
+  for (int k = 0; k < BUDGET_N; k++)
+    if (json_get (limits, kind_names[k]) && !json_int64 (json_get (limits, kind_names[k]), &b.limit[k]))
+      return corral_error_make (err, 0, "budget plan: limits.%s is not an integer", kind_names[k]);
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    if (json_get (daily, kind_names[k]) && !json_int64 (json_get (daily, kind_names[k]), &b.daily[k]))
+      return corral_error_make (err, 0, "budget plan: daily.%s is not an integer", kind_names[k]);
+  b.action = str_eq (action, "freeze") ? BUDGET_ACTION_FREEZE : BUDGET_ACTION_KILL;
+  if (json_len (alert) > 0)
+    {
+      b.alert = xmalloc0 ((json_len (alert) + 1) * sizeof (char *));
+      for (size_t i = 0; i < json_len (alert); i++)
+        b.alert[i] = xstrdup (json_string (json_at (alert, i)) ? json_string (json_at (alert, i)) : "");
+    }
+  *ret = b;
+  *ret_id = xstrdup (id);
+  *ret_agent = xstrdup (agent);
+  return 0;
+}
+
+int64_t
+budget_to_internal (enum budget_kind k, int64_t v)
+{
+  return k == BUDGET_WALL_CLOCK || k == BUDGET_CPU ? v * 1000 : v;
+}
+
+/* ---- events ---- */
+
+void
+budget_format_time (int64_t time_ms, char buf[32])
+{
+  time_t s = (time_t) (time_ms / 1000);
+  struct tm tm;
+
+  char sec[24];
+
+  gmtime_r (&s, &tm);
+  strftime (sec, sizeof (sec), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (buf, 32, "%.19s.%03dZ", sec, (int) (time_ms % 1000));
+}
+
+/* Seconds with milliseconds for the clocks, integers for the rest. */
+static char *
+format_amount (enum budget_kind k, int64_t v)
+{
+  char *s;
+
+  if (k == BUDGET_WALL_CLOCK || k == BUDGET_CPU)
+    xasprintf (&s, "%" PRId64 ".%03" PRId64, v / 1000, v % 1000);
+  else
+    xasprintf (&s, "%" PRId64, v);
+  return s;
+}
+
+char *
+budget_event_json (const budget_event_t *ev)
+{
+  cleanup_free char *id = json_quote (ev->id ? ev->id : "");
+  cleanup_free char *agent = json_quote (ev->agent ? ev->agent : "");
+  cleanup_free char *event = json_quote (ev->event ? ev->event : "budget_exceeded");
+  cleanup_free char *action = json_quote (ev->action ? ev->action : "");
+  cleanup_free char *reason = ev->reason ? json_quote (ev->reason) : NULL;
+  cleanup_free char *limit = format_amount (ev->kind, ev->limit);
+  cleanup_free char *usage = format_amount (ev->kind, ev->usage);
+  cleanup_free char *extra = NULL;
+  char when[32];
+  char *out;
+
+  budget_format_time (ev->time_ms, when);
+  /* A resume or reset is a human's decision: its reason, no usage. */
+  if (reason)
+    xasprintf (&extra, "\"reason\":%s,\"grant\":%" PRId64, reason, ev->grant);
+  else
+    xasprintf (&extra, "\"scope\":\"%s\",\"limit\":%s,\"usage\":%s", ev->daily ? "daily" : "run", limit, usage);
+  xasprintf (&out, "{\"time\":\"%s\",\"event\":%s,\"container\":%s,\"agent\":%s,\"budget\":\"%s\",%s,\"action\":%s}",
+             when, event, id, agent, budget_name (ev->kind), extra, action);
+  return out;
+}

@@ -1,0 +1,257 @@
+#!/usr/bin/env bats
+# Budgets and circuit breakers (issue 9): the watchdog kills or freezes a
+# container whose budget runs out, alerts, and a frozen one resumes only on
+# a human's word; egress bytes and connection rate trip the same breaker;
+# an agent over its daily total cannot start containers.  Network traffic
+# goes only to listeners of the test's own on the Podman bridge gateway.
+
+load ../lib/helpers
+
+GW=10.88.0.1
+BULK=18094
+CONN=18095
+
+setup_file() {
+    ensure_podman_image
+}
+
+setup() {
+    NAME=$(unique_name budget)
+    AGENT=$(unique_name agent)
+    WORK=$(mktemp -d)
+    chmod 755 "$WORK"
+    # The alert command: appends its stdin (the JSON event) to a file.
+    printf '#!/bin/sh\ncat >>%s/alerts.jsonl\necho >>%s/alerts.jsonl\n' "$WORK" "$WORK" >"$WORK/alert"
+    chmod 755 "$WORK/alert"
+}
+
+teardown() {
+    stop_listeners
+    local n
+    for n in "$NAME" "$NAME-2" "$NAME-3"; do
+        podman --runtime "${WRAPPER:-$CORRAL}" rm -f -t 0 "$n" >/dev/null 2>&1 || true
+    done
+    if [ -n "${SAVED_LOG:-}" ] && [ -d /var/log/corral/budget.log ]; then
+        rmdir /var/log/corral/budget.log
+        [ ! -e "$SAVED_LOG" ] || mv "$SAVED_LOG" /var/log/corral/budget.log
+    fi
+    [ -z "${WRAPPER:-}" ] || rm -rf "$(dirname "$WRAPPER")"
+    rm -rf "$WORK"
+}
+
+run_podman() {
+    local expected=0
+    case "$1" in
+        [0-9]* | '?' | '!')
+            expected=$1
+            shift
+            ;;
+    esac
+    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
+}
+
+# with_budgets JSON [EXTRA_PYTHON]: the shipped policy with these budgets
+# (and the test's alert command) on the default profile.
+with_budgets() {
+    policy_with "p['profiles']['default']['budgets'] = json.loads('''$1'''); \
+p['profiles']['default']['budgets']['alert'] = ['$WORK/alert']; ${2:-}"
+    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+}
+
+freezer_state() {
+    cat "/sys/fs/cgroup/freezer/libpod_parent/libpod-$1/freezer.state" 2>/dev/null
+}
+
+is_frozen() {
+    [ "$(freezer_state "$1")" = FROZEN ]
+}
+
+is_thawed() {
+    [ "$(freezer_state "$1")" = THAWED ]
+}
+
+not_running() {
+    [ "$(podman inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" != running ]
+}
+
+# alert_field N KEY: field KEY of the Nth (1-based) alert received.
+alert_field() {
+    /usr/bin/python3 - "$WORK/alerts.jsonl" "$1" "$2" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(events[int(sys.argv[2]) - 1][sys.argv[3]])
+PY
+}
+
+n_alerts() {
+    grep -c . "$WORK/alerts.jsonl" 2>/dev/null || echo 0
+}
+
+has_alerts() {
+    [ "$(n_alerts)" -ge "$1" ]
+}
+
+@test "wall clock: sleep 1000 with a 3 s budget is killed within bounds and the alert gets the JSON event" {
+    with_budgets '{"wall_clock_seconds": 3, "grace_seconds": 1, "action": "kill"}'
+    local t0 t1 elapsed
+    t0=$(date +%s%N)
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 1000
+    local cid=$output
+    wait_for 20 not_running "$NAME" || die "container still running 20 s after start with a 3 s budget"
+    t1=$(date +%s%N)
+    elapsed=$(((t1 - t0) / 1000000))
+    [ "$elapsed" -ge 3000 ] || die "killed after $elapsed ms, before its 3 s budget ran out"
+    [ "$elapsed" -le 7000 ] || die "killed after $elapsed ms: budget 3 s + interval 1 s + grace 1 s + slack exceeded"
+    run_podman inspect -f '{{.State.ExitCode}}' "$NAME"
+    assert_eq "$output" "137" "sleep (PID 1 ignores SIGTERM) ended by SIGKILL after the grace"
+
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "wall_clock_seconds" "alert names the budget"
+    assert_eq "$(alert_field 1 container)" "$cid" "alert names the container"
+    assert_eq "$(alert_field 1 action)" "kill" "alert names the action"
+    assert_eq "$(alert_field 1 limit)" "3.0" "alert carries the limit"
+    assert_eq "$(alert_field 1 agent)" "unnamed" "no run.corral.agent: the shared unnamed agent"
+    grep -q "\"event\":\"budget_exceeded\",\"container\":\"$cid\".*\"budget\":\"wall_clock_seconds\"" \
+        /var/log/corral/budget.log || die "no budget_exceeded line for $cid in /var/log/corral/budget.log"
+}
+
+@test "CPU loop with a 2 CPU-second budget and freeze: frozen, alerted, resumed only by a human with --grant" {
+    with_budgets '{"cpu_seconds": 2, "action": "freeze"}'
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sh -c 'while :; do :; done'
+    local cid=$output
+    wait_for 30 is_frozen "$cid" || die "cgroup freezer not FROZEN: $(freezer_state "$cid")"
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "cpu_seconds" "alert names the CPU budget"
+    assert_eq "$(alert_field 1 action)" "freeze" "alert names the action"
+
+    # An engine's resume (Podman unpause) is not a human's word.
+    run_corral 1 resume "$cid"
+    assert_contains "$output" "only a human resumes it" "engine resume of a tripped container refused"
+    is_frozen "$cid" || die "the refused resume thawed the container"
+    # Resuming a used-up budget without giving more would trip at once.
+    run_corral 1 resume "$cid" --reason "reviewed by test"
+    assert_contains "$output" "--grant" "resume without --grant refused for a used-up budget"
+
+    run_corral resume "$cid" --reason "reviewed by test" --grant 2
+    wait_for 10 is_thawed "$cid" || die "not thawed after corral resume"
+    grep -q "\"event\":\"resumed\",\"container\":\"$cid\".*\"reason\":\"reviewed by test\",\"grant\":2" \
+        /var/log/corral/budget.log || die "resume not logged with its reason"
+    # It runs until the granted 2 s are used, then trips again.
+    wait_for 30 is_frozen "$cid" || die "not frozen again after the granted CPU seconds"
+    wait_for 10 has_alerts 2 || die "no second alert"
+    local first second
+    first=$(alert_field 1 usage)
+    second=$(alert_field 2 usage)
+    /usr/bin/python3 -c "import sys; sys.exit(0 if $second >= $first + 2 else 1)" ||
+        die "second trip at $second CPU s, not 2 s past the first ($first)"
+    run_corral usage "$cid"
+    assert_contains "$output" "\"trips\":2" "usage snapshot counts both trips"
+}
+
+@test "egress bytes: a download from the test's own host stops at the quota and trips the breaker" {
+    with_budgets '{"egress_bytes": "256k", "action": "freeze"}' \
+        "p['profiles']['default']['egress']['allow'] = ['$GW:$BULK/tcp']"
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 300
+    local cid=$output
+    rm -f "$WORK/bulk.log.ready"
+    /usr/bin/python3 "$TESTS_DIR/lib/bulk-listener.py" "$GW" "$BULK" "$WORK/bulk.log" 4194304 &
+    LISTENER_PIDS+=($!)
+    wait_for 10 test -e "$WORK/bulk.log.ready" || die "bulk listener did not start"
+    # The download runs in the background: the container freezes under it.
+    podman --runtime "$WRAPPER" exec -d "$NAME" sh -c "nc $GW $BULK </dev/null >/tmp/download"
+    wait_for 30 is_frozen "$cid" || die "not frozen after the byte budget: $(freezer_state "$cid")"
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "egress_bytes" "alert names the byte budget"
+    grep -q "connection from" "$WORK/bulk.log" || die "the download never reached the listener"
+    run_corral egress show "$cid"
+    local dropped
+    dropped=$(echo "$output" | awk '$1 == "input" && /budget: bytes over 262144/ { print $(NF - 2) }')
+    [ "${dropped:-0}" -ge 1 ] || die "no inbound packet was dropped at the quota: $output"
+}
+
+@test "connection rate: 100 connections in a burst against a limit of 50/min open the breaker" {
+    with_budgets '{"connections_per_minute": 50, "action": "kill", "grace_seconds": 1}' \
+        "p['profiles']['default']['egress']['allow'] = ['$GW:$CONN/tcp']"
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 300
+    local cid=$output
+    start_listener "$GW" "$CONN" "$WORK/conn.log"
+    run_podman '?' exec "$NAME" sh -c \
+        "i=0; while [ \$i -lt 100 ]; do nc -w 1 $GW $CONN </dev/null >/dev/null; i=\$((i+1)); done"
+    wait_for 20 not_running "$NAME" || die "breaker did not open: container still running"
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "connections_per_minute" "alert names the connection breaker"
+    assert_eq "$(alert_field 1 limit)" "50" "alert carries the rate"
+    local seen
+    seen=$(grep -c "connection from" "$WORK/conn.log")
+    [ "$seen" -ge 50 ] || die "only $seen connections reached the listener: the rate was not what tripped"
+}
+
+@test "daily total: an agent over its daily CPU total is refused until corral budget reset" {
+    with_budgets '{"daily": {"cpu_seconds": 1}, "action": "kill", "grace_seconds": 1}'
+    run_podman run -d --name "$NAME" --annotation "run.corral.agent=$AGENT" "$CORRAL_TEST_IMAGE" \
+        sh -c 'while :; do :; done'
+    wait_for 30 not_running "$NAME" || die "first container not stopped at the agent's daily CPU total"
+    assert_eq "$(alert_field 1 scope)" "daily" "the trip names the daily scope"
+    assert_eq "$(alert_field 1 agent)" "$AGENT" "the trip names the agent"
+    wait_for 10 grep -q "\"agent\":\"$AGENT\"" /var/lib/corral/usage.jsonl || die "no usage record for the agent"
+
+    run_podman 126 run --rm --name "$NAME-2" --annotation "run.corral.agent=$AGENT" "$CORRAL_TEST_IMAGE" \
+        echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "refused container never ran"
+    assert_contains "$output" "agent $AGENT has used its daily cpu_seconds budget" "clear refusal"
+    assert_no_state_record "$NAME-2"
+
+    run_corral usage --agent "$AGENT"
+    assert_contains "$output" "\"agent\":\"$AGENT\"" "usage by agent"
+
+    run_corral 1 budget reset "$AGENT"
+    assert_contains "$output" "reason" "reset without a reason refused"
+    run_corral budget reset "$AGENT" --reason "test: reviewed"
+    run_podman run --rm --name "$NAME-3" --annotation "run.corral.agent=$AGENT" "$CORRAL_TEST_IMAGE" echo started
+    assert_eq "$output" "started" "the agent starts again after the reset"
+    grep -q "\"event\":\"daily_reset\",\"container\":\"\",\"agent\":\"$AGENT\".*\"reason\":\"test: reviewed\"" \
+        /var/log/corral/budget.log || die "reset not logged with its reason"
+}
+
+@test "budget annotations only tighten; gVisor with budgets is refused" {
+    with_budgets '{"wall_clock_seconds": 60}'
+    run_podman 126 run --rm --name "$NAME" --annotation run.corral.budget.wall_clock_seconds=600 \
+        "$CORRAL_TEST_IMAGE" true
+    assert_contains "$output" "would loosen" "raising a budget by annotation refused"
+    run_podman 126 run --rm --name "$NAME" --annotation run.corral.budget.cpu_seconds=abc "$CORRAL_TEST_IMAGE" true
+    assert_contains "$output" "expected a positive integer" "malformed budget annotation refused"
+    run_podman 126 run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" true
+    assert_contains "$output" "not enforced under gVisor" "budgets under gVisor refused, not ignored"
+}
+
+@test "if the watchdog cannot start the container does not keep running (fail closed)" {
+    with_budgets '{"wall_clock_seconds": 600}'
+    mkdir -p /var/log/corral
+    if [ -e /var/log/corral/budget.log ]; then
+        SAVED_LOG=/var/log/corral/budget.log.saved-by-test.$$
+        mv /var/log/corral/budget.log "$SAVED_LOG"
+    else
+        SAVED_LOG=/nonexistent
+    fi
+    mkdir /var/log/corral/budget.log
+    run_podman '!' run --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 1000
+    assert_contains "$output" "corral budget watchdog" "the hook's error reaches the user"
+    wait_for 10 not_running "$NAME" || die "container kept running without a watchdog"
+}
+
+@test "the watchdog leaves nothing behind after the container ends" {
+    with_budgets '{"wall_clock_seconds": 600}'
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 1000
+    local cid=$output dir wd
+    dir=$(state_records_for "$cid")
+    [ -n "$dir" ] || die "no state record while running"
+    wd=$(cat "$dir/watchdog.pid") || die "no watchdog.pid while running"
+    kill -0 "$wd" || die "watchdog $wd not running"
+    run_podman rm -f -t 0 "$NAME"
+    assert_no_state_record "$cid"
+    wait_for 10 sh -c "! kill -0 $wd" || die "watchdog $wd still running after the container ended"
+    wait_for 10 grep -q "\"event\":\"usage\",\"container\":\"$cid\"" /var/lib/corral/usage.jsonl ||
+        die "no usage record for $cid"
+    run_corral usage "$cid"
+    assert_contains "$output" "\"container\":\"$cid\"" "corral usage prints the record"
+}

@@ -1,0 +1,209 @@
+/* Unit tests of the audit log: canonical records, the HMAC chain, and
+ * verify on crafted files (edit, drop, swap, truncate, forge, wrong key). */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "shim/audit.h"
+#include "shim/util.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/corral-test-audit.XXXXXX";
+
+static void
+write_file (const char *path, const char *data)
+{
+  FILE *f = fopen (path, "w");
+  fputs (data, f);
+  fclose (f);
+}
+
+static char *
+read_file (const char *path)
+{
+  FILE *f = fopen (path, "r");
+  char *buf = xmalloc0 (1 << 20);
+  size_t n = f ? fread (buf, 1, (1 << 20) - 1, f) : 0;
+  if (f)
+    fclose (f);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* verify PATH; returns its status and the report in *ret_out */
+static int
+verify (const char *path, const char *key, char **ret_out)
+{
+  cleanup_error corral_error_t err = NULL;
+  char *out = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream (&out, &len);
+  int r = audit_verify (path, key, mem, &err);
+
+  fclose (mem);
+  if (r < 0)
+    {
+      free (out);
+      xasprintf (&out, "error: %s", err->msg);
+    }
+  *ret_out = out;
+  return r;
+}
+
+static void
+test_record_line (void)
+{
+  unsigned char key[32] = { 1, 2, 3 };
+  audit_subject_t who = { .container = "c1", .agent = "a1", .engine = "podman" };
+  cleanup_json json_t *fields = json_new_object ();
+  cleanup_free char *a = NULL;
+  cleanup_free char *b = NULL;
+  cleanup_free char *c = NULL;
+
+  json_set (fields, "profile", json_new_string ("default"));
+  a = audit_record_line (key, 32, 1, "00", "2026-01-01T00:00:00.000000000Z", "h", &who, "create", fields);
+  b = audit_record_line (key, 32, 1, "00", "2026-01-01T00:00:00.000000000Z", "h", &who, "create", fields);
+  key[0] = 9;
+  c = audit_record_line (key, 32, 1, "00", "2026-01-01T00:00:00.000000000Z", "h", &who, "create", fields);
+  ok (a && b && strcmp (a, b) == 0, "the same record gives the same line (canonical bytes)");
+  like (a, "{\"seq\":1,\"time\":\"2026-01-01T00:00:00.000000000Z\",\"host\":\"h\",\"container\":\"c1\"",
+        "members in canonical order");
+  like (a, "\"fields\":{\"profile\":\"default\"},\"prev\":\"00\",\"mac\":\"", "fields, prev and mac last");
+  ok (a && c && strcmp (a, c) != 0, "another key gives another mac");
+  ok (audit_record_line (key, 16, 1, "00", "t", "h", &who, "create", fields) == NULL, "a short key is refused");
+}
+
+static void
+test_chain (void)
+{
+  cleanup_free char *log = NULL;
+  cleanup_free char *key = NULL;
+  cleanup_free char *copy = NULL;
+  cleanup_free char *data = NULL;
+  audit_config_t c;
+  audit_subject_t who = { .container = "c1", .agent = "a1", .engine = "test" };
+  int appended = 0;
+
+  xasprintf (&log, "%s/audit.jsonl", dir);
+  xasprintf (&key, "%s/audit.key", dir);
+  xasprintf (&copy, "%s/copy.jsonl", dir);
+  c.path = log;
+  c.key_path = key;
+  c.fsync = false;
+  c.fail_closed = true;
+  for (int i = 0; i < 4; i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_json json_t *f = json_new_object ();
+      json_set (f, "n", json_new_int (i));
+      appended += audit_append (&c, &who, i == 0 ? "create" : "exec", f, &err) == 0;
+    }
+  is_int (appended, 4, "four records appended (key created on first use)");
+  {
+    struct stat st;
+    ok (stat (key, &st) == 0 && (st.st_mode & 0777) == 0600, "the key is created 0600");
+  }
+
+  data = read_file (log);
+  {
+    char *out = NULL;
+    is_int (verify (log, key, &out), 0, "an untouched log verifies");
+    like (out, "4 records, chain intact", "verify counts the records");
+    free (out);
+  }
+
+  /* edit one byte of line 3 */
+  {
+    cleanup_free char *edited = xstrdup (data);
+    char *line3 = strchr (strchr (edited, '\n') + 1, '\n') + 1;
+    char *n = strstr (line3, "\"n\":2");
+    char *out = NULL;
+    n[4] = '7';
+    write_file (copy, edited);
+    is_int (verify (copy, key, &out), 1, "an edited byte breaks the chain");
+    like (out, "line 3: MAC does not match", "the edit is found at line 3");
+    free (out);
+  }
+  /* drop line 2 */
+  {
+    cleanup_free char *dropped = xstrdup (data);
+    char *l2 = strchr (dropped, '\n') + 1;
+    char *l3 = strchr (l2, '\n') + 1;
+    char *out = NULL;
+    memmove (l2, l3, strlen (l3) + 1);
+    write_file (copy, dropped);
+    is_int (verify (copy, key, &out), 1, "a dropped record breaks the chain");
+    like (out, "line 2: sequence 3 where 2 was due", "the gap is found at line 2");
+    free (out);
+  }
+  /* swap lines 2 and 3 */
+  {
+    cleanup_free char *l1 = xstrdup (data);
+    char *l2 = strchr (l1, '\n') + 1;
+    char *l3 = strchr (l2, '\n') + 1;
+    char *l4 = strchr (l3, '\n') + 1;
+    cleanup_free char *swapped = NULL;
+    char *out = NULL;
+    xasprintf (&swapped, "%.*s%.*s%.*s%s", (int) (l2 - l1), l1, (int) (l4 - l3), l3, (int) (l3 - l2), l2, l4);
+    write_file (copy, swapped);
+    is_int (verify (copy, key, &out), 1, "swapped records break the chain");
+    like (out, "line 2: sequence 3 where 2 was due", "the swap is found at line 2");
+    free (out);
+  }
+  /* truncate */
+  {
+    cleanup_free char *cut = xstrdup (data);
+    char *out = NULL;
+    cut[strlen (cut) - 10] = '\0';
+    write_file (copy, cut);
+    is_int (verify (copy, key, &out), 1, "a truncated log fails");
+    like (out, "line 4: truncated", "the truncation is found at line 4");
+    free (out);
+  }
+  /* forge: a well-formed line with a made-up mac */
+  {
+    cleanup_free char *forged = NULL;
+    char *out = NULL;
+    xasprintf (&forged,
+               "%s{\"seq\":5,\"time\":\"t\",\"host\":\"h\",\"container\":\"c1\",\"agent\":null,\"engine\":null,"
+               "\"event\":\"stop\",\"fields\":{},\"prev\":\"x\",\"mac\":\"%064d\"}\n",
+               data, 0);
+    write_file (copy, forged);
+    is_int (verify (copy, key, &out), 1, "a line forged without the key fails");
+    like (out, "line 5: MAC does not match", "the forgery is found at line 5");
+    free (out);
+  }
+  /* wrong key */
+  {
+    cleanup_free char *other = NULL;
+    char *out = NULL;
+    xasprintf (&other, "%s/other.key", dir);
+    write_file (other, "0101010101010101010101010101010101010101010101010101010101010101\n");
+    chmod (other, 0600);
+    is_int (verify (log, other, &out), 1, "another key does not verify the log");
+    like (out, "line 1: MAC does not match: wrong key", "a wrong key is named as such");
+    free (out);
+  }
+}
+
+int
+main (void)
+{
+  if (geteuid () != 0)
+    {
+      printf ("1..0 # SKIP the audit key must be owned by root\n");
+      return 77;
+    }
+  if (mkdtemp (dir) == NULL)
+    return 1;
+  test_record_line ();
+  test_chain ();
+  {
+    cleanup_free char *cmd = NULL;
+    xasprintf (&cmd, "rm -rf %s", dir);
+    (void) !system (cmd);
+  }
+  return done_testing ();
+}

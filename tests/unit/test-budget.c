@@ -1,0 +1,321 @@
+/* corral: unit tests of budgets: the policy's "budgets" section and its
+ * annotations, the watchdog's plan, the JSON event, ledger arithmetic and
+ * the parsing of cgroup files captured on this kind of machine. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "hooks/watchdog.h"
+#include "shim/fsutil.h"
+#include "shim/ledger.h"
+#include "shim/util.h"
+#include "spec/budget.h"
+#include "spec/policy.h"
+#include "tests/unit/tap.h"
+
+#define CID "6d5439fdfe2d37529bea3768a7c4532abe3e37f5cb0c47f82a172a1cb16e2e33"
+
+static char *
+fixture (const char *name)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+  char *data = NULL;
+  size_t len;
+
+  xasprintf (&path, "%s/tests/fixtures/%s", tap_srcdir (), name);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fd_read_all (fd, 1024 * 1024, path, &data, &len, &err) < 0)
+    bail_out ("cannot read %s", path);
+  return data;
+}
+
+/* The shipped policy with a budgets object spliced into a profile. */
+static corral_policy_t *
+policy_with_budgets (const char *profile, const char *budgets, corral_error_t *err)
+{
+  cleanup_free char *text = fixture ("../../configs/policy.json");
+  cleanup_free char *needle = NULL;
+  cleanup_free char *out = NULL;
+  char *at;
+
+  xasprintf (&needle, "\"%s\": {", profile);
+  at = strstr (text, needle);
+  if (at == NULL)
+    bail_out ("no profile %s", profile);
+  at += strlen (needle);
+  xasprintf (&out, "%.*s \"budgets\": %s, %s", (int) (at - text), text, budgets, at);
+  return policy_parse (out, strlen (out), "test-policy.json", err);
+}
+
+static void
+test_policy (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  corral_policy_t *p;
+  const corral_profile_t *d, *off;
+
+  p = policy_with_budgets ("default",
+                           "{\"wall_clock_seconds\": 3, \"cpu_seconds\": 2, \"egress_bytes\": \"1m\", "
+                           "\"connections_per_minute\": 50, \"action\": \"freeze\", \"alert\": [\"/bin/true\", "
+                           "\"x\"], \"daily\": {\"cpu_seconds\": 60, \"egress_bytes\": 1000}}",
+                           &err);
+  ok (p != NULL, "a full budgets section parses%s%s", err ? ": " : "", err ? err->msg : "");
+  if (p == NULL)
+    return;
+  d = policy_find_profile (p, "default");
+  is_int (d->budgets.limit[BUDGET_WALL_CLOCK], 3, "wall clock seconds");
+  is_int (d->budgets.limit[BUDGET_CPU], 2, "CPU seconds");
+  is_int (d->budgets.limit[BUDGET_EGRESS], 1024 * 1024, "egress bytes with a suffix");
+  is_int (d->budgets.limit[BUDGET_CONNECTIONS], 50, "connections per minute");
+  is_int (d->budgets.interval_ms, 1000, "interval defaults to 1000 ms");
+  is_int (d->budgets.grace_seconds, 5, "grace defaults to 5 s");
+  is_int (d->budgets.action, BUDGET_ACTION_FREEZE, "action freeze");
+  is_str (d->budgets.alert ? d->budgets.alert[0] : NULL, "/bin/true", "alert argv[0]");
+  is_int ((long long) strv_len (d->budgets.alert), 2, "alert argv kept whole");
+  is_int (d->budgets.daily[BUDGET_CPU], 60, "daily CPU seconds");
+  is_int (d->budgets.daily[BUDGET_EGRESS], 1000, "daily egress bytes");
+  is_int (d->budgets.daily[BUDGET_WALL_CLOCK], 0, "daily wall clock unset");
+  off = policy_find_profile (p, "offline");
+  is_int (off->budgets.limit[BUDGET_CPU], 2, "offline inherits the budgets");
+  is_str (off->budgets.alert ? off->budgets.alert[1] : NULL, "x", "offline inherits the alert command");
+  ok (budget_any (&d->budgets), "budget_any with budgets");
+  policy_free (p);
+
+  p = policy_with_budgets ("default", "{}", &err);
+  ok (p && !budget_any (&policy_find_profile (p, "default")->budgets), "an empty budgets section asks for nothing");
+  policy_free (p);
+
+  static const struct
+  {
+    const char *budgets, *error;
+  } bad[] = {
+    { "{\"wall_clock\": 3}", "profiles.default.budgets: unknown key \"wall_clock\"" },
+    { "{\"cpu_seconds\": -1}", "profiles.default.budgets.cpu_seconds: -1 is out of range" },
+    { "{\"cpu_seconds\": \"2\"}", "profiles.default.budgets.cpu_seconds: expected an integer, found string" },
+    { "{\"egress_bytes\": \"1x\"}", "profiles.default.budgets.egress_bytes: invalid size \"1x\"" },
+    { "{\"action\": \"pause\"}", "profiles.default.budgets.action: expected \"kill\" or \"freeze\"" },
+    { "{\"alert\": [\"notify\"]}", "profiles.default.budgets.alert[0]: \"notify\" is not an absolute path" },
+    { "{\"alert\": \"/bin/true\"}", "profiles.default.budgets.alert: expected an array" },
+    { "{\"alert\": [\"/bin/x\", 3]}", "profiles.default.budgets.alert[1]: expected a string" },
+    { "{\"interval_ms\": 10}", "profiles.default.budgets.interval_ms: 10 is below 100" },
+    { "{\"daily\": {\"connections_per_minute\": 5}}",
+      "profiles.default.budgets.daily: unknown key \"connections_per_minute\"" },
+    { "[]", "profiles.default.budgets: expected an object" },
+  };
+  for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
+    {
+      corral_error_release (&err);
+      p = policy_with_budgets ("default", bad[i].budgets, &err);
+      ok (p == NULL, "refused: %s", bad[i].budgets);
+      like (err ? err->msg : "", bad[i].error, "error names the JSON path: %s", bad[i].budgets);
+      policy_free (p);
+    }
+}
+
+static corral_profile_t *
+tightened (const corral_profile_t *base, const char *key, const char *value, corral_error_t *err)
+{
+  cleanup_json json_t *ann = json_new_object ();
+  json_set (ann, key, json_new_string (value));
+  return profile_with_annotations (base, ann, err);
+}
+
+static void
+test_annotations (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  corral_policy_t *p = policy_with_budgets ("default", "{\"cpu_seconds\": 10}", &err);
+  const corral_profile_t *d;
+  corral_profile_t *t;
+
+  if (p == NULL)
+    bail_out ("policy: %s", err->msg);
+  d = policy_find_profile (p, "default");
+  t = tightened (d, "run.corral.budget.cpu_seconds", "4", &err);
+  ok (t && t->budgets.limit[BUDGET_CPU] == 4, "an annotation lowers the CPU budget");
+  profile_free (t);
+  t = tightened (d, "run.corral.budget.wall_clock_seconds", "30", &err);
+  ok (t && t->budgets.limit[BUDGET_WALL_CLOCK] == 30, "an annotation sets a budget the profile lacks");
+  profile_free (t);
+  t = tightened (d, "run.corral.budget.egress_bytes", "2m", &err);
+  ok (t && t->budgets.limit[BUDGET_EGRESS] == 2 * 1024 * 1024, "egress annotation takes a suffix");
+  profile_free (t);
+
+  t = tightened (d, "run.corral.budget.cpu_seconds", "11", &err);
+  ok (t == NULL, "raising a budget is refused");
+  like (err ? err->msg : "", "would loosen the profile's budget of 10", "loosening named");
+  corral_error_release (&err);
+  t = tightened (d, "run.corral.budget.cpu_seconds", "0", &err);
+  ok (t == NULL, "a zero budget (= none) is refused");
+  corral_error_release (&err);
+  t = tightened (d, "run.corral.budget.cpu_seconds", "2k", &err);
+  ok (t == NULL, "a suffix on seconds is refused");
+  corral_error_release (&err);
+  t = tightened (d, "run.corral.budget.daily.cpu_seconds", "1", &err);
+  ok (t == NULL, "daily totals are not a container's to set");
+  like (err ? err->msg : "", "not known to corral", "unknown budget annotation named");
+  corral_error_release (&err);
+  ok (budget_annotation_known ("run.corral.budget.connections_per_minute"), "connection annotation known");
+  ok (!budget_annotation_known ("run.corral.budget.action"), "action annotation unknown");
+  policy_free (p);
+}
+
+static void
+test_plan_and_event (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  corral_budgets_t b, back;
+  cleanup_json json_t *plan = NULL;
+  cleanup_json json_t *ev = NULL;
+  cleanup_free char *id = NULL, *agent = NULL, *line = NULL, *resumed = NULL;
+  char *alert[] = { (char *) "/bin/alert", (char *) "--to", (char *) "ops", NULL };
+  cleanup_json json_t *ann = json_new_object ();
+  budget_event_t e = {
+    .event = "budget_exceeded",
+    .id = "c1",
+    .agent = "agent \"q\"",
+    .kind = BUDGET_CPU,
+    .limit = 2000,
+    .usage = 2864,
+    .action = "freeze",
+    .time_ms = 1700000000123LL,
+  };
+
+  budget_defaults (&b);
+  b.limit[BUDGET_CPU] = 2;
+  b.daily[BUDGET_EGRESS] = 500;
+  b.action = BUDGET_ACTION_FREEZE;
+  b.alert = alert;
+  plan = budget_plan_new (&b, "c1", "a1");
+  ok (budget_plan_parse (plan, &back, &id, &agent, &err) == 0, "plan round trip");
+  is_int (back.limit[BUDGET_CPU], 2, "plan keeps the CPU budget");
+  is_int (back.daily[BUDGET_EGRESS], 500, "plan keeps the daily egress");
+  is_int (back.action, BUDGET_ACTION_FREEZE, "plan keeps the action");
+  is_str (back.alert ? back.alert[2] : NULL, "ops", "plan keeps the alert argv");
+  is_str (id, "c1", "plan keeps the id");
+  is_str (agent, "a1", "plan keeps the agent");
+  budget_clear (&back);
+
+  line = budget_event_json (&e);
+  ev = json_parse (line, strlen (line), &err);
+  ok (ev != NULL, "the event is valid JSON: %s", line);
+  is_str (json_get_string (ev, "event"), "budget_exceeded", "event type");
+  is_str (json_get_string (ev, "container"), "c1", "container id");
+  is_str (json_get_string (ev, "agent"), "agent \"q\"", "agent quoted and round-tripped");
+  is_str (json_get_string (ev, "budget"), "cpu_seconds", "budget name");
+  is_str (json_get_string (ev, "action"), "freeze", "action");
+  is_str (json_get_string (ev, "time"), "2023-11-14T22:13:20.123Z", "time in UTC with ms");
+  like (line, "\"limit\":2.000,\"usage\":2.864", "seconds with milliseconds");
+  ok (strchr (line, '\n') == NULL, "one line");
+  e.kind = BUDGET_EGRESS;
+  e.limit = 262144;
+  e.usage = 262200;
+  e.daily = true;
+  free (line);
+  line = budget_event_json (&e);
+  like (line, "\"scope\":\"daily\",\"limit\":262144,\"usage\":262200", "bytes as integers, daily scope");
+  e.event = "resumed";
+  e.reason = "ok by \"ops\"";
+  e.grant = 2;
+  resumed = budget_event_json (&e);
+  like (resumed, "\"reason\":\"ok by \\\"ops\\\"\",\"grant\":2", "resume carries the quoted reason and grant");
+
+  is_str (budget_agent (ann), "unnamed", "no agent annotation: unnamed");
+  json_set (ann, "io.kubernetes.cri.image-name", json_new_string ("registry.test/agent:1"));
+  is_str (budget_agent (ann), "registry.test/agent:1", "CRI image name as agent");
+  json_set (ann, "run.corral.agent", json_new_string ("coder"));
+  is_str (budget_agent (ann), "coder", "run.corral.agent wins");
+}
+
+static void
+test_ledger (void)
+{
+  cleanup_json json_t *l = json_new_object ();
+  int64_t add[BUDGET_N_DAILY] = { 5000, 1500, 100 };
+  int64_t got[BUDGET_N_DAILY];
+  int64_t daily[BUDGET_N_DAILY] = { 0, 3, 0 };
+  char day[16];
+
+  ledger_day (1700000000123LL, day);
+  is_str (day, "2023-11-14", "UTC day");
+  ledger_get (l, "a", "2023-11-14", got);
+  ok (got[0] == 0 && got[1] == 0 && got[2] == 0, "empty ledger: zero");
+  ledger_add (l, "a", "2023-11-14", add);
+  ledger_add (l, "a", "2023-11-14", add);
+  ledger_get (l, "a", "2023-11-14", got);
+  ok (got[0] == 10000 && got[1] == 3000 && got[2] == 200, "two containers add up");
+  is_int (json_int64 (json_get (json_get (json_get (l, "agents"), "a"), "containers"), &got[0]) ? got[0] : -1, 2,
+          "containers counted");
+  ledger_get (l, "a", "2023-11-14", got);
+  is_int (ledger_over (got, daily), BUDGET_CPU, "3000 ms of a 3 s daily CPU budget: over");
+  got[1] = 2999;
+  is_int (ledger_over (got, daily), -1, "2999 ms: not over");
+  ledger_get (l, "b", "2023-11-14", got);
+  is_int (got[1], 0, "agents are separate");
+  ledger_get (l, "a", "2023-11-15", got);
+  is_int (got[1], 0, "a new day starts at zero");
+  ledger_add (l, "b", "2023-11-15", add);
+  ok (json_get (json_get (l, "agents"), "a") == NULL, "yesterday's entries dropped on the next update");
+  ledger_reset (l, "b", "2023-11-15", "reviewed", 1700050000000LL);
+  ledger_get (l, "b", "2023-11-15", got);
+  ok (got[0] == 0 && got[1] == 0 && got[2] == 0, "reset zeroes the day");
+  is_str (json_get_string (json_at (json_get (json_get (json_get (l, "agents"), "b"), "resets"), 0), "reason"),
+          "reviewed", "reset keeps its reason");
+  int64_t huge[BUDGET_N_DAILY] = { INT64_MAX, 0, 0 };
+  ledger_add (l, "b", "2023-11-15", huge);
+  ledger_add (l, "b", "2023-11-15", huge);
+  ledger_get (l, "b", "2023-11-15", got);
+  is_int (got[0], INT64_MAX, "totals saturate instead of overflowing");
+}
+
+static void
+test_cgroup (void)
+{
+  cleanup_free char *cg = fixture ("cgroup/podman-v1-hybrid.cgroup");
+  cleanup_free char *mi = fixture ("cgroup/host-v1-hybrid.mountinfo");
+  cleanup_free char *usage = fixture ("cgroup/cpuacct.usage");
+  cleanup_free char *stat = fixture ("cgroup/unified.cpu.stat");
+  cleanup_free char *path = NULL, *mount = NULL, *v2 = NULL, *v2mount = NULL, *cc = NULL, *ccm = NULL;
+  uint64_t v = 0;
+  const char *combined = "12:cpu,cpuacct:/machine/x\n11:memory:/machine/x\n0::/\n";
+  const char *combined_mi = "30 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n";
+  const char *nested_mi = "30 25 0:27 /sub /mnt/cg rw - cgroup cgroup rw,cpuacct\n";
+
+  ok (watchdog_cgroup_path (cg, "cpuacct", &path) == 0, "cpuacct line found");
+  is_str (path, "/libpod_parent/libpod-" CID, "Podman's cgroupfs path");
+  ok (watchdog_cgroup_mount (mi, "cpuacct", &mount) == 0, "cpuacct mount found");
+  is_str (mount, "/sys/fs/cgroup/cpuacct", "cpuacct alone on this machine (cpu is its own)");
+  ok (watchdog_cgroup_path (cg, NULL, &v2) == 0, "v2 line found");
+  is_str (v2, "/libpod_parent/libpod-" CID, "v2 path");
+  ok (watchdog_cgroup_mount (mi, NULL, &v2mount) == 0, "cgroup2 mount found");
+  is_str (v2mount, "/sys/fs/cgroup/unified", "hybrid: cgroup2 under unified");
+  ok (watchdog_cgroup_path (combined, "cpuacct", &cc) == 0 && str_eq (cc, "/machine/x"), "combined cpu,cpuacct");
+  ok (watchdog_cgroup_mount (combined_mi, "cpuacct", &ccm) == 0 && str_eq (ccm, "/sys/fs/cgroup/cpu,cpuacct"),
+      "combined mount");
+  {
+    char *none = NULL;
+    ok (watchdog_cgroup_mount (nested_mi, "cpuacct", &none) < 0, "a bind of a sub-hierarchy is not used");
+    ok (watchdog_cgroup_path ("2:cpu:/a\n", "cpuacct", &none) < 0, "no cpuacct line: not found");
+    ok (watchdog_cgroup_path ("garbage", "cpuacct", &none) < 0, "garbage: not found");
+    free (none);
+  }
+  ok (watchdog_parse_u64 (usage, &v) == 0 && v == 34901063ULL, "cpuacct.usage in ns: %llu", (unsigned long long) v);
+  ok (watchdog_parse_cpu_stat (stat, &v) == 0 && v == 34327ULL, "cpu.stat usage_usec: %llu", (unsigned long long) v);
+  ok (watchdog_parse_u64 ("-1\n", &v) < 0, "negative refused");
+  ok (watchdog_parse_u64 ("12ab", &v) < 0, "trailing garbage refused");
+  ok (watchdog_parse_cpu_stat ("user_usec 1\n", &v) < 0, "cpu.stat without usage_usec refused");
+}
+
+int
+main (void)
+{
+  test_policy ();
+  test_annotations ();
+  test_plan_and_event ();
+  test_ledger ();
+  test_cgroup ();
+  return done_testing ();
+}
