@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "shim/gvisor.h"
+#include "shim/audit.h"
 #include "shim/util.h"
 
 char **
@@ -36,7 +37,7 @@ is_tty_flag (const char *a)
 char **
 gvisor_argv (const cli_t *cli, const char *path, char *const *fixed)
 {
-  size_t n = 1 + strv_len (fixed) + 5 + 1 + (size_t) cli->n_command_args + 1;
+  size_t n = 1 + strv_len (fixed) + 7 + 1 + (size_t) cli->n_command_args + 1;
   char **argv = xmalloc0 (n * sizeof (char *));
   bool in_flags = true;
   size_t k = 0;
@@ -56,7 +57,12 @@ gvisor_argv (const cli_t *cli, const char *path, char *const *fixed)
       argv[k++] = xstrdup (cli->log_format);
     }
   if (cli->debug)
-    argv[k++] = xstrdup ("--debug");
+    {
+      /* runsc's own debug logs, one file per command, beside corral's. */
+      argv[k++] = xstrdup ("--debug");
+      argv[k++] = xstrdup ("--debug-log");
+      argv[k++] = xstrdup (CORRAL_LOG_DIR "/runsc/");
+    }
   argv[k++] = xstrdup (cli->command);
   for (int i = 0; i < cli->n_command_args; i++)
     {

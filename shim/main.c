@@ -58,6 +58,27 @@ fail (corral_error_t *err)
   return 1;
 }
 
+/* corral's own commands: the usage text and `corral COMMAND --help`. */
+static const struct
+{
+  const char *command;
+  const char *synopsis;
+  const char *what;
+} own_commands[] = {
+  { "explain", "explain --bundle DIR [--profile P] [--json]", "show what corral would change and why" },
+  { "policy", "policy check FILE", "validate a policy file" },
+  { "egress", "egress show ID", "the container's egress table, counters, DNS names and set elements" },
+  { "ps", "ps [--json]", "containers corral manages" },
+  { "inspect", "inspect ID", "the effective policy of one container (JSON)" },
+  { "checklist", "checklist ID|--bundle DIR [--json]", "pre-deployment questions, answered with evidence" },
+  { "audit", "audit verify [FILE] | audit show [--container ID] [--agent A] [--since T] [--json|--csv]",
+    "check the audit log's HMAC chain, or print and export records" },
+  { "resume", "resume ID --reason TEXT [--grant N]", "resume a container a budget froze" },
+  { "budget", "budget reset AGENT --reason TEXT", "zero an agent's daily totals" },
+  { "usage", "usage ID | --agent AGENT", "recorded usage (JSON lines)" },
+  { "hook", "hook create-runtime|poststart --state-dir DIR", "OCI hooks (injected by corral itself)" },
+};
+
 static void
 usage (FILE *f)
 {
@@ -68,20 +89,10 @@ usage (FILE *f)
               "\n"
               "runtime commands (as runc): create run start state kill delete exec ps pause\n"
               "  resume update events features checkpoint restore spec list\n"
-              "corral commands:\n"
-              "  explain --bundle DIR [--profile P] [--json]  show what corral would change\n"
-              "  policy check FILE                            validate a policy file\n"
-              "  egress show ID                               the container's egress table and counters\n"
-              "  ps [--json]                                  containers corral manages\n"
-              "  audit verify [FILE]                          check the audit log's HMAC chain\n"
-              "  audit show [--container ID] [--agent A] [--since T] [--json|--csv]\n"
-              "  inspect ID                                   the effective policy of one container (JSON)\n"
-              "  checklist ID|--bundle DIR [--json]           pre-deployment questions, answered with evidence\n"
-              "  resume ID --reason TEXT [--grant N]          resume a container a budget froze\n"
-              "  budget reset AGENT --reason TEXT             zero an agent's daily totals\n"
-              "  usage ID | --agent AGENT                     recorded usage (JSON lines)\n"
-              "  hook create-runtime|poststart --state-dir DIR  OCI hooks (injected by corral itself)\n"
-              "\n"
+              "corral commands:\n");
+  for (size_t i = 0; i < sizeof (own_commands) / sizeof (own_commands[0]); i++)
+    fprintf (f, "  %s\n      %s\n", own_commands[i].synopsis, own_commands[i].what);
+  fprintf (f, "\n"
               "global options (as runc): --root DIR --log FILE --log-format text|json\n"
               "  --systemd-cgroup --debug --rootless VALUE --criu PATH --help --version\n"
               "corral's own (removed before the delegate sees the command line):\n"
@@ -90,6 +101,26 @@ usage (FILE *f)
               "  --profile NAME    profile for containers created by this invocation\n"
               "\n"
               "See corral(8) and corral-policy(5).\n");
+}
+
+/* `corral COMMAND --help` for corral's own commands (runc's commands pass
+ * --help on to the delegate).  Returns false when COMMAND is not ours. */
+static bool
+own_command_help (const cli_t *cli)
+{
+  bool asked = false;
+
+  for (int i = 0; i < cli->n_command_args; i++)
+    asked |= str_eq (cli->command_args[i], "--help") || str_eq (cli->command_args[i], "-h");
+  if (!asked)
+    return false;
+  for (size_t i = 0; i < sizeof (own_commands) / sizeof (own_commands[0]); i++)
+    if (str_eq (own_commands[i].command, cli->command) && !(str_eq (cli->command, "ps") && cli->n_command_args > 1))
+      {
+        printf ("Usage: corral %s\n  %s\nSee corral(8).\n", own_commands[i].synopsis, own_commands[i].what);
+        return true;
+      }
+  return false;
 }
 
 /* Is the spec's network namespace the one corral itself runs in? */
@@ -1435,6 +1466,8 @@ main (int argc, char **argv)
       usage (stdout);
       ret = cli.command == NULL && !cli.help ? 1 : 0;
     }
+  else if (own_command_help (&cli))
+    ret = 0;
   else if (str_eq (cli.command, "create") || str_eq (cli.command, "run"))
     ret = cmd_create (&cli);
   else if (str_eq (cli.command, "delete"))
