@@ -149,8 +149,6 @@ log_decision (struct guard *g, const char *name, uint16_t qtype, const char *dec
   cleanup_json json_t *o = json_new_object ();
   cleanup_free char *body = NULL;
   cleanup_free char *line = NULL;
-  struct timespec ts;
-  struct tm tm;
   char t[64], tbuf[16];
   time_t now = time (NULL);
 
@@ -173,11 +171,8 @@ log_decision (struct guard *g, const char *name, uint16_t qtype, const char *dec
       json_free (addresses);
       return;
     }
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  strftime (t, sizeof (t), "%Y-%m-%dT%H:%M:%S", &tm);
-  xasprintf (&line, "%s.%09ldZ", t, ts.tv_nsec);
-  json_set (o, "time", json_new_string (line));
+  now_rfc3339 (t, sizeof (t));
+  json_set (o, "time", json_new_string (t));
   json_set (o, "event", json_new_string ("dns"));
   json_set (o, "container", json_new_string (g->id));
   json_set (o, "name", json_new_string (name));
@@ -187,7 +182,6 @@ log_decision (struct guard *g, const char *name, uint16_t qtype, const char *dec
     json_set (o, "reason", json_new_string (reason));
   json_set (o, "addresses", addresses ? addresses : json_new_array ());
   body = json_serialize (o, false);
-  free (line);
   xasprintf (&line, "%s\n", body);
   (void) !write (g->log_fd, line, strlen (line));
 }

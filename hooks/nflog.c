@@ -126,15 +126,11 @@ static void
 write_line (int fd, const char *json_obj)
 {
   cleanup_free char *line = NULL;
-  struct timespec ts;
-  struct tm tm;
   char t[64];
 
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  strftime (t, sizeof (t), "%Y-%m-%dT%H:%M:%S", &tm);
+  now_rfc3339 (t, sizeof (t));
   /* {"time":…, then the object's own members. */
-  xasprintf (&line, "{\"time\":\"%s.%09ldZ\",%s\n", t, ts.tv_nsec, json_obj + 1);
+  xasprintf (&line, "{\"time\":\"%s\",%s\n", t, json_obj + 1);
   (void) !write (fd, line, strlen (line));
 }
 

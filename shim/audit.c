@@ -200,19 +200,6 @@ last_record (int fd, int64_t *ret_seq, char *ret_mac, corral_error_t *err)
   return 0;
 }
 
-static void
-now_rfc3339 (char *buf, size_t len)
-{
-  struct timespec ts;
-  struct tm tm;
-  char base[32];
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  strftime (base, sizeof (base), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf, len, "%s.%09ldZ", base, ts.tv_nsec);
-}
-
 /* Append-only at the inode (chattr +a) where the filesystem supports it. */
 static void
 try_append_only (int fd)

@@ -66,19 +66,6 @@ log_format_line (char **ret, enum log_level level, bool json, const char *time, 
 }
 
 static void
-now_rfc3339 (char *buf, size_t len)
-{
-  struct timespec ts;
-  struct tm tm;
-  char base[32];
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  strftime (base, sizeof (base), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf, len, "%s.%09ldZ", base, ts.tv_nsec);
-}
-
-static void
 write_all (int fd, const char *s, size_t len)
 {
   while (len > 0)

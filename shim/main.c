@@ -1160,19 +1160,7 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
     }
   policy = policy_load (policy_path (cli), &err);
   if (policy == NULL)
-    {
-      /* Where the policy would say, the default audit log hears of it. */
-      cleanup_error corral_error_t aerr = NULL;
-      cleanup_json json_t *fields = json_new_object ();
-      audit_config_t defaults;
-      audit_subject_t who = { .container = cli->id, .engine = engine_name (cli, NULL) };
-
-      audit_config_defaults (&defaults);
-      json_set (fields, "error", json_new_string (err->msg));
-      (void) audit_append (&defaults, &who, "policy-error", fields, &aerr);
-      audit_config_release (&defaults);
-      return fail (&err);
-    }
+    return fail (&err);
   dirfd = bundle_open (bundle, &err);
   if (dirfd < 0)
     return fail (&err);

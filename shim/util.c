@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -129,4 +130,56 @@ bool
 glob_match (const char *p, const char *s, bool ignore_case)
 {
   return glob_match_n (p, strlen (p), s, strlen (s), ignore_case);
+}
+
+/* Sizes are bytes, or a number with a k/m/g suffix (powers of 1024). */
+int
+parse_size (const char *s, int64_t *ret)
+{
+  char *end;
+  long long n;
+  int64_t mult = 1;
+
+  errno = 0;
+  n = strtoll (s, &end, 10);
+  if (errno || end == s || n < 0)
+    return -1;
+  switch (*end)
+    {
+    case '\0':
+      break;
+    case 'k':
+    case 'K':
+      mult = 1024;
+      break;
+    case 'm':
+    case 'M':
+      mult = 1024 * 1024;
+      break;
+    case 'g':
+    case 'G':
+      mult = 1024 * 1024 * 1024;
+      break;
+    default:
+      return -1;
+    }
+  if (*end && end[1] != '\0')
+    return -1;
+  if (n > INT64_MAX / mult)
+    return -1;
+  *ret = n * mult;
+  return 0;
+}
+
+void
+now_rfc3339 (char *buf, size_t len)
+{
+  struct timespec ts;
+  struct tm tm;
+  char base[32];
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  strftime (base, sizeof (base), "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (buf, len, "%s.%09ldZ", base, ts.tv_nsec);
 }

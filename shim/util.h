@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,6 +81,12 @@ str_has_prefix (const char *s, const char *prefix)
 }
 
 size_t strv_len (char *const *v);
+
+/* The current UTC time, RFC 3339 with nanoseconds (buf: 40 bytes). */
+void now_rfc3339 (char *buf, size_t len);
+
+/* Bytes, or a number with a k/m/g suffix (powers of 1024); -1 if invalid. */
+int parse_size (const char *s, int64_t *ret);
 
 /* Simple shell-style glob match ('*' and '?'), used for secret patterns. */
 bool glob_match (const char *pattern, const char *s, bool ignore_case);

@@ -77,51 +77,6 @@ budget_any (const corral_budgets_t *b)
 
 /* ---- policy ---- */
 
-static int
-check_keys (const json_t *obj, const char *path, const char *const allowed[], corral_error_t *err)
-{
-  if (!json_is_object (obj))
-    return corral_error_make (err, 0, "%s: expected an object, found %s", path, json_type_name (obj));
-  for (size_t i = 0; i < json_len (obj); i++)
-    {
-      const char *k = json_key_at (obj, i);
-      bool ok = false;
-      for (size_t j = 0; allowed[j] && !ok; j++)
-        ok = str_eq (allowed[j], k);
-      if (!ok)
-        return corral_error_make (err, 0, "%s: unknown key \"%s\"", path, k);
-    }
-  return 0;
-}
-
-/* Sizes are bytes, or a string with a k/m/g suffix (powers of 1024). */
-static int
-parse_amount (const char *s, int64_t *ret)
-{
-  char *end;
-  long long n;
-  int64_t mult = 1;
-
-  errno = 0;
-  n = strtoll (s, &end, 10);
-  if (errno || end == s || n < 0)
-    return -1;
-  if (*end == 'k' || *end == 'K')
-    mult = 1024;
-  else if (*end == 'm' || *end == 'M')
-    mult = 1024 * 1024;
-  else if (*end == 'g' || *end == 'G')
-    mult = 1024 * 1024 * 1024;
-  else if (*end != '\0')
-    return -1;
-  if (*end && end[1] != '\0')
-    return -1;
-  if (n > INT64_MAX / mult)
-    return -1;
-  *ret = n * mult;
-  return 0;
-}
-
 /* A non-negative integer (0 = none); sizes may be strings with a suffix. */
 static int
 get_amount (const json_t *obj, const char *key, const char *path, bool size, int64_t max, int64_t *ret,
@@ -134,7 +89,7 @@ get_amount (const json_t *obj, const char *key, const char *path, bool size, int
     return 0;
   if (size && json_is_string (v))
     {
-      if (parse_amount (json_string (v), &n) < 0)
+      if (parse_size (json_string (v), &n) < 0)
         return corral_error_make (err, 0, "%s.%s: invalid size \"%s\" (bytes, or a number with k, m or g)", path, key,
                                   json_string (v));
     }
@@ -208,7 +163,7 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
   static const char *const daily_keys[] = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", NULL };
   json_t *v;
 
-  if (check_keys (obj, path, keys, err) < 0)
+  if (json_check_keys (obj, path, keys, err) < 0)
     return -1;
   for (int k = 0; k < BUDGET_N; k++)
     if (get_amount (obj, kind_names[k], path, k == BUDGET_EGRESS, kind_max (k), &b->limit[k], err) < 0)
@@ -238,7 +193,7 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
       cleanup_free char *sub = NULL;
 
       xasprintf (&sub, "%s.daily", path);
-      if (check_keys (v, sub, daily_keys, err) < 0)
+      if (json_check_keys (v, sub, daily_keys, err) < 0)
         return -1;
       for (int k = 0; k < BUDGET_N_DAILY; k++)
         if (get_amount (v, kind_names[k], sub, k == BUDGET_EGRESS, kind_max (k), &b->daily[k], err) < 0)
@@ -267,7 +222,7 @@ budget_apply_annotation (corral_budgets_t *b, const char *key, const char *value
   if (k < 0)
     return corral_error_make (err, 0, "annotation %s is not known to corral", key);
   /* Only the byte budget takes k/m/g suffixes; the others are plain counts. */
-  if ((k != BUDGET_EGRESS && strspn (value, "0123456789") != strlen (value)) || parse_amount (value, &v) < 0 || v <= 0
+  if ((k != BUDGET_EGRESS && strspn (value, "0123456789") != strlen (value)) || parse_size (value, &v) < 0 || v <= 0
       || v > kind_max (k))
     return corral_error_make (err, 0, "annotation %s=%s: expected a positive integer%s, at most %" PRId64, key, value,
                               k == BUDGET_EGRESS ? " (k, m, g suffixes allowed)" : "", kind_max (k));

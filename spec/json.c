@@ -697,3 +697,20 @@ json_array_has_string (const json_t *arr, const char *s)
       return true;
   return false;
 }
+
+int
+json_check_keys (const json_t *obj, const char *path, const char *const allowed[], corral_error_t *err)
+{
+  if (!json_is_object (obj))
+    return corral_error_make (err, 0, "%s: expected an object, found %s", path, json_type_name (obj));
+  for (size_t i = 0; i < json_len (obj); i++)
+    {
+      const char *k = json_key_at (obj, i);
+      bool ok = false;
+      for (size_t j = 0; allowed[j] && !ok; j++)
+        ok = str_eq (allowed[j], k);
+      if (!ok)
+        return corral_error_make (err, 0, "%s: unknown key \"%s\"", path, k);
+    }
+  return 0;
+}

@@ -74,4 +74,8 @@ void json_insert_at (json_t *arr, size_t i, json_t *val);
 void json_remove_at (json_t *arr, size_t i);
 bool json_array_has_string (const json_t *arr, const char *s);
 
+/* obj must be an object whose keys are all in allowed (NULL-terminated);
+ * errors name path and the first unknown key. */
+int json_check_keys (const json_t *obj, const char *path, const char *const allowed[], corral_error_t *err);
+
 #endif

@@ -18,23 +18,6 @@
 /* ---- typed getters: every error names the JSON path ---- */
 
 static int
-check_keys (const json_t *obj, const char *path, const char *const allowed[], corral_error_t *err)
-{
-  if (!json_is_object (obj))
-    return corral_error_make (err, 0, "%s: expected an object, found %s", path, json_type_name (obj));
-  for (size_t i = 0; i < json_len (obj); i++)
-    {
-      const char *k = json_key_at (obj, i);
-      bool ok = false;
-      for (size_t j = 0; allowed[j] && !ok; j++)
-        ok = str_eq (allowed[j], k);
-      if (!ok)
-        return corral_error_make (err, 0, "%s: unknown key \"%s\"", path, k);
-    }
-  return 0;
-}
-
-static int
 get_string (const json_t *obj, const char *key, const char *path, char **ret, corral_error_t *err)
 {
   json_t *v = json_get (obj, key);
@@ -76,45 +59,6 @@ get_int (const json_t *obj, const char *key, const char *path, int64_t min, int6
                               min, max);
   *ret = n;
   return 1;
-}
-
-/* Sizes are bytes, or strings with a k/m/g suffix (powers of 1024). */
-static int
-parse_size (const char *s, int64_t *ret)
-{
-  char *end;
-  long long n;
-  int64_t mult = 1;
-
-  errno = 0;
-  n = strtoll (s, &end, 10);
-  if (errno || end == s || n < 0)
-    return -1;
-  switch (*end)
-    {
-    case '\0':
-      break;
-    case 'k':
-    case 'K':
-      mult = 1024;
-      break;
-    case 'm':
-    case 'M':
-      mult = 1024 * 1024;
-      break;
-    case 'g':
-    case 'G':
-      mult = 1024 * 1024 * 1024;
-      break;
-    default:
-      return -1;
-    }
-  if (*end && end[1] != '\0')
-    return -1;
-  if (n > INT64_MAX / mult)
-    return -1;
-  *ret = n * mult;
-  return 0;
 }
 
 static int
@@ -283,7 +227,7 @@ parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error
   json_t *gids;
   int64_t n;
 
-  if (check_keys (u, path, keys, err) < 0)
+  if (json_check_keys (u, path, keys, err) < 0)
     return -1;
   if (get_int (u, "uid", path, 0, UINT32_MAX - 1, &n, err) < 0)
     return -1;
@@ -338,7 +282,7 @@ parse_tmpfs (corral_profile_t *p, const json_t *arr, const char *path, corral_er
       int64_t size;
 
       xasprintf (&ipath, "%s[%zu]", path, i);
-      if (check_keys (e, ipath, keys, err) < 0 || get_string (e, "path", ipath, &p->tmpfs[i].path, err) < 0
+      if (json_check_keys (e, ipath, keys, err) < 0 || get_string (e, "path", ipath, &p->tmpfs[i].path, err) < 0
           || get_string (e, "size", ipath, &p->tmpfs[i].size, err) < 0)
         return -1;
       if (p->tmpfs[i].path == NULL)
@@ -376,7 +320,7 @@ parse_mount_rules (corral_profile_t *p, const json_t *arr, const char *path, cor
       json_t *e = json_at (arr, i);
 
       xasprintf (&ipath, "%s[%zu]", path, i);
-      if (check_keys (e, ipath, keys, err) < 0 || get_string (e, "source", ipath, &r->source, err) < 0
+      if (json_check_keys (e, ipath, keys, err) < 0 || get_string (e, "source", ipath, &r->source, err) < 0
           || get_string (e, "destination", ipath, &r->destination, err) < 0
           || get_string (e, "action", ipath, &action, err) < 0)
         return -1;
@@ -401,7 +345,7 @@ parse_filesystem (corral_profile_t *p, const json_t *fs, const char *path, corra
       = { "readonly_root", "tmpfs", "writable_mounts", "mount_rules", "masked_paths", "readonly_paths", NULL };
   cleanup_free char *sub = NULL;
 
-  if (check_keys (fs, path, keys, err) < 0 || get_bool (fs, "readonly_root", path, &p->readonly_root, err) < 0)
+  if (json_check_keys (fs, path, keys, err) < 0 || get_bool (fs, "readonly_root", path, &p->readonly_root, err) < 0)
     return -1;
   if (!p->readonly_root)
     return corral_error_make (err, 0, "%s.readonly_root: must be true: an agent never writes its image", path);
@@ -430,7 +374,7 @@ parse_rlimits (corral_profile_t *p, const json_t *r, const char *path, corral_er
 {
   static const char *const keys[] = { "nofile", "nproc", NULL };
 
-  if (check_keys (r, path, keys, err) < 0 || get_int (r, "nofile", path, 1, INT32_MAX, &p->rlimit_nofile, err) < 0
+  if (json_check_keys (r, path, keys, err) < 0 || get_int (r, "nofile", path, 1, INT32_MAX, &p->rlimit_nofile, err) < 0
       || get_int (r, "nproc", path, 1, INT32_MAX, &p->rlimit_nproc, err) < 0)
     return -1;
   return 0;
@@ -456,7 +400,7 @@ parse_flag_rules (corral_profile_t *p, const json_t *arr, const char *path, corr
       int64_t arg = 0;
 
       xasprintf (&ipath, "%s[%zu]", path, i);
-      if (check_keys (e, ipath, keys, err) < 0 || get_string (e, "syscall", ipath, &r->syscall, err) < 0
+      if (json_check_keys (e, ipath, keys, err) < 0 || get_string (e, "syscall", ipath, &r->syscall, err) < 0
           || get_int (e, "arg", ipath, 0, 5, &arg, err) < 0)
         return -1;
       if (r->syscall == NULL)
@@ -489,7 +433,7 @@ parse_seccomp (corral_profile_t *p, const json_t *s, const char *path, corral_er
   static const char *const keys[] = { "errno", "deny", "enosys", "deny_flags", NULL };
   cleanup_free char *errname = NULL;
 
-  if (check_keys (s, path, keys, err) < 0 || get_string (s, "errno", path, &errname, err) < 0
+  if (json_check_keys (s, path, keys, err) < 0 || get_string (s, "errno", path, &errname, err) < 0
       || get_strv (s, "deny", path, check_syscall, &p->seccomp_deny, err) < 0
       || get_strv (s, "enosys", path, check_syscall, &p->seccomp_enosys, err) < 0)
     return -1;
@@ -516,7 +460,7 @@ parse_environment (corral_profile_t *p, const json_t *e, const char *path, corra
   static const char *const keys[] = { "mode", "patterns", NULL };
   cleanup_free char *mode = NULL;
 
-  if (check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
+  if (json_check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
       || get_strv (e, "patterns", path, check_glob, &p->env_patterns, err) < 0)
     return -1;
   if (mode == NULL)
@@ -536,7 +480,7 @@ parse_resources (corral_profile_t *p, const json_t *r, const char *path, corral_
   static const char *const keys[] = { "memory", "pids", "cpu_quota", "cpu_period", "cpu_shares", NULL };
   int64_t v;
 
-  if (check_keys (r, path, keys, err) < 0 || get_size (r, "memory", path, &p->memory, err) < 0
+  if (json_check_keys (r, path, keys, err) < 0 || get_size (r, "memory", path, &p->memory, err) < 0
       || get_int (r, "pids", path, 0, INT32_MAX, &p->pids, err) < 0
       || get_int (r, "cpu_quota", path, 0, INT64_MAX, &p->cpu_quota, err) < 0)
     return -1;
@@ -580,7 +524,7 @@ parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_err
   cleanup_strv char **allow = NULL;
   int64_t group;
 
-  if (check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
+  if (json_check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
       || get_strv (e, "allow", path, NULL, &allow, err) < 0)
     return -1;
   if (get_int (e, "log_group", path, 1, 65535, &group, err) < 0)
@@ -608,7 +552,7 @@ parse_dns (corral_profile_t *p, const json_t *d, const char *path, corral_error_
   cleanup_free char *rcode = NULL;
   int64_t grace;
 
-  if (check_keys (d, path, keys, err) < 0 || get_string (d, "upstream", path, &upstream, err) < 0
+  if (json_check_keys (d, path, keys, err) < 0 || get_string (d, "upstream", path, &upstream, err) < 0
       || get_string (d, "denied_rcode", path, &rcode, err) < 0
       || get_int (d, "grace_seconds", path, 1, 3600, &grace, err) < 0)
     return -1;
@@ -716,7 +660,7 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
   xasprintf (&path, "profiles.%s", name);
   profile_defaults (p);
   p->name = xstrdup (name);
-  if (check_keys (obj, path, keys, err) < 0 || get_string (obj, "description", path, &p->description, err) < 0
+  if (json_check_keys (obj, path, keys, err) < 0 || get_string (obj, "description", path, &p->description, err) < 0
       || get_string (obj, "runtime", path, &p->runtime, err) < 0)
     return -1;
   if (policy_runtime_path (policy, p->runtime) == NULL)
@@ -838,7 +782,7 @@ parse_audit (corral_policy_t *p, const json_t *a, corral_error_t *err)
   audit_config_defaults (&p->audit);
   if (a == NULL)
     return 0;
-  if (check_keys (a, "audit", keys, err) < 0 || get_string (a, "path", "audit", &p->audit.path, err) < 0
+  if (json_check_keys (a, "audit", keys, err) < 0 || get_string (a, "path", "audit", &p->audit.path, err) < 0
       || get_string (a, "key", "audit", &p->audit.key_path, err) < 0
       || get_string (a, "on_error", "audit", &on_error, err) < 0
       || get_bool (a, "fsync", "audit", &p->audit.fsync, err) < 0)
@@ -862,7 +806,7 @@ parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
   p->gvisor_network = xstrdup ("sandbox");
   if (g == NULL)
     return 0;
-  if (check_keys (g, "gvisor", keys, err) < 0 || get_string (g, "platform", "gvisor", &p->gvisor_platform, err) < 0
+  if (json_check_keys (g, "gvisor", keys, err) < 0 || get_string (g, "platform", "gvisor", &p->gvisor_platform, err) < 0
       || get_string (g, "network", "gvisor", &p->gvisor_network, err) < 0)
     return -1;
   if (!str_eq (p->gvisor_platform, "ptrace") && !str_eq (p->gvisor_platform, "systrap")
@@ -889,7 +833,7 @@ policy_parse (const char *data, size_t len, const char *name, corral_error_t *er
       return NULL;
     }
   p = xmalloc0 (sizeof (*p));
-  if (check_keys (root, "(top level)", keys, err) < 0
+  if (json_check_keys (root, "(top level)", keys, err) < 0
       || get_string (root, "default_profile", "", &p->default_profile, err) < 0
       || parse_runtimes (p, json_get (root, "runtimes"), err) < 0
       || parse_gvisor (p, json_get (root, "gvisor"), err) < 0 || parse_audit (p, json_get (root, "audit"), err) < 0)

@@ -18,6 +18,8 @@ setup() {
     WORK=$(mktemp -d)
     policy_with "p['profiles']['default']['egress']['allow'] = ['$GW:$ALLOWED/tcp']"
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$WRAPPER
 }
 
 teardown() {
@@ -44,16 +46,6 @@ start_agent() {
     start_listener "$GW" "$DENIED" "$WORK/denied.log"
 }
 
-run_podman() {
-    local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
-}
 
 @test "allowed destination is reached, denied one is not, and the denial is counted and logged" {
     start_agent

@@ -31,6 +31,8 @@ d['egress']['allow'] = ['api.allowed.test:8080/tcp', 'cdn.allowed.test:8080/tcp'
 d['dns'] = {'upstream': '$UP', 'grace_seconds': 1}
 "
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$WRAPPER
     start_upstream
 }
 
@@ -79,16 +81,6 @@ start_upstream() {
     DNSMASQ_PID=$(cat "$WORK/dnsmasq.pid")
 }
 
-run_podman() {
-    local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
-}
 
 # An agent container; then the listeners (the bridge exists only now).
 start_agent() {

@@ -14,6 +14,8 @@ setup() {
     KEY=$WORK/key/audit.key
     policy_with "p['audit'] = {'path': '$LOG', 'key': '$KEY'}"
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$WRAPPER
 }
 
 teardown() {
@@ -26,16 +28,6 @@ teardown() {
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
-run_podman() {
-    local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
-}
 
 events_of() {
     /usr/bin/python3 -c '

@@ -18,6 +18,8 @@ setup() {
     WORK=$(mktemp -d)
     policy_with "p['profiles']['default']['egress']['allow'] = ['$GW:$ALLOWED/tcp']"
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$WRAPPER
     HOST_KERNEL=$(uname -r)
 }
 
@@ -31,16 +33,6 @@ teardown() {
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
-run_podman() {
-    local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
-}
 
 @test "a flagged container runs under gVisor, an unflagged one under runc, side by side" {
     run_podman run -d --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" sleep 300

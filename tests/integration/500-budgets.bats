@@ -39,16 +39,6 @@ teardown() {
     rm -rf "$WORK"
 }
 
-run_podman() {
-    local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_cmd "$expected" podman --runtime "$WRAPPER" "$@"
-}
 
 # with_budgets JSON [EXTRA_PYTHON]: the shipped policy with these budgets
 # (and the test's alert command) on the default profile.
@@ -56,6 +46,8 @@ with_budgets() {
     policy_with "p['profiles']['default']['budgets'] = json.loads('''$1'''); \
 p['profiles']['default']['budgets']['alert'] = ['$WORK/alert']; ${2:-}"
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$WRAPPER
 }
 
 freezer_state() {

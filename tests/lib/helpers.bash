@@ -63,7 +63,8 @@ run_podman() {
             shift
             ;;
     esac
-    run_cmd "$expected" podman --runtime "$CORRAL" "$@"
+    # RUNTIME: a suite's policy wrapper (make_policy_wrapper), else corral.
+    run_cmd "$expected" podman --runtime "${RUNTIME:-$CORRAL}" "$@"
 }
 
 run_corral() {
