@@ -185,12 +185,18 @@ expr_counter (struct nftnl_rule *r)
 }
 
 static void
-expr_accept (struct nftnl_rule *r)
+expr_verdict (struct nftnl_rule *r, uint32_t verdict)
 {
   struct nftnl_expr *e = nftnl_expr_alloc ("immediate");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_VERDICT, verdict);
   nftnl_rule_add_expr (r, e);
+}
+
+static void
+expr_accept (struct nftnl_rule *r)
+{
+  expr_verdict (r, NF_ACCEPT);
 }
 
 static void
@@ -487,15 +493,6 @@ expr_objref (struct nftnl_rule *r, uint32_t type, const char *name)
   struct nftnl_expr *e = nftnl_expr_alloc ("objref");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_OBJREF_IMM_TYPE, type);
   nftnl_expr_set_str (e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
-  nftnl_rule_add_expr (r, e);
-}
-
-static void
-expr_verdict (struct nftnl_rule *r, uint32_t verdict)
-{
-  struct nftnl_expr *e = nftnl_expr_alloc ("immediate");
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_VERDICT, verdict);
   nftnl_rule_add_expr (r, e);
 }
 
