@@ -860,6 +860,59 @@ test_many_entries (const corral_profile_t *def)
   is_int (json_len (get_path2 (spec, "process", "env")), env_before - N / 2, "the 5000 *_TOKEN variables are gone");
 }
 
+/* Every byte of a real fixture changed in turn to a letter and to a digit:
+ * what still parses goes through the whole pipeline, which must either
+ * harden it (to JSON that parses again) or refuse it with a message; never
+ * crash (ASan and valgrind run this too), never succeed silently with junk. */
+static void
+test_every_byte (const corral_profile_t *def)
+{
+  static const char subst[] = { 'x', '9' };
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  harden_ctx_t ctx = make_ctx (def);
+  size_t len, hardened = 0, refused = 0, unparsable = 0;
+  long bad = -1; /* first mutation breaking the property */
+
+  xasprintf (&path, "%s/tests/fixtures/engines/containerd-ctr-run.json", tap_srcdir ());
+  data = read_file (path, &len);
+  for (size_t i = 0; i < len * sizeof (subst); i++)
+    {
+      cleanup_free char *copy = xmalloc (len);
+      cleanup_free char *out = NULL;
+      cleanup_error corral_error_t err = NULL;
+      cleanup_changes changes_t changes = { 0 };
+      cleanup_json json_t *spec = NULL;
+      cleanup_json json_t *again = NULL;
+      size_t pos = i / sizeof (subst);
+
+      memcpy (copy, data, len);
+      copy[pos] = subst[i % sizeof (subst)];
+      spec = json_parse (copy, len, NULL);
+      if (spec == NULL)
+        {
+          unparsable++;
+          continue;
+        }
+      if (harden_spec (spec, &ctx, &changes, &err) < 0)
+        {
+          refused++;
+          if ((err == NULL || err->msg[0] == '\0') && bad < 0)
+            bad = (long) i;
+          continue;
+        }
+      hardened++;
+      out = json_serialize (spec, false);
+      again = json_parse (out, strlen (out), NULL);
+      if (again == NULL && bad < 0)
+        bad = (long) i;
+    }
+  ok (bad < 0, "containerd-ctr-run.json with each of its %zu bytes changed: %zu hardened, %zu refused with a message, "
+      "%zu not JSON (first mutation breaking this: %ld)",
+      len, hardened, refused, unparsable, bad);
+  ok (hardened > 0 && refused > 0, "both outcomes occur, so the loop exercised the pipeline");
+}
+
 int
 main (void)
 {
@@ -882,5 +935,6 @@ main (void)
   test_binds (def);
   test_namespaces (def, offline);
   test_many_entries (def);
+  test_every_byte (def);
   return done_testing ();
 }

@@ -171,6 +171,57 @@ test_truncated (void)
   rejects ("{\"a\":[1,2", "invalid JSON", "an unterminated array");
 }
 
+/* The byte offset named by a parse error, or -1. */
+static long
+error_offset (const corral_error_t err)
+{
+  const char *p = err ? strstr (err->msg, "at byte ") : NULL;
+  return p ? strtol (p + strlen ("at byte "), NULL, 10) : -1;
+}
+
+/* Malformed at every byte position of a real fixture: each prefix, and the
+ * document with that one byte replaced by a raw control character (invalid
+ * anywhere in JSON, inside a string or between tokens).  Each must be refused
+ * with an offset inside the document, never crash or be accepted.  One
+ * assertion per property, naming the first position that breaks it. */
+static void
+test_every_byte (void)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_free char *copy = NULL;
+  size_t len;
+  long bad_prefix = -1, bad_byte = -1, bad_offset = -1; /* first position breaking each property */
+
+  xasprintf (&path, "%s/tests/fixtures/engines/podman-run.json", tap_srcdir ());
+  data = read_file (path, &len);
+  copy = xmalloc (len);
+  for (size_t i = 0; i < len; i++)
+    {
+      cleanup_error corral_error_t perr = NULL;
+      cleanup_error corral_error_t berr = NULL;
+      cleanup_json json_t *prefix = json_parse (data, i, &perr);
+      cleanup_json json_t *mutated = NULL;
+      long off;
+
+      if ((prefix != NULL || perr == NULL) && bad_prefix < 0)
+        bad_prefix = (long) i;
+      memcpy (copy, data, len);
+      copy[i] = '';
+      mutated = json_parse (copy, len, &berr);
+      if ((mutated != NULL || berr == NULL) && bad_byte < 0)
+        bad_byte = (long) i;
+      off = error_offset (berr);
+      /* yajl reports where its lexer stopped: at the byte, or at the end of
+       * the token holding it, never before it. */
+      if ((off < (long) i || off > (long) len) && bad_offset < 0)
+        bad_offset = (long) i;
+    }
+  ok (bad_prefix < 0, "all %zu proper prefixes of podman-run.json are refused (first accepted: %ld)", len, bad_prefix);
+  ok (bad_byte < 0, "a control byte at each of its %zu positions is refused (first accepted: %ld)", len, bad_byte);
+  ok (bad_offset < 0, "each of those errors names an offset at or after the bad byte (first wrong: %ld)", bad_offset);
+}
+
 static void
 test_rejects (void)
 {
@@ -406,6 +457,7 @@ main (void)
   test_fixtures ();
   test_numbers ();
   test_truncated ();
+  test_every_byte ();
   test_rejects ();
   test_utf8_strictness ();
   test_depth ();
