@@ -907,7 +907,8 @@ test_every_byte (const corral_profile_t *def)
       if (again == NULL && bad < 0)
         bad = (long) i;
     }
-  ok (bad < 0, "containerd-ctr-run.json with each of its %zu bytes changed: %zu hardened, %zu refused with a message, "
+  ok (bad < 0,
+      "containerd-ctr-run.json with each of its %zu bytes changed: %zu hardened, %zu refused with a message, "
       "%zu not JSON (first mutation breaking this: %ld)",
       len, hardened, refused, unparsable, bad);
   ok (hardened > 0 && refused > 0, "both outcomes occur, so the loop exercised the pipeline");
