@@ -245,14 +245,13 @@ logger_loop (struct mnl_socket *nl, int pidfd, struct logger *lg)
 }
 
 int
-nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_pid, const char *log_path,
-                    corral_error_t *err)
+nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t group, pid_t container_pid,
+                    const char *log_path, corral_error_t *err)
 {
   struct nfulnl_msg_config_cmd cmd = { .command = NFULNL_CFG_CMD_BIND };
   struct nfulnl_msg_config_mode mode = { .copy_range = htonl (128), .copy_mode = NFULNL_COPY_PACKET };
   cleanup_close int pidfd = -1;
   cleanup_close int log_fd = -1;
-  struct mnl_socket *nl;
   pid_t pid;
   int status;
 
@@ -265,19 +264,10 @@ nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_p
   if (log_fd < 0)
     return corral_error_make (err, errno, "open `%s`", log_path);
 
-  nl = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC);
-  if (nl == NULL)
-    return corral_error_make (err, errno, "open NFLOG socket");
-  if (mnl_socket_bind (nl, 0, MNL_SOCKET_AUTOPID) < 0)
-    {
-      mnl_socket_close (nl);
-      return corral_error_make (err, errno, "bind NFLOG socket");
-    }
   if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0)
     {
       int e = (err && *err) ? (*err)->status : 0;
 
-      mnl_socket_close (nl);
       /* The kernel lets one socket per netns bind a group and answers EPERM
        * to the next (nfnetlink_log.c, nfulnl_recv_config).  Containers that
        * share a netns (a Kubernetes pod's containers join the sandbox's,
@@ -292,20 +282,14 @@ nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_p
       return -1;
     }
   if (nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
-    {
-      mnl_socket_close (nl);
-      return -1;
-    }
+    return -1;
 
   /* Double fork: the logger is reparented away from runc, and its stdio
    * is /dev/null so runc, which reads the hook's output to EOF, is not
    * kept waiting. */
   pid = fork ();
   if (pid < 0)
-    {
-      mnl_socket_close (nl);
-      return corral_error_make (err, errno, "fork the egress logger");
-    }
+    return corral_error_make (err, errno, "fork the egress logger");
   if (pid == 0)
     {
       struct logger lg = { .id = rec->id, .log_fd = log_fd, .rec = rec };
@@ -321,7 +305,6 @@ nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_p
         _exit (0);
       logger_loop (nl, pidfd, &lg);
     }
-  mnl_socket_close (nl);
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
       return corral_error_make (err, errno, "wait for the egress logger to detach");

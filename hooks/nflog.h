@@ -13,11 +13,13 @@
 #endif
 #define EGRESS_LOG_NAME "egress.log"
 
-/* Subscribe to NFLOG group in the caller's network namespace and leave a
- * detached process that appends one JSON line per denied packet to
- * log_path until the container's init (container_pid) exits. */
-int nflog_start_logger (const state_record_t *rec, uint16_t group, pid_t container_pid, const char *log_path,
-                        corral_error_t *err);
+/* Subscribe nl (a netfilter socket of the caller's network namespace, still
+ * the caller's to close) to NFLOG group and leave a detached process that
+ * appends one JSON line per denied packet to log_path until the container's
+ * init (container_pid) exits.  The process keeps its copy of nl. */
+struct mnl_socket;
+int nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t group, pid_t container_pid,
+                        const char *log_path, corral_error_t *err);
 
 /* Describe one logged packet (an IPv4/IPv6 header and what follows) as a
  * JSON object; pure, for unit tests.  NULL if it is not a packet. */

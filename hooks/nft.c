@@ -715,20 +715,16 @@ batch_send (struct mnl_socket *nl, struct batch *bt, corral_error_t *err)
 }
 
 static int
-install (uint16_t family, const char *table, const char *device, const egress_rule_t *rules, size_t n_rules,
-         uint16_t log_group, const nft_budget_t *budget, corral_error_t *err)
+install (struct mnl_socket *nl, uint16_t family, const char *table, const char *device, const egress_rule_t *rules,
+         size_t n_rules, uint16_t log_group, const nft_budget_t *budget, corral_error_t *err)
 {
   struct batch bt = { .family = family, .table = table };
-  struct mnl_socket *nl;
   int ret;
 
   /* Each allowlist entry costs at most two rules of a few hundred bytes. */
   if (n_rules > EGRESS_MAX_RULES)
     return corral_error_make (err, E2BIG, "egress allowlist has %zu entries, at most %d are supported", n_rules,
                               EGRESS_MAX_RULES);
-  nl = nl_open (err);
-  if (nl == NULL)
-    return -1;
   batch_init (&bt);
   if (family == NFPROTO_NETDEV)
     build_netdev (&bt, device, rules, n_rules, log_group);
@@ -737,33 +733,26 @@ install (uint16_t family, const char *table, const char *device, const egress_ru
   batch_finish (&bt);
   ret = batch_send (nl, &bt, err);
   batch_release (&bt);
-  mnl_socket_close (nl);
   if (ret < 0 && device)
     return corral_error_wrap (err, "device `%s`", device);
   return ret;
 }
 
 int
-nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err)
+nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+                           const nft_budget_t *budget, corral_error_t *err)
 {
-  return install (NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, NULL, err);
+  return install (nl, NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, err);
 }
 
 int
-nft_install_egress_budget (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, const nft_budget_t *budget,
-                           corral_error_t *err)
-{
-  return install (NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, err);
-}
-
-int
-nft_install_egress_device (const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-                           corral_error_t *err)
+nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
+                           uint16_t log_group, corral_error_t *err)
 {
   cleanup_free char *table = NULL;
 
   xasprintf (&table, NFT_TABLE_NAME "_%s", device);
-  return install (NFPROTO_NETDEV, table, device, rules, n_rules, log_group, NULL, err);
+  return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, NULL, err);
 }
 
 /* ---- show ---- */

@@ -21,17 +21,17 @@
 #define NFT_SVC4_KEY_LEN 12
 #define NFT_SVC6_KEY_LEN 24
 
-/* Replace (or create) table inet corral: output and forward policy drop;
- * loopback, established/related and IPv6 neighbour discovery accepted; one
- * accepting rule per allowlist entry; sets allow4/allow6 (with timeouts) for
- * the DNS guard; everything else counted, logged to NFLOG log_group and
- * rejected.  Every rule carries a counter and a comment. */
-int nft_install_egress (const egress_rule_t *rules, size_t n_rules, uint16_t log_group, corral_error_t *err);
+struct mnl_socket;
 
-/* The same policy, statelessly, as table netdev corral_<device> with an
- * egress hook on device: for gVisor, whose packets bypass the IP hooks. */
-int nft_install_egress_device (const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-                               corral_error_t *err);
+/* A netfilter netlink socket in the caller's network namespace (it stays
+ * there), for the calls below; close it with mnl_socket_close. */
+struct mnl_socket *nft_open (corral_error_t *err);
+
+/* The same policy as nft_install_egress_budget, statelessly, as table
+ * netdev corral_<device> with an egress hook on device: for gVisor, whose
+ * packets bypass the IP hooks. */
+int nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
+                               uint16_t log_group, corral_error_t *err);
 
 /* Budgets the table enforces (0 = none): a byte quota on everything but
  * loopback, both directions, and a counter of new connections over a rate.
@@ -45,8 +45,13 @@ typedef struct nft_budget_s nft_budget_t;
 #define NFT_BUDGET_QUOTA "budget_bytes"
 #define NFT_BUDGET_OVER "budget_connections_over"
 
-/* nft_install_egress, plus the budget's objects and rules (NULL = none). */
-int nft_install_egress_budget (const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+/* Replace (or create) table inet corral: output and forward policy drop;
+ * loopback, established/related and IPv6 neighbour discovery accepted; one
+ * accepting rule per allowlist entry; sets allow4/allow6 (with timeouts) for
+ * the DNS guard; everything else counted, logged to NFLOG log_group and
+ * rejected; and the budget's objects and rules (budget NULL = none).  Every
+ * rule carries a counter and a comment. */
+int nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
                                const nft_budget_t *budget, corral_error_t *err);
 
 struct nft_budget_usage_s
@@ -58,9 +63,7 @@ struct nft_budget_usage_s
 };
 typedef struct nft_budget_usage_s nft_budget_usage_t;
 
-struct mnl_socket;
-/* A netfilter socket in the caller's network namespace (it stays there). */
-struct mnl_socket *nft_open (corral_error_t *err);
+/* The table's budget objects, read through a socket of nft_open. */
 int nft_budget_read (struct mnl_socket *nl, nft_budget_usage_t *ret, corral_error_t *err);
 /* Raise (or lower) the quota, keeping what was consumed. */
 int nft_budget_set_quota (struct mnl_socket *nl, uint64_t bytes, corral_error_t *err);
