@@ -22,6 +22,7 @@
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
+#include "shim/audit.h"
 #include "shim/fsutil.h"
 #include "shim/util.h"
 #include "spec/dns.h"
@@ -95,6 +96,7 @@ struct elem_expiry
 struct guard
 {
   const char *id;
+  const state_record_t *rec; /* where audit records go */
   egress_rule_t *rules;
   size_t n_rules;
   uint32_t grace;
@@ -118,7 +120,7 @@ struct guard
   struct elem_expiry *elems;
   size_t n_elems;
 
-  uint64_t queries, allowed, denials, malformed, upstream_errors, nft_errors, log_suppressed;
+  uint64_t queries, allowed, denials, malformed, upstream_errors, nft_errors, audit_errors, log_suppressed;
   time_t log_window;
   unsigned log_in_window;
   bool dirty;
@@ -186,7 +188,9 @@ log_decision (struct guard *g, const char *name, uint16_t qtype, const char *dec
   (void) !write (g->log_fd, line, strlen (line));
 }
 
-static void
+/* Count one more decision for name; returns the new count (0 when the
+ * table is full and the name is not in it). */
+static uint64_t
 count_name (struct counted_name *tab, size_t *n, const char *name, uint16_t qtype, const char *addresses)
 {
   char tbuf[16];
@@ -199,7 +203,7 @@ count_name (struct counted_name *tab, size_t *n, const char *name, uint16_t qtyp
   if (c == NULL)
     {
       if (*n == MAX_TRACKED_NAMES)
-        return; /* the log has every decision; the status keeps the first names */
+        return 0; /* the log has every decision; the status keeps the first names */
       c = &tab[(*n)++];
       c->name = xstrdup (name);
       snprintf (c->type, sizeof (c->type), "%s", type);
@@ -210,6 +214,31 @@ count_name (struct counted_name *tab, size_t *n, const char *name, uint16_t qtyp
       free (c->addresses);
       c->addresses = xstrdup (addresses);
     }
+  return c->count;
+}
+
+/* The first decision on a name (and type) in this container's life goes
+ * into the audit log as well; repeats are counted in the status and logged
+ * in dns.log only, so a looping agent cannot flood the audit log (each
+ * record there is fsynced).  Best effort, like every hook-side record. */
+static void
+audit_first_decision (struct guard *g, uint64_t count, const char *name, uint16_t qtype, const char *decision,
+                      const char *reason, const json_t *addresses)
+{
+  cleanup_json json_t *fields = NULL;
+  char tbuf[16];
+
+  if (count != 1)
+    return;
+  fields = json_new_object ();
+  json_set (fields, "name", json_new_string (name));
+  json_set (fields, "type", json_new_string (dns_type_name (qtype, tbuf)));
+  json_set (fields, "decision", json_new_string (decision));
+  if (reason)
+    json_set (fields, "reason", json_new_string (reason));
+  json_set (fields, "addresses", addresses ? json_deep_copy (addresses) : json_new_array ());
+  if (audit_record_event (g->rec, "dns", fields, NULL) < 0)
+    g->audit_errors++;
 }
 
 /* ---- status file ---- */
@@ -235,6 +264,7 @@ write_status (struct guard *g, uint64_t now)
   json_set (o, "malformed", json_new_int ((int64_t) g->malformed));
   json_set (o, "upstream_errors", json_new_int ((int64_t) g->upstream_errors));
   json_set (o, "nft_errors", json_new_int ((int64_t) g->nft_errors));
+  json_set (o, "audit_errors", json_new_int ((int64_t) g->audit_errors));
   for (size_t i = 0; i < g->n_resolved; i++)
     {
       json_t *e = json_new_object ();
@@ -473,7 +503,8 @@ handle_answer (struct guard *g, int pi, uint8_t *msg, size_t len, bool over_tcp)
       cleanup_free char *reason = NULL;
       xasprintf (&reason, "CNAME target %s is not allowed", bad);
       g->denials++;
-      count_name (g->denied, &g->n_denied, p->qname, p->qtype, NULL);
+      audit_first_decision (g, count_name (g->denied, &g->n_denied, p->qname, p->qtype, NULL), p->qname, p->qtype,
+                            "deny", reason, NULL);
       log_decision (g, p->qname, p->qtype, "deny", reason, NULL);
       pending_fail (g, pi, g->rcode);
       goto out;
@@ -499,7 +530,8 @@ handle_answer (struct guard *g, int pi, uint8_t *msg, size_t len, bool over_tcp)
       addr_text = joined;
     }
   g->allowed++;
-  count_name (g->resolved, &g->n_resolved, p->qname, p->qtype, addr_text ? addr_text : "");
+  audit_first_decision (g, count_name (g->resolved, &g->n_resolved, p->qname, p->qtype, addr_text ? addr_text : ""),
+                        p->qname, p->qtype, "allow", NULL, addrs);
   log_decision (g, p->qname, p->qtype, "allow", NULL, addrs);
 
   put16 (msg, p->client_id);
@@ -677,10 +709,12 @@ handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client, c
     }
   if (q.qclass != DNS_CLASS_IN || !q.hostname || !name_allowed (g, q.name))
     {
+      const char *why = q.qclass != DNS_CLASS_IN ? "class is not IN" : "name not allowed";
+
       g->denials++;
-      count_name (g->denied, &g->n_denied, q.name, q.qtype, NULL);
-      log_decision (g, q.name, q.qtype, "deny", q.qclass != DNS_CLASS_IN ? "class is not IN" : "name not allowed",
-                    NULL);
+      audit_first_decision (g, count_name (g->denied, &g->n_denied, q.name, q.qtype, NULL), q.name, q.qtype, "deny",
+                            why, NULL);
+      log_decision (g, q.name, q.qtype, "deny", why, NULL);
       reply_error (g, tcp_client, gen, from, from_len, msg, &q, g->rcode);
       return;
     }
@@ -970,6 +1004,7 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
       g->tcpu[i].pending = -1;
     }
   g->id = rec->id;
+  g->rec = rec;
   g->grace = rec->dns_grace > 0 ? (uint32_t) rec->dns_grace : 1;
   g->rcode = rec->dns_rcode == DNS_RCODE_NXDOMAIN ? DNS_RCODE_NXDOMAIN : DNS_RCODE_REFUSED;
   g->rules = xmalloc0 ((n ? n : 1) * sizeof (*g->rules));

@@ -200,15 +200,11 @@ poststart (const char *state_dir, corral_error_t *err)
 static void
 audit_hook_error (const state_record_t *rec, const char *stage, const char *msg)
 {
-  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
-  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
   cleanup_json json_t *fields = json_new_object ();
 
-  if (rec->audit_path == NULL || rec->audit_key == NULL)
-    return;
   json_set (fields, "stage", json_new_string (stage));
   json_set (fields, "error", json_new_string (msg));
-  (void) audit_append (&c, &who, "hook-error", fields, NULL);
+  (void) audit_record_event (rec, "hook-error", fields, NULL);
 }
 
 static int

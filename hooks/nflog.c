@@ -139,16 +139,13 @@ write_line (int fd, const char *json_obj)
 static void
 audit_deny (const struct logger *lg, const char *desc)
 {
-  const state_record_t *rec = lg->rec;
-  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
-  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
-  cleanup_json json_t *fields = NULL;
+  cleanup_json json_t *fields = json_parse (desc, strlen (desc), NULL);
 
-  if (rec->audit_path == NULL || rec->audit_key == NULL || (fields = json_parse (desc, strlen (desc), NULL)) == NULL)
+  if (fields == NULL)
     return;
   json_del (fields, "event");
   json_del (fields, "container");
-  (void) audit_append (&c, &who, "egress-deny", fields, NULL);
+  (void) audit_record_event (lg->rec, "egress-deny", fields, NULL);
 }
 
 static void

@@ -18,6 +18,7 @@
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
 #include "hooks/watchdog.h"
+#include "shim/audit.h"
 #include "shim/fsutil.h"
 #include "shim/ledger.h"
 #include "shim/util.h"
@@ -461,6 +462,34 @@ write_state_file (const struct watchdog *w, const char *name, const char *data)
     (void) file_replace_at (dfd, name, data, strlen (data), 0600, NULL);
 }
 
+/* The trip, chained into the audit log too (best effort: the watchdog has
+ * no one to report a failure to but its own log). */
+static void
+audit_trip (const struct watchdog *w, const char *json)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_json json_t *fields = json_parse (json, strlen (json), NULL);
+  state_record_t rec = { 0 };
+
+  if (fields == NULL)
+    return;
+  json_del (fields, "time");
+  json_del (fields, "event");
+  json_del (fields, "container");
+  json_del (fields, "agent");
+  if (state_record_read_dir (w->state_dir, &rec, &err) < 0
+      || audit_record_event (&rec, "budget-trip", fields, &err) < 0)
+    {
+      cleanup_free char *msg = json_quote (err ? err->msg : "?");
+      cleanup_free char *id = json_quote (w->id);
+      cleanup_free char *line = NULL;
+
+      xasprintf (&line, "{\"event\":\"audit-error\",\"container\":%s,\"error\":%s}", id, msg);
+      write_line (w->log_fd, line);
+    }
+  state_record_release (&rec);
+}
+
 static void
 trip (struct watchdog *w, int k)
 {
@@ -491,6 +520,7 @@ trip (struct watchdog *w, int k)
   usage = usage_json (w, false);
   write_state_file (w, WATCHDOG_USAGE, usage);
   write_line (w->log_fd, json);
+  audit_trip (w, json);
   if (w->b.alert)
     (void) run_with_stdin (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include "hooks/nflog.h"
 #include "hooks/watchdog.h"
+#include "shim/audit.h"
 #include "shim/budget_cli.h"
 #include "shim/fsutil.h"
 #include "shim/ledger.h"
@@ -111,6 +112,39 @@ append_budget_log (const char *line, corral_error_t *err)
   return 0;
 }
 
+/* The budget event, also chained into the audit log: fields are the event's
+ * own (budget, limit, usage, action, reason, grant). */
+static json_t *
+event_fields (const char *line)
+{
+  json_t *f = json_parse (line, strlen (line), NULL);
+
+  if (f)
+    {
+      json_del (f, "time");
+      json_del (f, "event");
+      json_del (f, "container");
+      json_del (f, "agent");
+    }
+  return f;
+}
+
+static int
+audit_container_budget (const char *state_dir, const char *event, const char *line, corral_error_t *err)
+{
+  state_record_t rec = { 0 };
+  cleanup_json json_t *fields = event_fields (line);
+  char by[256];
+  int ret;
+
+  json_set (fields, "by", json_new_string (audit_actor (by, sizeof (by))));
+  if (state_record_read_dir (state_dir, &rec, err) < 0)
+    return -1;
+  ret = audit_record_event (&rec, event, fields, err);
+  state_record_release (&rec);
+  return ret;
+}
+
 int
 budget_prepare_resume (const char *state_dir, const char *id, const char *reason, int64_t grant, corral_error_t *err)
 {
@@ -147,7 +181,8 @@ budget_prepare_resume (const char *state_dir, const char *id, const char *reason
   re.grant = grant;
   re.time_ms = unix_ms ();
   line = budget_event_json (&re);
-  if (append_budget_log (line, err) < 0)
+  /* Written before the container may run again: no audit record, no resume. */
+  if (append_budget_log (line, err) < 0 || audit_container_budget (state_dir, "resume", line, err) < 0)
     return -1;
 
   json_set (resume, "reason", json_new_string (reason));
@@ -184,7 +219,7 @@ reset_cb (json_t *ledger, void *data)
 }
 
 int
-budget_cmd (int argc, char **argv, corral_error_t *err)
+budget_cmd (int argc, char **argv, const audit_config_t *audit, corral_error_t *err)
 {
   const char *agent = NULL, *reason = NULL;
   struct reset_ctx c;
@@ -217,6 +252,15 @@ budget_cmd (int argc, char **argv, corral_error_t *err)
   line = budget_event_json (&ev);
   if (append_budget_log (line, err) < 0)
     return -1;
+  {
+    audit_subject_t who = { .agent = agent };
+    cleanup_json json_t *fields = event_fields (line);
+    char by[256];
+
+    json_set (fields, "by", json_new_string (audit_actor (by, sizeof (by))));
+    if (audit_append (audit, &who, "budget-reset", fields, err) < 0)
+      return -1;
+  }
   printf ("agent %s: daily totals reset (%s)\n", agent, reason);
   return 0;
 }

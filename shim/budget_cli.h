@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shim/audit.h"
 #include "shim/error.h"
 #include "spec/json.h"
 #include "spec/policy.h"
@@ -25,7 +26,7 @@ int budget_prepare_resume (const char *state_dir, const char *id, const char *re
                            corral_error_t *err);
 
 /* `corral budget reset AGENT --reason TEXT` */
-int budget_cmd (int argc, char **argv, corral_error_t *err);
+int budget_cmd (int argc, char **argv, const audit_config_t *audit, corral_error_t *err);
 /* `corral usage [ID|--agent A]`; state_dir of ID when it still runs. */
 int budget_cmd_usage (int argc, char **argv, const char *(*state_dir_of) (const char *id), corral_error_t *err);
 

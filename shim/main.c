@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -393,12 +394,8 @@ static void
 audit_container_event (const state_record_t *rec, const char *event, const json_t *fields)
 {
   cleanup_error corral_error_t err = NULL;
-  audit_config_t c = { .path = rec->audit_path, .key_path = rec->audit_key, .fsync = rec->audit_fsync };
-  audit_subject_t who = { .container = rec->id, .agent = rec->agent, .engine = rec->engine };
 
-  if (rec->audit_path == NULL || rec->audit_key == NULL)
-    return;
-  if (audit_append (&c, &who, event, fields, &err) < 0)
+  if (audit_record_event (rec, event, fields, &err) < 0)
     log_error ("audit record `%s` for %s not written: %s", event, rec->id ? rec->id : "?", err->msg);
 }
 
@@ -1121,8 +1118,10 @@ static int
 cmd_budget (const cli_t *cli)
 {
   cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *policy = policy_load (policy_path (cli), &err);
 
-  if (budget_cmd (cli->n_command_args, cli->command_args, &err) < 0)
+  /* Resetting is recorded in the policy's audit log; no policy, no reset. */
+  if (policy == NULL || budget_cmd (cli->n_command_args, cli->command_args, &policy->audit, &err) < 0)
     return fail (&err);
   return 0;
 }
@@ -1359,6 +1358,30 @@ cmd_checklist (const cli_t *cli)
   return print_json_or_text (doc, json, report_checklist_text);
 }
 
+/* verify: the live log; --all: its rotated files, oldest first, then it;
+ * or the files given, in chain order. */
+static int
+cmd_audit_verify (const audit_config_t *c, char **a, int n, corral_error_t *err)
+{
+  char **files = NULL;
+  size_t n_files = 0;
+  int r;
+
+  if (n == 1 && str_eq (a[0], "--all"))
+    {
+      files = audit_rotated_files (c->path, &n_files);
+      files = xrealloc (files, (n_files + 2) * sizeof (*files));
+      files[n_files++] = xstrdup (c->path);
+      files[n_files] = NULL;
+      r = audit_verify_files (files, n_files, c->key_path, stdout, err);
+      strv_free (files);
+      return r;
+    }
+  if (n == 0)
+    return audit_verify (c->path, c->key_path, stdout, err);
+  return audit_verify_files (a, (size_t) n, c->key_path, stdout, err);
+}
+
 static int
 cmd_audit (const cli_t *cli)
 {
@@ -1375,11 +1398,31 @@ cmd_audit (const cli_t *cli)
   corral_error_release (&err);
   if (policy)
     c = &policy->audit;
-  if (n >= 1 && str_eq (a[0], "verify") && n <= 2)
+  if (n >= 1 && str_eq (a[0], "verify"))
     {
-      r = audit_verify (n == 2 ? a[1] : c->path, c->key_path, stdout, &err);
+      r = cmd_audit_verify (c, a + 1, n - 1, &err);
       audit_config_release (&defaults);
       return r < 0 ? fail (&err) : r;
+    }
+  if (n >= 1 && str_eq (a[0], "rotate") && (n == 1 || (n == 3 && str_eq (a[1], "--keep"))))
+    {
+      long keep = -1;
+      char *end = NULL;
+
+      if (n == 3)
+        {
+          errno = 0;
+          keep = strtol (a[2], &end, 10);
+        }
+      if (n == 3 && (errno || end == a[2] || *end || keep < 0 || keep > INT_MAX))
+        {
+          audit_config_release (&defaults);
+          corral_error_make (&err, 0, "audit rotate: --keep wants a number of files, not `%s`", a[2]);
+          return fail (&err);
+        }
+      r = audit_rotate (c, (int) keep, stdout, &err);
+      audit_config_release (&defaults);
+      return r < 0 ? fail (&err) : 0;
     }
   if (n >= 1 && str_eq (a[0], "show"))
     {
@@ -1408,8 +1451,8 @@ cmd_audit (const cli_t *cli)
     }
   audit_config_release (&defaults);
   corral_error_make (&err, 0,
-                     "usage: corral audit verify [FILE] | corral audit show [--container ID] [--agent A] "
-                     "[--since RFC3339] [--file FILE] [--json|--csv]");
+                     "usage: corral audit verify [--all | FILE...] | corral audit rotate [--keep N] | "
+                     "corral audit show [--container ID] [--agent A] [--since RFC3339] [--file FILE] [--json|--csv]");
   return fail (&err);
 }
 

@@ -156,6 +156,18 @@ guard_pid() {
     assert_contains "$output" "svc4    $GW . tcp . 8080" "the set element with its service"
     assert_contains "$output" "expires in" "the element's remaining time"
     assert_contains "$output" "api.allowed.test" "the resolved name"
+
+    # The first decision on each name is in the audit log, repeats are not.
+    run_corral audit show --container "$CID" --json
+    AUDIT="$output" /usr/bin/python3 - "$GW" <<'PY' || die "dns audit records: $output"
+import json, os, sys
+recs = [json.loads(l)["fields"] for l in os.environ["AUDIT"].splitlines() if '"event":"dns"' in l]
+def n(name, decision):
+    return [r for r in recs if r["name"] == name and r["type"] == "A" and r["decision"] == decision]
+assert len(n("evil.test", "deny")) == 1, "evil.test deny"
+allow = n("api.allowed.test", "allow")
+assert len(allow) == 1 and allow[0]["addresses"] == [sys.argv[1]], "api.allowed.test allow once, with its address"
+PY
 }
 
 @test "CNAME targets are checked too; a wildcard covers names below its suffix, not the suffix; an entry without a port allows any" {

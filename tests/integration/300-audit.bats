@@ -24,7 +24,7 @@ teardown() {
         podman --runtime "$WRAPPER" rm -f -t 0 "$NAME${i:+-$i}" >/dev/null 2>&1 || true
     done
     chattr -i "$WORK/log" 2>/dev/null || true
-    chattr -a "$LOG" 2>/dev/null || true
+    chattr -R -a "$WORK/log" 2>/dev/null || true
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
@@ -123,4 +123,37 @@ print(" ".join(r["event"] for r in map(json.loads, open(sys.argv[1])) if r["cont
     assert_not_contains "$output" "agent-process-ran" "the container did not run"
     assert_contains "$output" "audit log cannot be written" "error names the audit log"
     assert_no_state_record "$NAME"
+}
+
+@test "rotation seals the log and the chain runs on across files, also while containers start" {
+    run_podman run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" true
+    local i pids=()
+    for i in $(seq 1 6); do
+        timeout 120 podman --runtime "$WRAPPER" run --rm --name "$NAME-$i" "$CORRAL_TEST_IMAGE" true >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    run_corral --policy "$WORK/policy.json" audit rotate
+    assert_contains "$output" "sealed $LOG." "the sealed file is named"
+    for i in "${pids[@]}"; do wait "$i" || die "a container started during the rotation failed"; done
+    run_corral --policy "$WORK/policy.json" audit rotate --keep 5
+    run_podman run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" true
+
+    run_corral --policy "$WORK/policy.json" audit verify --all
+    assert_contains "$output" "3 files" "two sealed files and the live one"
+    assert_contains "$output" "chain intact" "the chain holds across the rotations"
+    [ "$(cat "$LOG"* | grep -c '"event":"create"')" -eq 8 ] || die "not 8 create records across the files"
+    [ "$(cat "$LOG"* | grep -c '"event":"seal"')" -eq 2 ] || die "not 2 seal records"
+    # Only the last record of a sealed file is its seal.
+    local f
+    for f in "$LOG".2*; do
+        tail -n 1 "$f" | grep -q '"event":"seal"' || die "$f does not end with its seal"
+        run lsattr "$f"
+        [ "$status" -eq 0 ] || skip "lsattr not supported on $(stat -f -c %T "$f"): $output"
+        assert_contains "${output%% *}" "a" "the sealed file $f is append-only"
+    done
+    # --keep 0 removes them; what is left still verifies from where it starts.
+    run_corral --policy "$WORK/policy.json" audit rotate --keep 0
+    [ -z "$(ls "$LOG".2* 2>/dev/null)" ] || die "rotate --keep 0 left sealed files: $(ls "$LOG".2*)"
+    run_corral --policy "$WORK/policy.json" audit verify
+    assert_contains "$output" "continuing a file not given" "the live log says where it starts"
 }

@@ -138,6 +138,12 @@ has_alerts() {
         die "second trip at $second CPU s, not 2 s past the first ($first)"
     run_corral usage "$cid"
     assert_contains "$output" "\"trips\":2" "usage snapshot counts both trips"
+    # The trips and the human's decision are in the audit log too.
+    run_corral audit show --container "$cid" --json
+    [ "$(grep -c '"event":"budget-trip"' <<<"$output")" -eq 2 ] || die "not two budget-trip audit records"
+    assert_contains "$output" '"event":"resume"' "the resume is an audit record"
+    assert_contains "$output" '"reason":"reviewed by test"' "with its reason"
+    assert_contains "$output" '"by":"' "and who gave it"
 }
 
 @test "egress bytes: a download from the test's own host stops at the quota and trips the breaker" {
@@ -203,6 +209,9 @@ has_alerts() {
     assert_eq "$output" "started" "the agent starts again after the reset"
     grep -q "\"event\":\"daily_reset\",\"container\":\"\",\"agent\":\"$AGENT\".*\"reason\":\"test: reviewed\"" \
         /var/log/corral/budget.log || die "reset not logged with its reason"
+    run_corral audit show --agent "$AGENT" --json
+    assert_contains "$output" '"event":"budget-reset"' "the reset is an audit record"
+    assert_contains "$output" '"reason":"test: reviewed"' "with its reason"
 }
 
 @test "budget annotations only tighten; gVisor with budgets is refused" {

@@ -188,6 +188,153 @@ test_chain (void)
   }
 }
 
+/* verify the files in order; status and report as verify(). */
+static int
+verify_files (char **paths, size_t n, const char *key, char **ret_out)
+{
+  cleanup_error corral_error_t err = NULL;
+  char *out = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream (&out, &len);
+  int r = audit_verify_files (paths, n, key, mem, &err);
+
+  fclose (mem);
+  if (r < 0)
+    {
+      free (out);
+      xasprintf (&out, "error: %s", err->msg);
+    }
+  *ret_out = out;
+  return r;
+}
+
+static void
+append_n (const audit_config_t *c, int n, const char *event)
+{
+  audit_subject_t who = { .container = "c2", .agent = "a2", .engine = "test" };
+
+  for (int i = 0; i < n; i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      if (audit_append (c, &who, event, NULL, &err) < 0)
+        bail_out ("audit_append: %s", err->msg);
+    }
+}
+
+static void
+rotate (const audit_config_t *c, int keep)
+{
+  cleanup_error corral_error_t err = NULL;
+  char *out = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream (&out, &len);
+
+  if (audit_rotate (c, keep, mem, &err) < 0)
+    bail_out ("audit_rotate: %s", err->msg);
+  fclose (mem);
+  free (out);
+}
+
+/* Verify paths; is the status `want` and does the report say `needle`? */
+static void
+check (char **paths, size_t n, const char *key, int want, const char *needle, const char *what)
+{
+  char *out = NULL;
+
+  is_int (verify_files (paths, n, key, &out), want, "%s: status %d", what, want);
+  like (out, needle, "%s: says \"%s\"", what, needle);
+  free (out);
+}
+
+static void
+test_rotation (void)
+{
+  cleanup_free char *sub = NULL, *log = NULL, *key = NULL, *copy = NULL;
+  cleanup_free char *a_data = NULL;
+  audit_config_t c;
+  char **rot;
+  size_t n_rot;
+
+  xasprintf (&sub, "%s/rot", dir);
+  mkdir (sub, 0700);
+  xasprintf (&log, "%s/audit.jsonl", sub);
+  xasprintf (&key, "%s/audit.key", dir);
+  xasprintf (&copy, "%s/copy.jsonl", dir);
+  c.path = log;
+  c.key_path = key;
+  c.fsync = false;
+  c.fail_closed = true;
+
+  {
+    cleanup_error corral_error_t err = NULL;
+    ok (audit_rotate (&c, -1, stdout, &err) < 0 && strstr (err->msg, "nothing to rotate"),
+        "an empty log is not rotated");
+  }
+  /* A: records 1-3 and the seal (4); B: continue (5), 6, seal (7); live:
+   * continue (8), 9, 10. */
+  append_n (&c, 3, "exec");
+  rotate (&c, -1);
+  append_n (&c, 1, "exec");
+  rotate (&c, -1);
+  append_n (&c, 2, "exec");
+  rot = audit_rotated_files (log, &n_rot);
+  if (!is_int ((int) n_rot, 2, "two rotated files, named after the log"))
+    bail_out ("rotation left %zu files", n_rot);
+  a_data = read_file (rot[0]);
+  like (a_data, "\"event\":\"seal\"", "the first rotated file holds a seal record");
+  {
+    char *all[] = { rot[0], rot[1], log };
+    check (all, 3, key, 0, "3 files, 10 records, chain intact", "the rotated files and the live log, in order");
+  }
+  check (&log, 1, key, 0, "starts at record 8, continuing a file not given",
+         "the live log alone verifies from where it starts");
+  {
+    char *missing[] = { rot[0], log };
+    check (missing, 2, key, 1, "does not continue", "a missing middle file is found");
+  }
+  {
+    char *reordered[] = { rot[1], rot[0], log };
+    check (reordered, 3, key, 1, "does not continue", "files out of order are found");
+  }
+  {
+    /* The seal removed: the file ends with its last ordinary record. */
+    cleanup_free char *cut = xstrdup (a_data);
+    char *all[] = { copy, rot[1], log };
+    cut[strlen (cut) - 1] = '\0';
+    strrchr (cut, '\n')[1] = '\0';
+    write_file (copy, cut);
+    check (all, 3, key, 1, "ends without a seal record", "a removed seal is found");
+  }
+  {
+    /* A forged seal: the last line swapped for one made without the key. */
+    cleanup_free char *forged = xstrdup (a_data);
+    cleanup_free char *text = NULL;
+    char *all[] = { copy, rot[1], log };
+    forged[strlen (forged) - 1] = '\0';
+    strrchr (forged, '\n')[1] = '\0';
+    xasprintf (&text,
+               "%s{\"seq\":4,\"time\":\"t\",\"host\":\"h\",\"container\":null,\"agent\":null,\"engine\":null,"
+               "\"event\":\"seal\",\"fields\":{},\"prev\":\"x\",\"mac\":\"%064d\"}\n",
+               forged, 0);
+    write_file (copy, text);
+    check (all, 3, key, 1, "copy.jsonl: line 4: MAC does not match", "a forged seal is found at its line");
+  }
+  {
+    /* A record appended to a sealed file. */
+    cleanup_free char *more = NULL;
+    char *all[] = { copy, rot[1], log };
+    xasprintf (&more, "%s%s", a_data, strchr (a_data, '\n') + 1);
+    write_file (copy, more);
+    check (all, 3, key, 1, "a record after the seal", "appending to a sealed file is found");
+  }
+  /* --keep 1 leaves the newest rotated file only (plus the new one). */
+  rotate (&c, 1);
+  strv_free (rot);
+  rot = audit_rotated_files (log, &n_rot);
+  is_int ((int) n_rot, 1, "rotate --keep 1 removes all but the newest rotated file");
+  strv_free (rot);
+}
+
 int
 main (void)
 {
@@ -200,9 +347,11 @@ main (void)
     return 1;
   test_record_line ();
   test_chain ();
+  test_rotation ();
   {
     cleanup_free char *cmd = NULL;
-    xasprintf (&cmd, "rm -rf %s", dir);
+    /* The logs are append-only where the filesystem allows it. */
+    xasprintf (&cmd, "chattr -R -a %s 2>/dev/null; rm -rf %s", dir, dir);
     (void) !system (cmd);
   }
   return done_testing ();
