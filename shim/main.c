@@ -72,8 +72,10 @@ static const struct
   { "ps", "ps [--json]", "containers corral manages" },
   { "inspect", "inspect ID", "the effective policy of one container (JSON)" },
   { "checklist", "checklist ID|--bundle DIR [--json]", "pre-deployment questions, answered with evidence" },
-  { "audit", "audit verify [FILE] | audit show [--container ID] [--agent A] [--since T] [--json|--csv]",
-    "check the audit log's HMAC chain, or print and export records" },
+  { "audit",
+    "audit verify [--all | FILE...] | audit rotate [--keep N] | audit show [--container ID] [--agent A] [--since T] "
+    "[--json|--csv]",
+    "check the audit log's HMAC chain across rotated files, seal and rotate it, or print and export records" },
   { "resume", "resume ID --reason TEXT [--grant N]", "resume a container a budget froze" },
   { "budget", "budget reset AGENT --reason TEXT", "zero an agent's daily totals" },
   { "usage", "usage ID | --agent AGENT", "recorded usage (JSON lines)" },
