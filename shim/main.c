@@ -655,12 +655,18 @@ cmd_delete (const cli_t *cli)
 {
   cleanup_error corral_error_t err = NULL;
   cleanup_strv char **argv = NULL;
+  cleanup_free char *state_dir = NULL;
+  cleanup_json json_t *usage = NULL;
   state_record_t rec = { 0 };
   int status;
 
   if (lookup_delegate (cli, &rec, &err) < 0)
     return fail (&err);
   argv = record_argv (cli, &rec);
+  /* Read while the cgroup is there: the delegate's delete removes it.  The
+   * exit status is not ours to know (runc keeps none; the engine has it). */
+  state_dir = state_container_dir (state_base (), cli->root, cli->id);
+  usage = report_final_usage (rec.bundle, state_dir);
   if (delegate_spawn (argv, &status, &err) < 0)
     {
       state_record_release (&rec);
@@ -670,6 +676,7 @@ cmd_delete (const cli_t *cli)
     {
       cleanup_json json_t *fields = json_new_object ();
       json_set (fields, "forced", json_new_bool (cli_command_flag (cli, "force", "f", NULL)));
+      json_set (fields, "usage", steal_pointer (&usage));
       audit_container_event (&rec, "stop", fields);
       if (state_record_remove (state_base (), cli->root, cli->id, &err) < 0)
         log_warning ("%s", err->msg);

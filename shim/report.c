@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "hooks/watchdog.h"
 #include "shim/fsutil.h"
 #include "shim/report.h"
 #include "shim/state.h"
@@ -322,4 +323,56 @@ report_profile (const corral_profile_t *p)
   json_set (o, "egress_allow", egress);
   json_set (o, "overridable", strv_json (p->overridable));
   return o;
+}
+
+/* One number from a file of the container's cgroup in the hierarchy of
+ * controller (NULL: the unified one), or -1. */
+static int
+cgroup_number (const char *mountinfo, const char *controller, const char *cgroup, const char *file, uint64_t *ret)
+{
+  cleanup_free char *mount = NULL, *path = NULL, *text = NULL;
+  cleanup_close int fd = -1;
+  size_t len;
+
+  if (watchdog_cgroup_mount (mountinfo, controller, &mount) < 0)
+    return -1;
+  xasprintf (&path, "%s%s/%s", mount, cgroup, file);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fd_read_all (fd, 64 * 1024, path, &text, &len, NULL) < 0)
+    return -1;
+  return str_eq (file, "cpu.stat") ? watchdog_parse_cpu_stat (text, ret) : watchdog_parse_u64 (text, ret);
+}
+
+json_t *
+report_final_usage (const char *bundle, const char *state_dir)
+{
+  cleanup_close int bfd = bundle ? bundle_open (bundle, NULL) : -1;
+  cleanup_close int sfd = state_dir ? open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  cleanup_close int mfd = open ("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  cleanup_json json_t *spec = bfd >= 0 ? bundle_load_spec (bfd, bundle, NULL, NULL) : NULL;
+  cleanup_free char *mountinfo = NULL;
+  cleanup_free char *watched = NULL;
+  const char *cgroup = json_get_string (json_get (spec, "linux"), "cgroupsPath");
+  json_t *u = json_new_object ();
+  uint64_t v;
+  size_t len;
+
+  if (cgroup && cgroup[0] == '/' && mfd >= 0
+      && fd_read_all (mfd, 4 * 1024 * 1024, "mountinfo", &mountinfo, &len, NULL) == 0)
+    {
+      if (cgroup_number (mountinfo, "cpuacct", cgroup, "cpuacct.usage", &v) == 0)
+        json_set (u, "cpu_ms", json_new_int ((int64_t) (v / 1000000)));
+      else if (cgroup_number (mountinfo, NULL, cgroup, "cpu.stat", &v) == 0)
+        json_set (u, "cpu_ms", json_new_int ((int64_t) (v / 1000)));
+      if (cgroup_number (mountinfo, "memory", cgroup, "memory.max_usage_in_bytes", &v) == 0
+          || cgroup_number (mountinfo, NULL, cgroup, "memory.peak", &v) == 0)
+        json_set (u, "memory_peak_bytes", json_new_int ((int64_t) v));
+    }
+  if (sfd >= 0 && (watched = read_small (sfd, WATCHDOG_USAGE)) != NULL)
+    {
+      json_t *w = json_parse (watched, strlen (watched), NULL);
+      if (w)
+        json_set (u, "budgets", w);
+    }
+  return u;
 }

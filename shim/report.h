@@ -22,6 +22,11 @@ json_t *report_checklist (const json_t *spec, const corral_profile_t *profile, c
 char *report_list_text (const json_t *list);
 char *report_checklist_text (const json_t *checklist);
 
+/* What a container used, read just before its delete: CPU time (ms) and
+ * memory peak from its cgroup (cgroupfs paths, v1 or v2), and the budget
+ * watchdog's usage record if it had one.  Missing parts are left out. */
+json_t *report_final_usage (const char *bundle, const char *state_dir);
+
 /* The effective profile (after annotations) as JSON, for inspect. */
 json_t *report_profile (const corral_profile_t *p);
 

@@ -50,6 +50,8 @@ print(" ".join(r["event"] for r in map(json.loads, open(sys.argv[1])) if r["cont
     ! grep -q ghp_v4lue_never_logged "$LOG" || die "a secret value reached the audit log"
     grep -q '"agent":"audit-agent"' "$LOG" || die "the agent is not recorded"
     grep -q '"argv":\["echo","hello"\]' "$LOG" || die "the exec argv is not recorded"
+    grep -q '"event":"stop","fields":{"forced":[a-z]*,"usage":{"cpu_ms":[0-9]*,"memory_peak_bytes":[1-9]' "$LOG" ||
+        die "the stop record lacks the usage totals: $(grep '"event":"stop"' "$LOG")"
     run_corral --policy "$WORK/policy.json" audit verify
     assert_contains "$output" "chain intact" "chain verifies"
     run_corral --policy "$WORK/policy.json" audit show --container "$id" --csv
