@@ -4,12 +4,14 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -22,6 +24,7 @@
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
+#include "hooks/watchdog.h"
 #include "shim/audit.h"
 #include "shim/fsutil.h"
 #include "shim/util.h"
@@ -39,6 +42,9 @@
 #define MAX_ELEMS 65536
 #define LOG_RATE 50
 #define STATUS_INTERVAL_MS 1000
+#define MAX_ASKS 64
+#define MAX_HELD 128
+#define ALERT_TIMEOUT_MS 10000
 
 /* ---- state ---- */
 
@@ -87,6 +93,37 @@ struct counted_name
   char *addresses; /* resolved: the last addresses, text */
 };
 
+/* A name of the ask list a container asked for, and what a human said. */
+enum ask_state
+{
+  ASK_PENDING,
+  ASK_APPROVED,
+  ASK_DENIED,
+};
+
+struct ask
+{
+  char name[DNS_NAME_TEXT_MAX];
+  int rule; /* the ask entry it matched */
+  enum ask_state state;
+  char by[128]; /* who decided: a login, or "timeout" */
+  time_t since;
+  uint64_t deadline; /* ms, CLOCK_MONOTONIC */
+};
+
+/* A query held until its ask is decided. */
+struct held
+{
+  bool used;
+  int ask;
+  int tcp_client;
+  uint32_t tcp_gen;
+  struct sockaddr_storage client;
+  socklen_t client_len;
+  uint8_t *msg;
+  size_t len;
+};
+
 struct elem_expiry
 {
   nftset_elem_t e;
@@ -119,6 +156,14 @@ struct guard
   size_t n_denied;
   struct elem_expiry *elems;
   size_t n_elems;
+
+  egress_rule_t *ask_rules; /* the ask list */
+  size_t n_ask_rules;
+  uint32_t ask_timeout_ms;
+  char **ask_alert;
+  struct ask asks[MAX_ASKS];
+  size_t n_asks;
+  struct held held[MAX_HELD];
 
   uint64_t queries, allowed, denials, malformed, upstream_errors, nft_errors, audit_errors, log_suppressed;
   time_t log_window;
@@ -243,6 +288,32 @@ audit_first_decision (struct guard *g, uint64_t count, const char *name, uint16_
 
 /* ---- status file ---- */
 
+static const char *const ask_state_names[] = { "pending", "approved", "denied" };
+
+static json_t *
+asks_json (const struct guard *g)
+{
+  json_t *arr = json_new_array ();
+
+  for (size_t i = 0; i < g->n_asks; i++)
+    {
+      const struct ask *a = &g->asks[i];
+      json_t *e = json_new_object ();
+      char since[32];
+      struct tm tm;
+
+      gmtime_r (&a->since, &tm);
+      strftime (since, sizeof (since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+      json_set (e, "name", json_new_string (a->name));
+      json_set (e, "state", json_new_string (ask_state_names[a->state]));
+      json_set (e, "since", json_new_string (since));
+      if (a->state != ASK_PENDING)
+        json_set (e, "by", json_new_string (a->by));
+      json_push (arr, e);
+    }
+  return arr;
+}
+
 static void
 write_status (struct guard *g, uint64_t now)
 {
@@ -284,6 +355,7 @@ write_status (struct guard *g, uint64_t now)
     }
   json_set (o, "resolved_names", res);
   json_set (o, "denied_names", den);
+  json_set (o, "asks", asks_json (g));
   data = json_serialize (o, true);
   /* The state directory goes with `delete`: then this fails, harmlessly. */
   (void) file_replace_at (g->state_dirfd, DNSGUARD_STATUS_NAME, data, strlen (data), 0600, &err);
@@ -679,6 +751,220 @@ fail:
   pending_fail (g, pi, DNS_RCODE_SERVFAIL);
 }
 
+/* ---- ask domains ----
+ *
+ * A name on the ask list is held: the guard records the request (the
+ * status file, for `corral egress show`), runs the profile's alert command
+ * with a JSON event, and keeps the client's queries until a human runs
+ * `corral approve|deny ID NAME`, which writes ask-NAME.json into the
+ * container's state directory (root-only, never visible to the container),
+ * or until the timeout, which denies.  An approved name becomes an exact
+ * allowlist entry with the ask entry's port and protocol, for the rest of
+ * the container's life; a denied one is answered like any denied name. */
+
+static int
+find_ask (const struct guard *g, const char *name)
+{
+  for (size_t i = 0; i < g->n_asks; i++)
+    if (str_eq (g->asks[i].name, name))
+      return (int) i;
+  return -1;
+}
+
+static int
+ask_rule_for (const struct guard *g, const char *name)
+{
+  for (size_t i = 0; i < g->n_ask_rules; i++)
+    if (egress_rule_matches_name (&g->ask_rules[i], name))
+      return (int) i;
+  return -1;
+}
+
+/* The alert runs in a child the guard does not wait for (SIGCHLD is
+ * ignored): a slow pager must not stall DNS. */
+static void
+ask_alert (struct guard *g, const struct ask *a)
+{
+  cleanup_json json_t *ev = json_new_object ();
+  cleanup_free char *data = NULL;
+  cleanup_free char *approve = NULL;
+  char t[64];
+  pid_t pid;
+
+  if (g->ask_alert == NULL)
+    return;
+  now_rfc3339 (t, sizeof (t));
+  xasprintf (&approve, "corral approve %s %s --reason TEXT", g->id, a->name);
+  json_set (ev, "event", json_new_string ("ask"));
+  json_set (ev, "time", json_new_string (t));
+  json_set (ev, "container", json_new_string (g->id));
+  json_set (ev, "agent", g->rec->agent ? json_new_string (g->rec->agent) : json_new_null ());
+  json_set (ev, "name", json_new_string (a->name));
+  json_set (ev, "timeout_seconds", json_new_int ((int64_t) (g->ask_timeout_ms / 1000)));
+  json_set (ev, "approve", json_new_string (approve));
+  {
+    cleanup_free char *deny = NULL;
+    xasprintf (&deny, "corral deny %s %s --reason TEXT", g->id, a->name);
+    json_set (ev, "deny", json_new_string (deny));
+  }
+  data = json_serialize (ev, false);
+  pid = fork ();
+  if (pid == 0)
+    _exit (watchdog_run (g->ask_alert, data, ALERT_TIMEOUT_MS, false, NULL) == 0 ? 0 : 1);
+}
+
+static int
+new_ask (struct guard *g, const char *name, int rule)
+{
+  struct ask *a;
+
+  if (g->n_asks == MAX_ASKS)
+    return -1;
+  a = &g->asks[g->n_asks];
+  memset (a, 0, sizeof (*a));
+  snprintf (a->name, sizeof (a->name), "%s", name);
+  a->rule = rule;
+  a->state = ASK_PENDING;
+  a->since = time (NULL);
+  a->deadline = now_ms () + g->ask_timeout_ms;
+  g->dirty = true;
+  log_decision (g, name, DNS_TYPE_A, "ask", "held for a human's decision", NULL);
+  {
+    cleanup_json json_t *fields = json_new_object ();
+    json_set (fields, "name", json_new_string (name));
+    json_set (fields, "timeout_seconds", json_new_int ((int64_t) (g->ask_timeout_ms / 1000)));
+    if (audit_record_event (g->rec, "ask", fields, NULL) < 0)
+      g->audit_errors++;
+  }
+  ask_alert (g, a);
+  return (int) g->n_asks++;
+}
+
+static void
+hold (struct guard *g, int ai, const uint8_t *msg, size_t len, int tcp_client, uint32_t gen,
+      const struct sockaddr_storage *from, socklen_t from_len, const dns_question_t *q)
+{
+  for (int i = 0; i < MAX_HELD; i++)
+    if (!g->held[i].used)
+      {
+        struct held *h = &g->held[i];
+        h->used = true;
+        h->ask = ai;
+        h->tcp_client = tcp_client;
+        h->tcp_gen = gen;
+        if (from)
+          memcpy (&h->client, from, from_len);
+        h->client_len = from_len;
+        h->msg = xmalloc (len);
+        memcpy (h->msg, msg, len);
+        h->len = len;
+        return;
+      }
+  /* Too many waiting: this one is told to try again later. */
+  reply_error (g, tcp_client, gen, from, from_len, msg, q, DNS_RCODE_SERVFAIL);
+}
+
+static void handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client,
+                          const struct sockaddr_storage *from, socklen_t from_len);
+
+/* The decision on ask ai is in: answer (or forward) what waited for it. */
+static void
+release_held (struct guard *g, int ai)
+{
+  for (int i = 0; i < MAX_HELD; i++)
+    {
+      struct held *h = &g->held[i];
+      cleanup_free uint8_t *msg = NULL;
+
+      if (!h->used || h->ask != ai)
+        continue;
+      msg = steal_pointer (&h->msg);
+      h->used = false;
+      /* A TCP client that left (or whose slot was reused) gets nothing. */
+      if (h->tcp_client >= 0 && (g->tcpc[h->tcp_client].fd < 0 || g->tcpc[h->tcp_client].gen != h->tcp_gen))
+        continue;
+      handle_query (g, msg, h->len, h->tcp_client, h->tcp_client >= 0 ? NULL : &h->client, h->client_len);
+    }
+}
+
+static void
+decide (struct guard *g, int ai, bool approve, const char *by)
+{
+  struct ask *a = &g->asks[ai];
+
+  a->state = approve ? ASK_APPROVED : ASK_DENIED;
+  snprintf (a->by, sizeof (a->by), "%s", by);
+  g->dirty = true;
+  if (approve)
+    {
+      /* The exact name, with the ask entry's port and protocol. */
+      egress_rule_t r = g->ask_rules[a->rule];
+      r.wildcard = false;
+      snprintf (r.name, sizeof (r.name), "%s", a->name);
+      g->rules = xrealloc (g->rules, (g->n_rules + 1) * sizeof (*g->rules));
+      g->rules[g->n_rules++] = r;
+    }
+  log_decision (g, a->name, DNS_TYPE_A, approve ? "approved" : "denied", by, NULL);
+  release_held (g, ai);
+}
+
+/* A pending ask whose decision file is there, or whose time is up. */
+static void
+check_asks (struct guard *g, uint64_t now)
+{
+  for (size_t i = 0; i < g->n_asks; i++)
+    {
+      struct ask *a = &g->asks[i];
+      cleanup_free char *file = NULL;
+      cleanup_free char *data = NULL;
+      cleanup_close int fd = -1;
+      cleanup_json json_t *d = NULL;
+      size_t len;
+
+      if (a->state != ASK_PENDING)
+        continue;
+      xasprintf (&file, DNSGUARD_ASK_PREFIX "%s.json", a->name);
+      fd = openat (g->state_dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0 && fd_read_all (fd, 64 * 1024, file, &data, &len, NULL) == 0
+          && (d = json_parse (data, len, NULL)) != NULL)
+        {
+          const char *by = json_get_string (d, "by");
+          decide (g, (int) i, str_eq (json_get_string (d, "decision"), "approve"), by ? by : "?");
+        }
+      else if (a->deadline <= now)
+        {
+          cleanup_json json_t *fields = json_new_object ();
+
+          decide (g, (int) i, false, "timeout");
+          json_set (fields, "name", json_new_string (a->name));
+          json_set (fields, "by", json_new_string ("timeout"));
+          json_set (fields, "reason", json_new_string ("no decision in time"));
+          if (audit_record_event (g->rec, "deny", fields, NULL) < 0)
+            g->audit_errors++;
+        }
+    }
+}
+
+/* A query for an ask name: decided already, or held. */
+static void
+ask_query (struct guard *g, int rule, const uint8_t *msg, size_t len, int tcp_client, uint32_t gen,
+           const struct sockaddr_storage *from, socklen_t from_len, const dns_question_t *q)
+{
+  int ai = find_ask (g, q->name);
+
+  if (ai < 0)
+    ai = new_ask (g, q->name, rule);
+  if (ai < 0 || g->asks[ai].state == ASK_DENIED)
+    {
+      g->denials++;
+      count_name (g->denied, &g->n_denied, q->name, q->qtype, NULL);
+      log_decision (g, q->name, q->qtype, "deny", ai < 0 ? "too many open requests" : "denied by a human", NULL);
+      reply_error (g, tcp_client, gen, from, from_len, msg, q, g->rcode);
+      return;
+    }
+  hold (g, ai, msg, len, tcp_client, gen, from, from_len, q);
+}
+
 /* ---- queries from the container ---- */
 
 static void
@@ -705,6 +991,11 @@ handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client, c
   if (DNS_OPCODE (q.hdr.flags) != 0)
     {
       reply_error (g, tcp_client, gen, from, from_len, msg, &q, DNS_RCODE_NOTIMP);
+      return;
+    }
+  if (q.qclass == DNS_CLASS_IN && q.hostname && !name_allowed (g, q.name) && ask_rule_for (g, q.name) >= 0)
+    {
+      ask_query (g, ask_rule_for (g, q.name), msg, len, tcp_client, gen, from, from_len, &q);
       return;
     }
   if (q.qclass != DNS_CLASS_IN || !q.hostname || !name_allowed (g, q.name))
@@ -919,6 +1210,7 @@ guard_loop (struct guard *g)
         }
       now = now_ms ();
       expire (g, now);
+      check_asks (g, now);
       if (g->dirty && now >= g->next_status)
         {
           write_status (g, now);
@@ -932,6 +1224,8 @@ guard_loop (struct guard *g)
 bool
 dnsguard_needed (const state_record_t *rec)
 {
+  if (rec->ask && rec->ask[0])
+    return true;
   for (char **e = rec->egress; e && *e; e++)
     {
       egress_rule_t r;
@@ -980,6 +1274,7 @@ guard_release (struct guard *g)
     close (g->state_dirfd);
   nftset_close (g->nft);
   free (g->rules);
+  free (g->ask_rules);
   free (g);
 }
 
@@ -1013,6 +1308,15 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
       g->n_rules++;
     else
       goto fail;
+  n = strv_len (rec->ask);
+  g->ask_rules = xmalloc0 ((n ? n : 1) * sizeof (*g->ask_rules));
+  for (size_t i = 0; i < n; i++)
+    if (egress_rule_parse (rec->ask[i], &g->ask_rules[g->n_ask_rules], err) == 0)
+      g->n_ask_rules++;
+    else
+      goto fail;
+  g->ask_timeout_ms = (uint32_t) (rec->ask_timeout > 0 ? rec->ask_timeout : 60) * 1000;
+  g->ask_alert = rec->ask_alert;
   if (rec->dns_upstream == NULL)
     {
       corral_error_make (err, 0, "the state record has domain names but no DNS upstream");
@@ -1105,6 +1409,8 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
         _exit (0);
       g->next_status = now_ms ();
       g->dirty = true;
+      /* Alert commands run in children nobody waits for. */
+      signal (SIGCHLD, SIG_IGN);
       guard_loop (g);
     }
   while (waitpid (pid, &status, 0) < 0)
@@ -1181,5 +1487,82 @@ dnsguard_show_status (FILE *out, const char *state_dir, corral_error_t *err)
     }
   if (json_len (arr) == 0)
     fprintf (out, "  (none)\n");
+  arr = json_get (o, "asks");
+  if (json_len (arr) > 0)
+    fprintf (out, "ask names:\n");
+  for (size_t i = 0; i < json_len (arr); i++)
+    {
+      json_t *e = json_at (arr, i);
+      fprintf (out, "  %-40s %-8s since %s%s%s\n", json_get_string (e, "name"), json_get_string (e, "state"),
+               json_get_string (e, "since"), json_get_string (e, "by") ? ", by " : "",
+               json_get_string (e, "by") ? json_get_string (e, "by") : "");
+    }
   return 1;
+}
+
+/* A name as the guard writes it: lower case, no trailing dot, and only
+ * what a host name holds (it becomes part of a file name). */
+static int
+normal_name (const char *in, char *out, size_t size, corral_error_t *err)
+{
+  size_t n = strlen (in);
+
+  if (n > 0 && in[n - 1] == '.')
+    n--;
+  if (n == 0 || n >= size)
+    return corral_error_make (err, EINVAL, "`%s` is not a domain name", in);
+  for (size_t i = 0; i < n; i++)
+    {
+      char c = (char) tolower ((unsigned char) in[i]);
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_')
+          || (c == '.' && (i == 0 || in[i - 1] == '.')))
+        return corral_error_make (err, EINVAL, "`%s` is not a domain name", in);
+      out[i] = c;
+    }
+  out[n] = '\0';
+  return 0;
+}
+
+int
+dnsguard_decide (const char *state_dir, const state_record_t *rec, const char *name, bool approve, const char *reason,
+                 corral_error_t *err)
+{
+  cleanup_json json_t *d = json_new_object ();
+  cleanup_json json_t *fields = json_new_object ();
+  cleanup_free char *file = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_close int dirfd = -1;
+  char norm[DNS_NAME_TEXT_MAX], by[256];
+  bool listed = false;
+  struct stat st;
+
+  if (normal_name (name, norm, sizeof (norm), err) < 0)
+    return -1;
+  for (char **e = rec->ask; e && *e && !listed; e++)
+    {
+      egress_rule_t r;
+      listed = egress_rule_parse (*e, &r, NULL) == 0 && egress_rule_matches_name (&r, norm);
+    }
+  if (!listed)
+    return corral_error_make (err, ENOENT, "%s is not on the ask list of container %s%s", norm, rec->id,
+                              rec->ask ? "" : " (its profile has no egress.ask)");
+  dirfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dirfd < 0)
+    return corral_error_make (err, errno, "open state directory `%s`", state_dir);
+  xasprintf (&file, DNSGUARD_ASK_PREFIX "%s.json", norm);
+  /* A decision stands for the container's life. */
+  if (fstatat (dirfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return corral_error_make (err, EEXIST, "%s was already decided for container %s", norm, rec->id);
+  audit_actor (by, sizeof (by));
+  json_set (d, "decision", json_new_string (approve ? "approve" : "deny"));
+  json_set (d, "by", json_new_string (by));
+  json_set (d, "reason", json_new_string (reason ? reason : ""));
+  data = json_serialize (d, false);
+  /* Recorded before the guard can act on it. */
+  json_set (fields, "name", json_new_string (norm));
+  json_set (fields, "by", json_new_string (by));
+  json_set (fields, "reason", json_new_string (reason ? reason : ""));
+  if (audit_record_event (rec, approve ? "approve" : "deny", fields, err) < 0)
+    return -1;
+  return file_replace_at (dirfd, file, data, strlen (data), 0600, err);
 }

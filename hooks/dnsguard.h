@@ -21,6 +21,9 @@
 #define DNSGUARD_STATUS_NAME "dns-status.json"
 #define DNSGUARD_RESOLV_NAME "resolv.conf"
 #define DNSGUARD_RESOLV_CONTENT "nameserver " DNSGUARD_ADDR "\n"
+/* A human's decision on an ask name: <state dir>/ask-<name>.json,
+ * {"decision": "approve"|"deny", "by": LOGIN, "reason": TEXT}. */
+#define DNSGUARD_ASK_PREFIX "ask-"
 
 /* Does the record's allowlist hold domain names (so a guard is needed)? */
 bool dnsguard_needed (const state_record_t *rec);
@@ -35,6 +38,12 @@ int dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t cont
 /* Write <state_dir>/resolv.conf, which the container sees as its
  * /etc/resolv.conf (spec/harden_dns.c). */
 int dnsguard_write_resolv_conf (const char *state_dir, corral_error_t *err);
+
+/* A human's decision on NAME (it must match the container's ask list),
+ * for the guard to pick up; recorded in the audit log first.  A decision
+ * stands for the container's life: a second one is refused. */
+int dnsguard_decide (const char *state_dir, const state_record_t *rec, const char *name, bool approve,
+                     const char *reason, corral_error_t *err);
 
 /* Print the status file of a container's guard (names resolved, denied
  * names with counts); 0 if there is none. */

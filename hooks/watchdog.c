@@ -334,10 +334,8 @@ write_line (int fd, const char *line)
     (void) !write (fd, buf, (size_t) len);
 }
 
-/* Run argv with data on stdin and /dev/null elsewhere; killed after
- * timeout_ms.  Returns the wait status, or -1. */
-static int
-run_with_stdin (char *const argv[], const char *data, int timeout_ms, bool corral_env, const char *state_base)
+int
+watchdog_run (char *const argv[], const char *data, int timeout_ms, bool corral_env, const char *state_base)
 {
   int pipefd[2], status;
   pid_t pid;
@@ -411,7 +409,7 @@ delegate_command (const struct watchdog *w, const char *command, const char *arg
   if (arg)
     argv[n++] = (char *) arg;
   argv[n] = NULL;
-  status = run_with_stdin (argv, NULL, DELEGATE_TIMEOUT_MS, true, w->state_base);
+  status = watchdog_run (argv, NULL, DELEGATE_TIMEOUT_MS, true, w->state_base);
   return status >= 0 && WIFEXITED (status) && WEXITSTATUS (status) == 0;
 }
 
@@ -522,7 +520,7 @@ trip (struct watchdog *w, int k)
   write_line (w->log_fd, json);
   audit_trip (w, json);
   if (w->b.alert)
-    (void) run_with_stdin (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
+    (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
 }
 
 /* A human ran `corral resume ID --reason … [--grant N]`: it removed the

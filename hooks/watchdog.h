@@ -5,6 +5,7 @@
 #ifndef CORRAL_WATCHDOG_H
 #define CORRAL_WATCHDOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,11 @@
 /* Start the watchdog for the container whose init is pid; returns once it
  * runs detached (or fails, and then the hook fails the container). */
 int watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err);
+
+/* Run argv (alert commands, the delegate) with data on stdin and /dev/null
+ * elsewhere, a fixed PATH (and CORRAL_STATE_DIR=state_base with
+ * corral_env); killed after timeout_ms.  Returns the wait status, or -1. */
+int watchdog_run (char *const argv[], const char *data, int timeout_ms, bool corral_env, const char *state_base);
 
 /* ---- pure, for unit tests ---- */
 

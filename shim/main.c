@@ -77,6 +77,8 @@ static const struct
     "[--json|--csv]",
     "check the audit log's HMAC chain across rotated files, seal and rotate it, or print and export records" },
   { "resume", "resume ID --reason TEXT [--grant N]", "resume a container a budget froze" },
+  { "approve", "approve ID NAME [--reason TEXT]", "let a container's DNS guard resolve an ask name" },
+  { "deny", "deny ID NAME [--reason TEXT]", "refuse an ask name for the container's life" },
   { "budget", "budget reset AGENT --reason TEXT", "zero an agent's daily totals" },
   { "usage", "usage ID | --agent AGENT", "recorded usage (JSON lines)" },
   { "hook", "hook create-runtime|poststart --state-dir DIR", "OCI hooks (injected by corral itself)" },
@@ -199,14 +201,15 @@ harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json
   return harden_spec (spec, &ctx, changes, err);
 }
 
-/* The allowlist as the createRuntime hook reads it from the record. */
+/* Allowlist or ask entries as the createRuntime hook reads them from the
+ * record. */
 static char **
-egress_entries (const corral_profile_t *profile)
+egress_entries (const egress_rule_t *rules, size_t n)
 {
-  char **v = xmalloc0 ((profile->n_egress + 1) * sizeof (char *));
+  char **v = xmalloc0 ((n + 1) * sizeof (char *));
 
-  for (size_t i = 0; i < profile->n_egress; i++)
-    v[i] = egress_rule_format (&profile->egress[i]);
+  for (size_t i = 0; i < n; i++)
+    v[i] = egress_rule_format (&rules[i]);
   return v;
 }
 
@@ -479,6 +482,7 @@ cmd_create (const cli_t *cli)
   cleanup_free char *state_dir = NULL;
   cleanup_strv char **argv = NULL;
   cleanup_strv char **egress = NULL;
+  cleanup_strv char **ask = NULL;
   cleanup_strv char **fixed = NULL;
   cleanup_free char *runsc_root = NULL;
   changes_t changes = { 0 };
@@ -568,7 +572,7 @@ cmd_create (const cli_t *cli)
   rec.profile = profile->name;
   rec.bundle = bundle_abs;
   rec.id = (char *) cli->id;
-  egress = egress_entries (profile);
+  egress = egress_entries (profile->egress, profile->n_egress);
   rec.egress = egress;
   rec.log_group = profile->log_group;
   if (profile_has_domains (profile))
@@ -576,6 +580,13 @@ cmd_create (const cli_t *cli)
       rec.dns_upstream = profile->dns_upstream;
       rec.dns_grace = (int) profile->dns_grace;
       rec.dns_rcode = profile->dns_denied_rcode;
+    }
+  if (profile->n_ask > 0)
+    {
+      ask = egress_entries (profile->ask, profile->n_ask);
+      rec.ask = ask;
+      rec.ask_timeout = (int) profile->ask_timeout;
+      rec.ask_alert = profile->ask_alert;
     }
   rec.agent = (char *) budget_agent (json_get (spec, "annotations"));
   rec.engine = (char *) engine_name (cli, json_get (spec, "annotations"));
@@ -1007,6 +1018,49 @@ cmd_passthrough (const cli_t *cli)
 
 /* resume: an engine's resume (Podman unpause) of a container a budget froze
  * is refused; `corral resume ID --reason TEXT [--grant N]` is a human's. */
+/* corral approve|deny ID NAME [--reason TEXT]: a human's word on an ask
+ * name of a running container's DNS guard. */
+static int
+cmd_ask_decision (const cli_t *cli, bool approve)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *dir = NULL;
+  const char *id = NULL, *name = NULL, *reason = NULL;
+  state_record_t rec = { 0 };
+  int r;
+
+  for (int i = 0; i < cli->n_command_args; i++)
+    {
+      const char *a = cli->command_args[i];
+      if (str_eq (a, "--reason") && i + 1 < cli->n_command_args)
+        reason = cli->command_args[++i];
+      else if (a[0] != '-' && id == NULL)
+        id = a;
+      else if (a[0] != '-' && name == NULL)
+        name = a;
+      else
+        id = NULL, i = cli->n_command_args;
+    }
+  if (id == NULL || name == NULL || !cli_id_is_valid (id))
+    {
+      corral_error_make (&err, 0, "usage: corral %s ID NAME [--reason TEXT]", cli->command);
+      return fail (&err);
+    }
+  r = state_record_read (state_base (), cli->root, id, &rec, &err);
+  if (r == 0)
+    corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
+                       cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+  if (r <= 0)
+    return fail (&err);
+  dir = state_container_dir (state_base (), cli->root, id);
+  r = dnsguard_decide (dir, &rec, name, approve, reason, &err);
+  state_record_release (&rec);
+  if (r < 0)
+    return fail (&err);
+  printf ("%s %s for container %s\n", approve ? "approved" : "denied", name, id);
+  return 0;
+}
+
 static int
 cmd_resume (const cli_t *cli)
 {
@@ -1529,6 +1583,8 @@ main (int argc, char **argv)
     ret = cmd_checklist (&cli);
   else if (str_eq (cli.command, "resume"))
     ret = cmd_resume (&cli);
+  else if (str_eq (cli.command, "approve") || str_eq (cli.command, "deny"))
+    ret = cmd_ask_decision (&cli, str_eq (cli.command, "approve"));
   else if (str_eq (cli.command, "budget"))
     ret = cmd_budget (&cli);
   else if (str_eq (cli.command, "usage"))

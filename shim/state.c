@@ -32,6 +32,8 @@ state_record_release (state_record_t *r)
   strv_free (r->delegate_args);
   strv_free (r->egress);
   free (r->dns_upstream);
+  strv_free (r->ask);
+  strv_free (r->ask_alert);
   memset (r, 0, sizeof (*r));
 }
 
@@ -228,6 +230,13 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
       json_set (dns, "upstream", json_new_string (r->dns_upstream));
       json_set (dns, "grace", json_new_int (r->dns_grace));
       json_set (dns, "rcode", json_new_int (r->dns_rcode));
+      if (r->ask)
+        {
+          json_set (dns, "ask", strv_to_json (r->ask));
+          json_set (dns, "ask_timeout", json_new_int (r->ask_timeout));
+          if (r->ask_alert)
+            json_set (dns, "ask_alert", strv_to_json (r->ask_alert));
+        }
       json_set (obj, "dns", dns);
     }
   data = json_serialize (obj, false);
@@ -279,6 +288,11 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
       v = 0;
       json_int64 (json_get (dns, "rcode"), &v);
       r.dns_rcode = (int) v;
+      r.ask = strv_from_json (json_get (dns, "ask"));
+      r.ask_alert = strv_from_json (json_get (dns, "ask_alert"));
+      v = 0;
+      json_int64 (json_get (dns, "ask_timeout"), &v);
+      r.ask_timeout = (int) v;
     }
   if (r.delegate == NULL)
     {

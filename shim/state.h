@@ -30,6 +30,9 @@ struct state_record_s
   char *dns_upstream;
   int dns_grace;
   int dns_rcode;
+  char **ask;       /* names held for a human's decision, canonical entries */
+  int ask_timeout;  /* seconds */
+  char **ask_alert; /* argv of the alert command, or NULL */
   /* Audit: who the container is, and where its records go. */
   char *agent;
   char *engine;

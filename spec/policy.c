@@ -515,18 +515,55 @@ set_egress (corral_profile_t *p, char *const *entries, const char *path, corral_
   return 0;
 }
 
+/* egress.ask: domain names only, each a request a human decides on. */
+static int
+set_ask (corral_profile_t *p, char *const *entries, const char *path, corral_error_t *err)
+{
+  size_t n = strv_len (entries);
+  cleanup_free egress_rule_t *rules = xmalloc0 ((n ? n : 1) * sizeof (*rules));
+
+  if (n > EGRESS_MAX_RULES)
+    return corral_error_make (err, 0, "%s: %zu entries, at most %d are supported", path, n, EGRESS_MAX_RULES);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (egress_rule_parse (entries[i], &rules[i], err) < 0)
+        return corral_error_wrap (err, "%s[%zu]", path, i);
+      if (!egress_rule_is_name (&rules[i]))
+        return corral_error_make (err, 0, "%s[%zu]: \"%s\" is an address; ask entries are domain names", path, i,
+                                  entries[i]);
+    }
+  free (p->ask);
+  p->ask = steal_pointer (&rules);
+  p->n_ask = n;
+  return 0;
+}
+
 static int
 parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_error_t *err)
 {
-  static const char *const keys[] = { "mode", "allow", "log_group", NULL };
+  static const char *const keys[] = { "mode", "allow", "log_group", "ask", "ask_timeout_seconds", "ask_alert", NULL };
   cleanup_free char *mode = NULL;
   cleanup_free char *apath = NULL;
+  cleanup_free char *askpath = NULL;
   cleanup_strv char **allow = NULL;
-  int64_t group;
+  cleanup_strv char **ask = NULL;
+  cleanup_strv char **alert = NULL;
+  int64_t group, timeout;
 
   if (json_check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
-      || get_strv (e, "allow", path, NULL, &allow, err) < 0)
+      || get_strv (e, "allow", path, NULL, &allow, err) < 0 || get_strv (e, "ask", path, NULL, &ask, err) < 0
+      || get_strv (e, "ask_alert", path, NULL, &alert, err) < 0
+      || get_int (e, "ask_timeout_seconds", path, 1, 86400, &timeout, err) < 0)
     return -1;
+  if (json_get (e, "ask_timeout_seconds"))
+    p->ask_timeout = (uint32_t) timeout;
+  if (alert)
+    {
+      if (alert[0] == NULL || alert[0][0] != '/')
+        return corral_error_make (err, 0, "%s.ask_alert: the command must be an absolute path", path);
+      strv_free (p->ask_alert);
+      p->ask_alert = steal_pointer (&alert);
+    }
   if (get_int (e, "log_group", path, 1, 65535, &group, err) < 0)
     return -1;
   if (json_get (e, "log_group"))
@@ -539,6 +576,13 @@ parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_err
     return corral_error_make (err, 0, "%s.mode: \"%s\" is not \"none\" or \"allowlist\"", path, mode);
   if (!p->network && strv_len (allow) > 0)
     return corral_error_make (err, 0, "%s.allow: an offline profile (mode \"none\") allows nothing", path);
+  /* Offline asks for nothing: a profile that inherits an ask list and goes
+   * offline drops it (inheritance merges the egress objects). */
+  xasprintf (&askpath, "%s.ask", path);
+  if (!p->network)
+    p->n_ask = 0;
+  else if (ask && set_ask (p, ask, askpath, err) < 0)
+    return -1;
   xasprintf (&apath, "%s.allow", path);
   return json_get (e, "allow") ? set_egress (p, allow, apath, err) : 0;
 }
@@ -582,6 +626,8 @@ parse_dns (corral_profile_t *p, const json_t *d, const char *path, corral_error_
 bool
 profile_has_domains (const corral_profile_t *p)
 {
+  if (p->n_ask > 0)
+    return true;
   for (size_t i = 0; i < p->n_egress; i++)
     if (egress_rule_is_name (&p->egress[i]))
       return true;
@@ -597,7 +643,8 @@ check_domains (const corral_profile_t *p, const char *path, corral_error_t *err)
     return 0;
   if (p->dns_upstream == NULL)
     return corral_error_make (err, 0,
-                              "%s.dns.upstream: required when egress.allow has domain names (the resolver the DNS "
+                              "%s.dns.upstream: required when egress.allow or egress.ask has domain names (the "
+                              "resolver the DNS "
                               "guard forwards allowed names to, \"IP[:port]\")",
                               path);
   if (str_eq (p->runtime, "gvisor"))
@@ -642,6 +689,7 @@ profile_defaults (corral_profile_t *p)
   p->cpu_period = 100000;
   p->network = true;
   p->log_group = 100;
+  p->ask_timeout = 60;
   p->runtime = xstrdup ("runc");
   p->dns_grace = 30;
   p->dns_denied_rcode = DNS_RCODE_REFUSED;
@@ -937,6 +985,8 @@ profile_clear (corral_profile_t *p)
   strv_free (p->env_patterns);
   strv_free (p->overridable);
   free (p->egress);
+  free (p->ask);
+  strv_free (p->ask_alert);
   free (p->dns_upstream);
   budget_clear (&p->budgets);
 }
@@ -1084,6 +1134,10 @@ profile_copy (const corral_profile_t *src)
   p->egress = xmalloc0 ((src->n_egress ? src->n_egress : 1) * sizeof (*p->egress));
   if (src->n_egress)
     memcpy (p->egress, src->egress, src->n_egress * sizeof (*p->egress));
+  p->ask = xmalloc0 ((src->n_ask ? src->n_ask : 1) * sizeof (*p->ask));
+  if (src->n_ask)
+    memcpy (p->ask, src->ask, src->n_ask * sizeof (*p->ask));
+  p->ask_alert = strv_dup (src->ask_alert);
   return p;
 }
 

@@ -91,6 +91,11 @@ struct corral_profile_s
   egress_rule_t *egress; /* allowlist; everything else is denied */
   size_t n_egress;
   uint16_t log_group; /* NFLOG group of denied packets */
+  /* Names held for a human's approval (corral approve/deny) by the guard. */
+  egress_rule_t *ask;
+  size_t n_ask;
+  uint32_t ask_timeout; /* seconds without a decision before it is denied */
+  char **ask_alert;     /* argv run with each new request's JSON event */
   /* The DNS guard, for egress entries that are domain names ("dns"). */
   char *dns_upstream;       /* "IP:port" / "[IPv6]:port", NULL if none */
   uint32_t dns_grace;       /* seconds added to each answer's TTL */

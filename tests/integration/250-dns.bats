@@ -29,7 +29,13 @@ d = p['profiles']['default']
 d['egress']['allow'] = ['api.allowed.test:8080/tcp', 'cdn.allowed.test:8080/tcp', 'bad.allowed.test:8080/tcp',
                         '*.wild.test:8080/tcp', 'many.allowed.test:8080/tcp', 'any.allowed.test']
 d['dns'] = {'upstream': '$UP', 'grace_seconds': 1}
+d['egress']['ask'] = ['ask.allowed.test:8080/tcp', 'slow.allowed.test:8080/tcp', '*.asked.test:8080/tcp']
+d['egress']['ask_timeout_seconds'] = 6
+d['egress']['ask_alert'] = ['$WORK/alert']
 "
+    # The ask alert command: appends its stdin (the JSON event) to a file.
+    printf '#!/bin/sh\ncat >>%s/alerts.jsonl\necho >>%s/alerts.jsonl\n' "$WORK" "$WORK" >"$WORK/alert"
+    chmod 755 "$WORK/alert"
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
     # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
     RUNTIME=$WRAPPER
@@ -37,6 +43,7 @@ d['dns'] = {'upstream': '$UP', 'grace_seconds': 1}
 }
 
 teardown() {
+    [ -z "${DIG_PID:-}" ] || kill "$DIG_PID" 2>/dev/null || true
     stop_listeners
     local n
     for n in "$NAME" "$NAME-2"; do
@@ -76,7 +83,8 @@ start_upstream() {
         --host-record=api.allowed.test,$GW --host-record=any.allowed.test,$GW \
         --host-record=www.wild.test,$GW --host-record=wild.test,$GW \
         --cname=cdn.allowed.test,api.allowed.test --cname=bad.allowed.test,evil.test \
-        --host-record="evil.test,$UP" "${many[@]}"
+        --host-record="evil.test,$UP" --host-record=ask.allowed.test,$GW --host-record="slow.allowed.test,$UP" \
+        --host-record=one.asked.test,$GW --host-record=two.asked.test,$GW "${many[@]}"
     wait_for 10 test -s "$WORK/dnsmasq.pid" || die "dnsmasq did not start"
     DNSMASQ_PID=$(cat "$WORK/dnsmasq.pid")
 }
@@ -292,4 +300,82 @@ PY
     run_podman '!' run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" echo agent-process-ran
     assert_not_contains "$output" "agent-process-ran" "nothing ran"
     assert_contains "$output" "domain allowlists are not supported under gVisor yet" "the reason is given"
+}
+
+# dig_bg NAME OUT: ask the guard for NAME from the agent's netns in the
+# background, waiting up to 30 s for the answer.
+dig_bg() {
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    nsenter -t "$pid" -n dig +time=30 +tries=1 @127.0.0.53 "$1" >"$2" 2>&1 &
+    DIG_PID=$!
+}
+
+answered() {
+    grep -q "status:" "$1"
+}
+
+@test "an ask name is held until a human approves it; approved, it resolves and connects" {
+    start_agent
+    dig_bg ask.allowed.test "$WORK/dig1"
+    wait_for 10 test -s "$WORK/alerts.jsonl" || die "the alert command received nothing"
+    /usr/bin/python3 - "$WORK/alerts.jsonl" "$CID" <<'PY' || die "alert event: $(cat "$WORK/alerts.jsonl")"
+import json, sys
+ev = json.loads(open(sys.argv[1]).readline())
+assert ev["event"] == "ask" and ev["name"] == "ask.allowed.test" and ev["container"] == sys.argv[2], ev
+assert ev["approve"] == "corral approve %s ask.allowed.test --reason TEXT" % sys.argv[2], ev
+PY
+    sleep 2
+    ! answered "$WORK/dig1" || die "the query was answered before any decision: $(cat "$WORK/dig1")"
+    run_corral egress show "$CID"
+    assert_contains "$output" "ask.allowed.test" "egress show lists the request"
+    assert_contains "$output" "pending" "as pending"
+    # Before approval nothing reaches the name's host.
+    run_podman exec "$NAME" sh -c "nc -w 2 $GW 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "the address is not open while the request is pending"
+
+    run_corral approve "$CID" ask.allowed.test --reason "test: looks fine"
+    wait "$DIG_PID" || true
+    assert_contains "$(cat "$WORK/dig1")" "status: NOERROR" "the held query is answered once approved"
+    assert_contains "$(cat "$WORK/dig1")" "$GW" "with the name's address"
+    run_podman exec "$NAME" sh -c "nc -w 3 ask.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "the approved name connects"
+    run_corral egress show "$CID"
+    assert_contains "$output" "approved" "egress show says approved"
+    run_corral audit show --container "$CID" --json
+    assert_contains "$output" '"event":"ask"' "the request is an audit record"
+    assert_contains "$output" '"event":"approve"' "the approval is an audit record"
+    assert_contains "$output" '"reason":"test: looks fine"' "with its reason"
+    # A decision stands: a second one is refused.
+    run_corral 1 deny "$CID" ask.allowed.test
+    assert_contains "$output" "already decided" "a second decision is refused"
+}
+
+@test "an ask name nobody answers is denied at the timeout; one a human denies is refused at once" {
+    start_agent
+    start_evil_listener
+    dig_bg slow.allowed.test "$WORK/dig2"
+    sleep 3
+    ! answered "$WORK/dig2" || die "answered before the timeout: $(cat "$WORK/dig2")"
+    wait "$DIG_PID" || true
+    assert_contains "$(cat "$WORK/dig2")" "status: REFUSED" "refused at the timeout"
+    run_podman exec "$NAME" sh -c "nc -w 2 slow.allowed.test 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "the timed-out name does not connect"
+    [ ! -s "$WORK/evil.log" ] || die "the timed-out name's host saw a connection: $(cat "$WORK/evil.log")"
+
+    # Wildcard ask entries: decided per name.
+    run_corral deny "$CID" one.asked.test --reason "test: no"
+    in_netns dig +time=5 +tries=1 @127.0.0.53 one.asked.test
+    assert_contains "$output" "status: REFUSED" "a denied name is refused at once"
+    run_corral approve "$CID" two.asked.test --reason "test: yes"
+    in_netns dig +time=5 +tries=1 @127.0.0.53 two.asked.test
+    assert_contains "$output" "status: NOERROR" "a sibling approved by name resolves"
+    assert_contains "$output" "$GW" "to its address"
+
+    run_corral 1 approve "$CID" evil.test
+    assert_contains "$output" "not on the ask list" "a name off the ask list cannot be approved"
+    run_corral 1 approve nosuch-container ask.allowed.test
+    assert_contains "$output" "not managed by corral" "an unknown container is named as such"
+    run_corral audit show --container "$CID" --json
+    assert_contains "$output" '"by":"timeout"' "the timeout's denial is an audit record"
 }

@@ -482,6 +482,42 @@ test_annotations (void)
   }
 }
 
+/* egress.ask: names only, an absolute alert command, a sane timeout; an
+ * offline child of an asking profile asks for nothing. */
+static void
+test_ask (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *p = NULL;
+  const corral_profile_t *d, *off;
+
+  profile_fails ("\"egress\":{\"ask\":[\"192.0.2.1:443/tcp\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}",
+                 "profiles.default.egress.ask[0]", "ask entries are domain names", "an address in the ask list");
+  profile_fails ("\"egress\":{\"ask\":[\"docs.test\"],\"ask_alert\":[\"page\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}",
+                 "profiles.default.egress.ask_alert", "absolute path", "a relative ask_alert command");
+  profile_fails ("\"egress\":{\"ask\":[\"docs.test\"],\"ask_timeout_seconds\":0},\"dns\":{\"upstream\":\"192.0.2.53\"}",
+                 "profiles.default.egress.ask_timeout_seconds", "out of range", "an ask timeout of 0");
+  profile_fails ("\"egress\":{\"ask\":[\"docs.test\"]}", "dns.upstream", "egress.ask",
+                 "an ask list without a DNS upstream");
+  p = parse_text ("{\"profiles\":{\"default\":{\"egress\":{\"ask\":[\"*.docs.test:443/tcp\",\"api.test\"],"
+                  "\"ask_timeout_seconds\":30,\"ask_alert\":[\"/usr/local/bin/page\",\"--urgent\"]},"
+                  "\"dns\":{\"upstream\":\"192.0.2.53\"}},"
+                  "\"off\":{\"inherits\":\"default\",\"egress\":{\"mode\":\"none\"}}}}",
+                  &err);
+  if (!ok (p != NULL, "a profile with an ask list parses%s%s", err ? ": " : "", err ? err->msg : ""))
+    return;
+  d = policy_find_profile (p, "default");
+  off = policy_find_profile (p, "off");
+  is_int ((int) d->n_ask, 2, "both ask entries are kept");
+  ok (d->ask[0].wildcard && str_eq (d->ask[0].name, "docs.test") && d->ask[0].port == 443,
+      "a wildcard ask entry keeps its suffix and port");
+  is_int ((int) d->ask_timeout, 30, "the ask timeout is read");
+  ok (strv_len (d->ask_alert) == 2 && str_eq (d->ask_alert[1], "--urgent"), "the alert argv is read");
+  ok (profile_has_domains (d), "an ask list needs the DNS guard");
+  is_int ((int) off->n_ask, 0, "an offline child asks for nothing");
+  ok (!profile_has_domains (off), "and needs no guard");
+}
+
 int
 main (void)
 {
@@ -491,5 +527,6 @@ main (void)
   test_errors ();
   test_select ();
   test_annotations ();
+  test_ask ();
   return done_testing ();
 }
