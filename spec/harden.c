@@ -57,6 +57,8 @@ static const struct
   { "resources", harden_resources },
   { "hooks", harden_hooks },
   { "budgets", harden_budgets },
+  /* Last: it reads the spec the other steps produced. */
+  { "runsc", harden_runsc_limits },
 };
 
 int

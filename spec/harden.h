@@ -61,6 +61,7 @@ int harden_resources (json_t *spec, const harden_ctx_t *ctx, changes_t *changes,
 int harden_dns (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_budgets (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_runsc_limits (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 
 /* Run every step in order; stops at the first error. */
 int harden_spec (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

@@ -123,3 +123,24 @@ teardown() {
         --annotation run.corral.runtime=runc "$CORRAL_TEST_IMAGE" true
     assert_contains "$output" "would loosen" "leaving gVisor refused"
 }
+
+@test "explain and the audit log list what runsc does not honour as runc would, and the list holds" {
+    mkdir -p "$WORK/bundle/rootfs"
+    cp "$SRC_DIR/tests/fixtures/engines/podman-run.json" "$WORK/bundle/config.json"
+    run_corral --policy "$WORK/policy.json" explain --bundle "$WORK/bundle" --profile untrusted
+    assert_contains "$output" "[runsc] not as runc: pids limit 256 applies to the sandbox's host threads" "pids"
+    assert_contains "$output" "[runsc] not as runc: the sandbox's /dev holds gVisor's own virtual devices" "devices"
+    assert_contains "$output" "[runsc] honoured: seccomp" "what is honoured"
+    run_corral --policy "$WORK/policy.json" explain --bundle "$WORK/bundle"
+    assert_not_contains "$output" "[runsc]" "nothing about runsc for a runc profile"
+
+    # The devices note is what the sandbox shows: gVisor's own fuse and tun.
+    run_podman run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" ls /dev
+    assert_contains "$output" "fuse" "gVisor's virtual /dev/fuse"
+    assert_contains "$output" "net" "gVisor's virtual /dev/net"
+    run_podman run --rm --name "$NAME-runc" "$CORRAL_TEST_IMAGE" ls /dev
+    assert_not_contains "$output" "fuse" "no /dev/fuse under runc"
+    # And the create record keeps the list.
+    "$CORRAL" audit show --json | grep '"event":"create"' | tail -n 2 | grep -q '"\[runsc\] not as runc: the sandbox' ||
+        die "the create record of the gVisor container lacks the runsc notes"
+}

@@ -914,15 +914,48 @@ test_every_byte (const corral_profile_t *def)
   ok (hardened > 0 && refused > 0, "both outcomes occur, so the loop exercised the pipeline");
 }
 
+/* Under gVisor the change log lists what runsc does not honour as runc
+ * would; under runc it says nothing of runsc. */
+static void
+test_runsc_notes (const corral_profile_t *def, const corral_profile_t *untrusted)
+{
+  const corral_profile_t *profiles[] = { def, untrusted };
+
+  for (size_t k = 0; k < 2; k++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_changes changes_t changes = { 0 };
+      cleanup_json json_t *spec = load_fixture ("podman-run.json");
+      harden_ctx_t ctx = make_ctx (profiles[k]);
+      size_t notes = 0;
+      bool pids = false, devices = false;
+
+      if (harden_spec (spec, &ctx, &changes, &err) < 0)
+        bail_out ("harden_spec: %s", err->msg);
+      for (size_t i = 0; i < changes.n; i++)
+        if (str_eq (changes.items[i].step, "runsc"))
+          {
+            notes++;
+            pids = pids || strstr (changes.items[i].what, "pids limit 256 applies to the sandbox") != NULL;
+            devices = devices || strstr (changes.items[i].what, "device cgroup rules do not apply") != NULL;
+          }
+      if (k == 0)
+        is_int ((int) notes, 0, "profile default (runc): no runsc notes");
+      else
+        ok (notes >= 3 && pids && devices, "profile untrusted (gVisor): the pids and devices differences are listed");
+    }
+}
+
 int
 main (void)
 {
   cleanup_policy corral_policy_t *policy = load_policy ();
   const corral_profile_t *def = policy_find_profile (policy, "default");
   const corral_profile_t *offline = policy_find_profile (policy, "offline");
+  const corral_profile_t *untrusted = policy_find_profile (policy, "untrusted");
 
-  if (def == NULL || offline == NULL)
-    bail_out ("configs/policy.json lacks the default or offline profile");
+  if (def == NULL || offline == NULL || untrusted == NULL)
+    bail_out ("configs/policy.json lacks the default, offline or untrusted profile");
   test_fixtures_default (def);
   test_idempotent (def, offline);
   test_seccomp_podman (def);
@@ -937,5 +970,6 @@ main (void)
   test_namespaces (def, offline);
   test_many_entries (def);
   test_every_byte (def);
+  test_runsc_notes (def, untrusted);
   return done_testing ();
 }
