@@ -141,9 +141,17 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
 }
 
 int
-hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err)
+hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device, corral_error_t *err)
 {
-  return install_egress (pid, rec, per_device, NULL, err);
+  /* The guard's upstream socket is opened in corral's own namespace, which
+   * the egress install leaves. */
+  cleanup_close int host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+  if (host_ns < 0)
+    return corral_error_make (err, errno, "open corral's own network namespace");
+  if (install_egress (pid, rec, per_device, NULL, err) < 0)
+    return -1;
+  return dnsguard_needed (rec) ? dnsguard_start (rec, state_dir, pid, host_ns, err) : 0;
 }
 
 /* The table's budget objects from the container's budget plan, if any: the

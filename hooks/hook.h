@@ -17,9 +17,11 @@ int hook_main (int argc, char **argv);
 int hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err);
 
 /* In pid's network namespace: the inet table, with per_device a netdev
- * table on each interface but loopback (gVisor), and the denied-packet
- * logger.  The caller is left in that namespace. */
-int hook_install_egress (pid_t pid, const state_record_t *rec, bool per_device, corral_error_t *err);
+ * table on each interface but loopback (gVisor's own netstack), the
+ * denied-packet logger, and the DNS guard when the record has names (its
+ * files in state_dir).  The caller is left in that namespace. */
+int hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device,
+                         corral_error_t *err);
 
 /* Enter the network namespace of pid (setns on /proc/PID/ns/net). */
 int hook_enter_netns (pid_t pid, corral_error_t *err);

@@ -170,10 +170,12 @@ profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t 
 {
   const json_t *ann = json_get (spec, "annotations");
   const corral_profile_t *base = policy_select_profile (policy, cli->profile, ann, err);
+  cleanup_profile corral_profile_t *p = base ? profile_with_annotations (base, ann, err) : NULL;
 
-  if (base == NULL)
+  /* run.corral.runtime=gvisor on a profile with domain names. */
+  if (p == NULL || policy_check_gvisor_domains (policy, p, err) < 0)
     return NULL;
-  return profile_with_annotations (base, ann, err);
+  return steal_pointer (&p);
 }
 
 /* state_dir is where the injected hooks find their plan (NULL: explain). */
@@ -345,6 +347,15 @@ read_pid_file (const char *path, pid_t *ret, corral_error_t *err)
   return 0;
 }
 
+static bool
+strv_has_pair (char *const *v, const char *key, const char *value)
+{
+  for (size_t i = 0; v && v[i] && v[i + 1]; i++)
+    if (str_eq (v[i], key) && str_eq (v[i + 1], value))
+      return true;
+  return false;
+}
+
 /* gVisor: runsc has made the sandbox and its netns; put the egress tables
  * in place before start lets the agent run.  On failure the half-made
  * container is deleted. */
@@ -353,7 +364,12 @@ gvisor_after_create (const cli_t *cli, const state_record_t *rec, corral_error_t
 {
   char *args[] = { (char *) "--force", (char *) cli->id, NULL };
   cli_t q = cli_with_command (cli, "delete", args, 2);
+  cleanup_free char *state_dir = state_container_dir (state_base (), cli->root, cli->id);
   const char *pid_file = NULL;
+  /* gVisor's own netstack bypasses the IP hooks: a netdev table per
+   * interface filters it.  With network "host" the kernel's stack in the
+   * container's netns carries the traffic, and the inet table does. */
+  bool per_device = !strv_has_pair (rec->delegate_args, "--network", "host");
   pid_t pid;
   int status;
 
@@ -362,19 +378,10 @@ gvisor_after_create (const cli_t *cli, const state_record_t *rec, corral_error_t
   if ((cli_command_flag (cli, "pid-file", NULL, &pid_file) && pid_file ? read_pid_file (pid_file, &pid, err)
                                                                        : container_pid (cli, rec, &pid, err))
           == 0
-      && hook_install_egress (pid, rec, true, err) == 0)
+      && hook_install_egress (pid, rec, state_dir, per_device, err) == 0)
     return 0;
   (void) run_quietly (&q, rec, NULL, &status, NULL);
   return corral_error_wrap (err, "corral egress filter for gVisor container %s; the container is not started", cli->id);
-}
-
-static bool
-strv_has_pair (char *const *v, const char *key, const char *value)
-{
-  for (size_t i = 0; v && v[i] && v[i + 1]; i++)
-    if (str_eq (v[i], key) && str_eq (v[i + 1], value))
-      return true;
-  return false;
 }
 
 /* Which engine is calling, for the audit log: from its annotations, or the

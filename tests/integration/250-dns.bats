@@ -296,10 +296,36 @@ PY
     assert_no_state_record "$NAME"
 }
 
-@test "a domain allowlist under gVisor is refused, not silently unfiltered" {
+@test "under gVisor's own netstack a domain allowlist is refused, not silently unfiltered" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
     run_podman '!' run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" echo agent-process-ran
     assert_not_contains "$output" "agent-process-ran" "nothing ran"
-    assert_contains "$output" "domain allowlists are not supported under gVisor yet" "the reason is given"
+    assert_contains "$output" 'need gvisor.network "host" under gVisor' "the reason and the way out are given"
+}
+
+@test "under gVisor with network host the guard works: allowed name connects, denied name and its host do not" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    /usr/bin/python3 - "$WORK/policy.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["gvisor"] = {"network": "host"}
+json.dump(p, open(sys.argv[1], "w"))
+PY
+    run_podman run -d --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" sleep 300
+    CID=$output
+    start_listener "$GW" 8080 "$WORK/api.log"
+    start_evil_listener
+    run_podman exec "$NAME" uname -r
+    [ "$output" != "$(uname -r)" ] || die "not running under gVisor (kernel $output)"
+    run_podman exec "$NAME" cat /etc/resolv.conf
+    assert_eq "$output" "nameserver 127.0.0.53" "the sandbox's resolver is the guard"
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "an allowed name resolves through the guard and connects from gVisor"
+    run_podman '?' exec "$NAME" nslookup evil.test
+    assert_contains "$output" "REFUSED" "evil.test refused"
+    run_podman exec "$NAME" sh -c "nc -w 3 $UP 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "a direct connection to evil's address fails under gVisor"
+    [ ! -s "$WORK/evil.log" ] || die "evil's listener saw a connection: $(cat "$WORK/evil.log")"
 }
 
 # dig_bg NAME OUT: ask the guard for NAME from the agent's netns in the
