@@ -140,20 +140,6 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
   return nflog_start_logger (nl, rec, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
 }
 
-int
-hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device, corral_error_t *err)
-{
-  /* The guard's upstream socket is opened in corral's own namespace, which
-   * the egress install leaves. */
-  cleanup_close int host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-
-  if (host_ns < 0)
-    return corral_error_make (err, errno, "open corral's own network namespace");
-  if (install_egress (pid, rec, per_device, NULL, err) < 0)
-    return -1;
-  return dnsguard_needed (rec) ? dnsguard_start (rec, state_dir, pid, host_ns, err) : 0;
-}
-
 /* The table's budget objects from the container's budget plan, if any: the
  * byte quota starts at the run's budget, else the agent's daily one (the
  * watchdog lowers it to what is left of the day). */
@@ -180,6 +166,31 @@ read_nft_budget (const char *state_dir, nft_budget_t *ret, corral_error_t *err)
   ret->connections_per_minute = (uint32_t) b.limit[BUDGET_CONNECTIONS];
   budget_clear (&b);
   return 1;
+}
+
+int
+hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device, corral_error_t *err)
+{
+  /* The guard's upstream socket is opened in corral's own namespace, which
+   * the egress install leaves. */
+  cleanup_close int host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+  nft_budget_t budget;
+  int has_budget;
+
+  if (host_ns < 0)
+    return corral_error_make (err, errno, "open corral's own network namespace");
+  has_budget = read_nft_budget (state_dir, &budget, err);
+  if (has_budget < 0 || install_egress (pid, rec, per_device, &budget, err) < 0
+      || (dnsguard_needed (rec) && dnsguard_start (rec, state_dir, pid, host_ns, err) < 0))
+    return -1;
+  /* Home again: the watchdog reaches runsc's control sockets (abstract unix
+   * sockets, per network namespace) from here, and so does the caller. */
+  if (setns (host_ns, CLONE_NEWNET) < 0)
+    return corral_error_make (err, errno, "return to corral's own network namespace");
+  /* The watchdog, which runsc's best-effort poststart hooks cannot be
+   * trusted to start. */
+  return has_budget ? watchdog_start (state_dir, pid, err) : 0;
 }
 
 static int

@@ -16,10 +16,11 @@ int hook_main (int argc, char **argv);
 /* The pid in an OCI state document (pure, for unit tests). */
 int hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err);
 
-/* In pid's network namespace: the inet table, with per_device a netdev
- * table on each interface but loopback (gVisor's own netstack), the
- * denied-packet logger, and the DNS guard when the record has names (its
- * files in state_dir).  The caller is left in that namespace. */
+/* For gVisor, from corral create: in pid's network namespace the inet
+ * table, with per_device a netdev table on each interface but loopback
+ * (gVisor's own netstack), the denied-packet logger, and the DNS guard when
+ * the record has names; then, back in the caller's namespace, the budget
+ * watchdog when state_dir has a budget plan. */
 int hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device,
                          corral_error_t *err);
 

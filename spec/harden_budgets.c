@@ -37,11 +37,23 @@ harden_budgets (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
   if (!budget_any (b))
     return 0;
   /* runsc runs poststart hooks best effort (a failing one does not stop the
-   * container), and its netstack bypasses the inet table's quota: until the
-   * watchdog is started by corral itself there, refuse rather than run a
-   * gVisor container whose budgets nobody watches. */
+   * container): there corral starts the watchdog itself, after runsc create,
+   * with the egress tables.  gVisor's own netstack bypasses the inet table
+   * and its quota and rate objects: byte and connection budgets need the
+   * kernel's stack (gvisor.network "host"). */
   if (str_eq (ctx->profile->runtime, "gvisor"))
-    return corral_error_make (err, ENOTSUP, "budgets are not enforced under gVisor yet; the container is not started");
+    {
+      if (!ctx->gvisor_hostinet
+          && (b->limit[BUDGET_EGRESS] > 0 || b->limit[BUDGET_CONNECTIONS] > 0 || b->daily[BUDGET_EGRESS] > 0))
+        return corral_error_make (err, ENOTSUP,
+                                  "egress_bytes and connections_per_minute budgets need gvisor.network \"host\" under "
+                                  "gVisor (its own netstack bypasses the table that counts them); the container is "
+                                  "not started");
+      changes_add (changes, "budgets",
+                   "the budget watchdog is started by corral after runsc create (every %" PRId64 " ms, action %s%s)",
+                   b->interval_ms, budget_action_name (b->action), b->alert ? ", with an alert command" : "");
+      return 0;
+    }
   if (hooks != NULL && !json_is_object (hooks))
     return corral_error_make (err, 0, "hooks: expected an object");
   list = json_get (hooks, "poststart");

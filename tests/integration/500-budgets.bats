@@ -214,15 +214,53 @@ has_alerts() {
     assert_contains "$output" '"reason":"test: reviewed"' "with its reason"
 }
 
-@test "budget annotations only tighten; gVisor with budgets is refused" {
+@test "budget annotations only tighten; byte and connection budgets under gVisor's own netstack are refused" {
     with_budgets '{"wall_clock_seconds": 60}'
     run_podman 126 run --rm --name "$NAME" --annotation run.corral.budget.wall_clock_seconds=600 \
         "$CORRAL_TEST_IMAGE" true
     assert_contains "$output" "would loosen" "raising a budget by annotation refused"
     run_podman 126 run --rm --name "$NAME" --annotation run.corral.budget.cpu_seconds=abc "$CORRAL_TEST_IMAGE" true
     assert_contains "$output" "expected a positive integer" "malformed budget annotation refused"
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    with_budgets '{"egress_bytes": 100000}'
     run_podman 126 run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" true
-    assert_contains "$output" "not enforced under gVisor" "budgets under gVisor refused, not ignored"
+    assert_contains "$output" 'budgets need gvisor.network "host" under gVisor' "refused with the way out, not ignored"
+}
+
+# The runtime's own word (runsc state through corral): Podman's status
+# does not see a pause it did not ask for.
+gvisor_status() {
+    "$CORRAL" state "$1" 2>/dev/null | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])'
+}
+
+gvisor_is() {
+    [ "$(gvisor_status "$1")" = "$2" ]
+}
+
+@test "under gVisor: a wall-clock kill, and a CPU freeze resumed only by a human" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    with_budgets '{"wall_clock_seconds": 4, "grace_seconds": 1, "action": "kill"}'
+    run_podman run -d --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" sleep 1000
+    local cid=$output
+    run_podman exec "$NAME" uname -r
+    [ "$output" != "$(uname -r)" ] || die "not running under gVisor"
+    wait_for 20 not_running "$NAME" || die "gVisor container still running 20 s after start with a 4 s budget"
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "wall_clock_seconds" "alert names the budget"
+    assert_eq "$(alert_field 1 container)" "$cid" "alert names the gVisor container"
+
+    with_budgets '{"cpu_seconds": 2, "action": "freeze"}'
+    run_podman run -d --name "$NAME-2" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" \
+        sh -c 'while :; do :; done'
+    cid=$output
+    wait_for 30 gvisor_is "$cid" paused || die "gVisor container not paused at its CPU budget: $(gvisor_status "$cid")"
+    wait_for 10 has_alerts 2 || die "no alert for the CPU trip"
+    assert_eq "$(alert_field 2 budget)" "cpu_seconds" "alert names the CPU budget"
+    run_corral 1 resume "$cid"
+    assert_contains "$output" "only a human resumes it" "engine resume of a tripped gVisor container refused"
+    run_corral resume "$cid" --reason "test: gvisor" --grant 2
+    wait_for 10 gvisor_is "$cid" running || die "not running after corral resume: $(gvisor_status "$cid")"
+    wait_for 30 gvisor_is "$cid" paused || die "not paused again after the granted CPU seconds"
 }
 
 @test "if the watchdog cannot start the container does not keep running (fail closed)" {
