@@ -177,6 +177,13 @@ struct watchdog
   uint64_t mem_peak;
   int tripped; /* budget kind, or -1 */
   int trips;
+  /* Meters: the last totals the meter printed, what `corral budget report`
+   * pushed (reported.json, already in the agent's ledger), failures. */
+  int64_t metered[BUDGET_N];
+  int64_t reported[BUDGET_N];
+  int64_t next_meter_ms;
+  int64_t meter_failures, failures_base;
+  char *annotations; /* JSON, for the meter's stdin */
 };
 
 static int64_t
@@ -287,6 +294,21 @@ parent_dir (const char *dir)
 
 /* ---- sampling ---- */
 
+/* What `corral budget report` pushed for this container so far. */
+static void
+read_reported (struct watchdog *w)
+{
+  cleanup_close int dfd = open (w->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *r = NULL;
+
+  if (dfd < 0 || read_small (dfd, WATCHDOG_REPORTED, &data, NULL) < 0
+      || (r = json_parse (data, strlen (data), NULL)) == NULL)
+    return;
+  for (int k = BUDGET_FIRST_METER; k < BUDGET_N_DAILY; k++)
+    json_int64 (json_get (r, budget_internal_key ((enum budget_kind) k)), &w->reported[k]);
+}
+
 static void
 sample (struct watchdog *w)
 {
@@ -312,6 +334,10 @@ sample (struct watchdog *w)
           w->usage[BUDGET_CONNECTIONS] = (int64_t) (u.over - w->over_base);
         }
     }
+  read_reported (w);
+  for (int k = BUDGET_FIRST_METER; k < BUDGET_N_DAILY; k++)
+    w->usage[k] = w->metered[k] + w->reported[k];
+  w->usage[BUDGET_METER_FAILURES] = w->meter_failures - w->failures_base;
 }
 
 static int
@@ -543,6 +569,8 @@ check_resume (struct watchdog *w)
   sample (w);
   if (k == BUDGET_CONNECTIONS)
     w->over_base += (uint64_t) w->usage[k]; /* the breaker closes again */
+  else if (k == BUDGET_METER_FAILURES)
+    w->failures_base = w->meter_failures;
   else if (k >= 0)
     {
       /* The grant counts from now: usage may have run past the limit
@@ -575,14 +603,143 @@ account (struct watchdog *w)
 {
   cleanup_free char *usage = NULL;
   char day[16];
-  int64_t add[BUDGET_N_DAILY] = { w->usage[BUDGET_WALL_CLOCK], w->usage[BUDGET_CPU], w->usage[BUDGET_EGRESS] };
+  int64_t add[BUDGET_N_DAILY];
   struct ledger_add_ctx c = { w->agent, day, add };
+
+  /* Pushed usage went to the ledger when it was reported. */
+  for (int k = 0; k < BUDGET_N_DAILY; k++)
+    add[k] = k >= BUDGET_FIRST_METER ? w->metered[k] : w->usage[k];
 
   usage = usage_json (w, true);
   ledger_day (now_ms (CLOCK_REALTIME), day);
   /* The ledger first: whoever sees the usage record sees the totals. */
   (void) ledger_update (ledger_add_cb, &c, NULL);
   (void) ledger_append_usage (usage, NULL);
+}
+
+/* Run the meter with the container on stdin; its stdout (64 KiB at most)
+ * in *ret.  Returns 0, or -1 with why in *ret_why. */
+static int
+run_meter (const struct watchdog *w, char **ret, const char **ret_why)
+{
+  cleanup_free char *in = NULL;
+  cleanup_free char *id = json_quote (w->id);
+  cleanup_free char *agent = json_quote (w->agent);
+  int inp[2], outp[2], status = 0;
+  int64_t deadline = now_ms (CLOCK_MONOTONIC) + w->b.meter_timeout_ms;
+  size_t have = 0, cap = 64 * 1024;
+  char *buf = xmalloc (cap + 1);
+  pid_t pid;
+
+  *ret = NULL;
+  xasprintf (&in, "{\"container\":%s,\"agent\":%s,\"annotations\":%s}\n", id, agent,
+             w->annotations ? w->annotations : "{}");
+  if (pipe2 (inp, O_CLOEXEC) < 0 || pipe2 (outp, O_CLOEXEC) < 0)
+    {
+      free (buf);
+      *ret_why = "pipe";
+      return -1;
+    }
+  pid = fork ();
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      char *env[] = { (char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+
+      if (null < 0 || dup2 (inp[0], STDIN_FILENO) < 0 || dup2 (outp[1], STDOUT_FILENO) < 0
+          || dup2 (null, STDERR_FILENO) < 0)
+        _exit (127);
+      signal (SIGPIPE, SIG_DFL);
+      execve (w->b.meter[0], w->b.meter, env);
+      _exit (127);
+    }
+  close (inp[0]);
+  close (outp[1]);
+  if (pid > 0)
+    {
+      (void) fcntl (inp[1], F_SETFL, O_NONBLOCK);
+      (void) !write (inp[1], in, strlen (in));
+    }
+  close (inp[1]);
+  (void) fcntl (outp[0], F_SETFL, O_NONBLOCK);
+  while (pid > 0)
+    {
+      struct pollfd p = { .fd = outp[0], .events = POLLIN };
+      int64_t left = deadline - now_ms (CLOCK_MONOTONIC);
+      ssize_t n;
+
+      if (left <= 0)
+        {
+          (void) kill (pid, SIGKILL);
+          *ret_why = "timed out";
+          break;
+        }
+      if (poll (&p, 1, (int) left) <= 0)
+        continue;
+      n = read (outp[0], buf + have, cap - have);
+      if (n > 0 && (have += (size_t) n) < cap)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        continue;
+      if (n > 0)
+        *ret_why = "printed more than 64 KiB";
+      break;
+    }
+  close (outp[0]);
+  while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  buf[have] = '\0';
+  if (pid < 0)
+    *ret_why = "could not be started";
+  else if (*ret_why == NULL && !(WIFEXITED (status) && WEXITSTATUS (status) == 0))
+    *ret_why = "exited with an error";
+  if (*ret_why)
+    {
+      free (buf);
+      return -1;
+    }
+  *ret = buf;
+  return 0;
+}
+
+/* A failed meter is an alert (and, with a meter_failures budget, counts
+ * towards that breaker). */
+static void
+meter_failed (struct watchdog *w, const char *why)
+{
+  cleanup_free char *id = json_quote (w->id);
+  cleanup_free char *agent = json_quote (w->agent);
+  cleanup_free char *reason = json_quote (why);
+  cleanup_free char *json = NULL;
+  char when[32];
+
+  w->meter_failures++;
+  budget_format_time (now_ms (CLOCK_REALTIME), when);
+  xasprintf (&json, "{\"time\":\"%s\",\"event\":\"meter_failed\",\"container\":%s,\"agent\":%s,\"reason\":%s}", when,
+             id, agent, reason);
+  write_line (w->log_fd, json);
+  if (w->b.alert && !w->has_limit[BUDGET_METER_FAILURES])
+    (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
+}
+
+static void
+poll_meter (struct watchdog *w)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *out = NULL;
+  const char *why = NULL;
+  int64_t got[BUDGET_N];
+
+  if (w->b.meter == NULL || now_ms (CLOCK_MONOTONIC) < w->next_meter_ms)
+    return;
+  w->next_meter_ms = now_ms (CLOCK_MONOTONIC) + w->b.meter_interval_ms;
+  memcpy (got, w->metered, sizeof (got));
+  if (run_meter (w, &out, &why) < 0)
+    meter_failed (w, why);
+  else if (budget_parse_meter_output (out, strlen (out), got, &err) < 0)
+    meter_failed (w, err->msg);
+  else
+    memcpy (w->metered, got, sizeof (got));
 }
 
 static _Noreturn void
@@ -619,6 +776,7 @@ watchdog_loop (struct watchdog *w)
           check_resume (w);
           continue;
         }
+      poll_meter (w);
       sample (w);
       k = over_budget (w);
       if (k >= 0)
@@ -686,6 +844,8 @@ load_plan (struct watchdog *w, const char *state_dir, corral_error_t *err)
   plan = json_parse (data, strlen (data), err);
   if (plan == NULL || budget_plan_parse (plan, &w->b, &w->id, &w->agent, err) < 0)
     return corral_error_wrap (err, "budget plan in `%s`", state_dir);
+  if (json_get (plan, "annotations"))
+    w->annotations = json_serialize (json_get (plan, "annotations"), false);
   /* <base>/<key>/<id>: the engine's --root is in <base>/<key>/root. */
   kfd = open (key_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (kfd < 0 || read_small (kfd, "root", &root, err) < 0)

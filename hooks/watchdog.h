@@ -16,6 +16,8 @@
 #define WATCHDOG_TRIPPED "tripped.json"
 #define WATCHDOG_RESUME "resume.json"
 #define WATCHDOG_USAGE "usage.json"
+/* What `corral budget report` pushed: totals in internal units. */
+#define WATCHDOG_REPORTED "reported.json"
 #define BUDGET_LOG_NAME "budget.log"
 
 /* Start the watchdog for the container whose init is pid; returns once it

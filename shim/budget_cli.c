@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -51,12 +52,15 @@ budget_check_create (const corral_profile_t *p, const json_t *annotations, corra
   k = ledger_over (used, p->budgets.daily);
   if (k < 0)
     return 0;
-  return corral_error_make (err, 0,
-                            "agent %s has used its daily %s budget (%" PRId64 " of %" PRId64
-                            "%s on %s UTC): no new containers until tomorrow or `corral budget reset %s --reason "
-                            "TEXT`",
-                            agent, budget_name ((enum budget_kind) k), k == BUDGET_EGRESS ? used[k] : used[k] / 1000,
-                            p->budgets.daily[k], k == BUDGET_EGRESS ? " bytes" : " s", day, agent);
+  {
+    cleanup_free char *u = budget_format_amount ((enum budget_kind) k, used[k]);
+    cleanup_free char *l
+        = budget_format_amount ((enum budget_kind) k, budget_to_internal ((enum budget_kind) k, p->budgets.daily[k]));
+    return corral_error_make (err, 0,
+                              "agent %s has used its daily %s budget (%s of %s on %s UTC): no new containers until "
+                              "tomorrow or `corral budget reset %s --reason TEXT`",
+                              agent, budget_name ((enum budget_kind) k), u, l, day, agent);
+  }
 }
 
 int
@@ -70,6 +74,9 @@ budget_write_plan (const char *state_dir, const corral_profile_t *p, const char 
   if (!budget_any (&p->budgets))
     return 0;
   plan = budget_plan_new (&p->budgets, id, budget_agent (annotations));
+  /* The meter gets them on stdin: a gateway may key usage on them. */
+  if (p->budgets.meter)
+    json_set (plan, "annotations", annotations ? json_deep_copy (annotations) : json_new_object ());
   data = json_serialize (plan, false);
   dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
@@ -324,6 +331,9 @@ budget_cmd_usage (int argc, char **argv, const char *(*state_dir_of) (const char
       json_set (out, "wall_clock_ms", json_new_int (used[BUDGET_WALL_CLOCK]));
       json_set (out, "cpu_ms", json_new_int (used[BUDGET_CPU]));
       json_set (out, "egress_bytes", json_new_int (used[BUDGET_EGRESS]));
+      json_set (out, "api_calls", json_new_int (used[BUDGET_API_CALLS]));
+      json_set (out, "spend_micro_usd", json_new_int (used[BUDGET_SPEND]));
+      json_set (out, "tokens", json_new_int (used[BUDGET_TOKENS]));
       text = json_serialize (out, false);
       printf ("%s\n", text);
       return print_usage_records ("agent", argv[1], false, err) < 0 ? -1 : 0;
@@ -354,4 +364,73 @@ budget_cmd_usage (int argc, char **argv, const char *(*state_dir_of) (const char
       return 0;
     }
   return corral_error_make (err, 0, "usage: corral usage ID | --agent AGENT");
+}
+
+/* ---- corral budget report ---- */
+
+struct report_ctx
+{
+  const char *agent;
+  const int64_t *add;
+};
+
+static void
+report_ledger_cb (json_t *ledger, void *data)
+{
+  struct report_ctx *c = data;
+  char day[16];
+
+  ledger_day (unix_ms (), day);
+  ledger_add (ledger, c->agent, day, c->add);
+}
+
+/* Add increments to the container's pushed totals (reported.json, under
+ * its own lock) and to the agent's daily ledger, for the watchdog. */
+int
+budget_report (const char *state_dir, const char *id, const int64_t add[BUDGET_N_DAILY], corral_error_t *err)
+{
+  cleanup_close int dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int lock = -1;
+  cleanup_free char *plan_text = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_free char *out = NULL;
+  cleanup_json json_t *plan = NULL;
+  cleanup_json json_t *totals = NULL;
+  struct report_ctx c = { NULL, add };
+  size_t len;
+
+  if (dfd < 0)
+    return corral_error_make (err, errno, "container %s has no state directory", id);
+  {
+    cleanup_close int fd = openat (dfd, WATCHDOG_PLAN, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fd_read_all (fd, 1024 * 1024, WATCHDOG_PLAN, &plan_text, &len, NULL) < 0
+        || (plan = json_parse (plan_text, len, NULL)) == NULL || (c.agent = json_get_string (plan, "agent")) == NULL)
+      return corral_error_make (err, ENOENT, "container %s has no budgets: nothing to report against", id);
+  }
+  lock = openat (dfd, "reported.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock < 0 || flock (lock, LOCK_EX) < 0)
+    return corral_error_make (err, errno, "lock the reported usage of %s", id);
+  {
+    cleanup_close int fd = openat (dfd, WATCHDOG_REPORTED, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fd_read_all (fd, 64 * 1024, WATCHDOG_REPORTED, &data, &len, NULL) == 0)
+      totals = json_parse (data, len, NULL);
+  }
+  if (!json_is_object (totals))
+    {
+      json_free (totals);
+      totals = json_new_object ();
+    }
+  for (int k = BUDGET_FIRST_METER; k < BUDGET_N_DAILY; k++)
+    {
+      const char *key = budget_internal_key ((enum budget_kind) k);
+      int64_t v = 0;
+
+      json_int64 (json_get (totals, key), &v);
+      json_set (totals, key, json_new_int (v + add[k]));
+    }
+  /* The ledger first: a total the watchdog sees is already the agent's. */
+  if (ledger_update (report_ledger_cb, &c, err) < 0)
+    return -1;
+  out = json_serialize (totals, false);
+  return file_replace_at (dfd, WATCHDOG_REPORTED, out, strlen (out), 0600, err);
 }

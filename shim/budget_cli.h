@@ -27,6 +27,10 @@ int budget_prepare_resume (const char *state_dir, const char *id, const char *re
 
 /* `corral budget reset AGENT --reason TEXT` */
 int budget_cmd (int argc, char **argv, const audit_config_t *audit, corral_error_t *err);
+
+/* corral budget report: add pushed usage (internal units; only the meter
+ * kinds count) to the container's totals and its agent's daily ledger. */
+int budget_report (const char *state_dir, const char *id, const int64_t add[BUDGET_N_DAILY], corral_error_t *err);
 /* `corral usage [ID|--agent A]`; state_dir of ID when it still runs. */
 int budget_cmd_usage (int argc, char **argv, const char *(*state_dir_of) (const char *id), corral_error_t *err);
 

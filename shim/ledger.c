@@ -15,7 +15,6 @@
 #define LEDGER_MAX (16 * 1024 * 1024)
 
 /* Ledger keys of the daily totals, in budget_kind order. */
-static const char *const total_keys[BUDGET_N_DAILY] = { "wall_clock_ms", "cpu_ms", "egress_bytes" };
 
 void
 ledger_day (int64_t time_ms, char buf[16])
@@ -43,7 +42,7 @@ ledger_get (const json_t *ledger, const char *agent, const char *day, int64_t re
   for (int k = 0; k < BUDGET_N_DAILY; k++)
     {
       ret[k] = 0;
-      if (e && (!json_int64 (json_get (e, total_keys[k]), &ret[k]) || ret[k] < 0))
+      if (e && (!json_int64 (json_get (e, budget_internal_key ((enum budget_kind) k)), &ret[k]) || ret[k] < 0))
         ret[k] = 0;
     }
 }
@@ -74,7 +73,7 @@ fresh_entry (json_t *agents, const char *agent, const char *day)
       e = json_new_object ();
       json_set (e, "day", json_new_string (day));
       for (int k = 0; k < BUDGET_N_DAILY; k++)
-        json_set (e, total_keys[k], json_new_int (0));
+        json_set (e, budget_internal_key ((enum budget_kind) k), json_new_int (0));
       json_set (e, "containers", json_new_int (0));
       json_set (agents, agent, e);
     }
@@ -89,10 +88,10 @@ ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t ad
 
   for (int k = 0; k < BUDGET_N_DAILY; k++)
     {
-      if (!json_int64 (json_get (e, total_keys[k]), &v) || v < 0)
+      if (!json_int64 (json_get (e, budget_internal_key ((enum budget_kind) k)), &v) || v < 0)
         v = 0;
       v = add[k] > 0 && v > INT64_MAX - add[k] ? INT64_MAX : v + (add[k] > 0 ? add[k] : 0);
-      json_set (e, total_keys[k], json_new_int (v));
+      json_set (e, budget_internal_key ((enum budget_kind) k), json_new_int (v));
     }
   json_int64 (json_get (e, "containers"), &n);
   json_set (e, "containers", json_new_int (n + 1));
@@ -107,7 +106,7 @@ ledger_reset (json_t *ledger, const char *agent, const char *day, const char *re
   char when[32];
 
   for (int k = 0; k < BUDGET_N_DAILY; k++)
-    json_set (e, total_keys[k], json_new_int (0));
+    json_set (e, budget_internal_key ((enum budget_kind) k), json_new_int (0));
   budget_format_time (time_ms, when);
   json_set (r, "time", json_new_string (when));
   json_set (r, "reason", json_new_string (reason));

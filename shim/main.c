@@ -79,7 +79,8 @@ static const struct
   { "resume", "resume ID --reason TEXT [--grant N]", "resume a container a budget froze" },
   { "approve", "approve ID NAME [--reason TEXT]", "let a container's DNS guard resolve an ask name" },
   { "deny", "deny ID NAME [--reason TEXT]", "refuse an ask name for the container's life" },
-  { "budget", "budget reset AGENT --reason TEXT", "zero an agent's daily totals" },
+  { "budget", "budget reset AGENT --reason TEXT | budget report ID [--api-calls N] [--spend-usd X] [--tokens T]",
+    "zero an agent's daily totals, or push a container's API usage (increments)" },
   { "usage", "usage ID | --agent AGENT", "recorded usage (JSON lines)" },
   { "hook", "hook create-runtime|poststart --state-dir DIR", "OCI hooks (injected by corral itself)" },
 };
@@ -1185,12 +1186,87 @@ cmd_usage (const cli_t *cli)
   return 0;
 }
 
+/* corral budget report ID [--api-calls N] [--spend-usd X] [--tokens T]:
+ * increments a gateway pushes. */
+static int
+cmd_budget_report (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *dir = NULL;
+  cleanup_json json_t *fields = json_new_object ();
+  static const struct
+  {
+    const char *flag;
+    enum budget_kind kind;
+  } flags[] = { { "--api-calls", BUDGET_API_CALLS }, { "--spend-usd", BUDGET_SPEND }, { "--tokens", BUDGET_TOKENS } };
+  int64_t add[BUDGET_N_DAILY] = { 0 };
+  const char *id = NULL;
+  state_record_t rec = { 0 };
+  bool any = false;
+  char by[256];
+  int r;
+
+  for (int i = 1; i < cli->n_command_args; i++)
+    {
+      const char *a = cli->command_args[i];
+      size_t f;
+
+      for (f = 0; f < sizeof (flags) / sizeof (flags[0]) && !str_eq (a, flags[f].flag); f++)
+        ;
+      if (f < sizeof (flags) / sizeof (flags[0]) && i + 1 < cli->n_command_args)
+        {
+          const char *v = cli->command_args[++i];
+          int64_t n = 0;
+          char *end = NULL;
+
+          if (flags[f].kind == BUDGET_SPEND ? budget_parse_usd (v, &n) < 0
+                                            : (errno = 0, n = strtoll (v, &end, 10), errno || *end || n < 0))
+            {
+              corral_error_make (&err, 0, "budget report %s %s: expected a non-negative %s", a, v,
+                                 flags[f].kind == BUDGET_SPEND ? "amount of dollars" : "integer");
+              return fail (&err);
+            }
+          add[flags[f].kind] += n;
+          json_set (fields, budget_name (flags[f].kind), json_new_string (v));
+          any = true;
+        }
+      else if (a[0] != '-' && id == NULL)
+        id = a;
+      else
+        id = NULL, i = cli->n_command_args;
+    }
+  if (id == NULL || !any || !cli_id_is_valid (id))
+    {
+      corral_error_make (&err, 0, "usage: corral budget report ID [--api-calls N] [--spend-usd X] [--tokens T]");
+      return fail (&err);
+    }
+  r = state_record_read (state_base (), cli->root, id, &rec, &err);
+  if (r == 0)
+    corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
+                       cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+  if (r <= 0)
+    return fail (&err);
+  dir = state_container_dir (state_base (), cli->root, id);
+  json_set (fields, "by", json_new_string (audit_actor (by, sizeof (by))));
+  r = budget_report (dir, id, add, &err);
+  if (r == 0)
+    r = audit_record_event (&rec, "budget-report", fields, &err);
+  state_record_release (&rec);
+  if (r < 0)
+    return fail (&err);
+  printf ("container %s: usage reported\n", id);
+  return 0;
+}
+
 static int
 cmd_budget (const cli_t *cli)
 {
   cleanup_error corral_error_t err = NULL;
-  cleanup_policy corral_policy_t *policy = policy_load (policy_path (cli), &err);
+  cleanup_policy corral_policy_t *policy = NULL;
 
+  if (cli->n_command_args >= 1 && str_eq (cli->command_args[0], "report"))
+    return cmd_budget_report (cli);
+  policy = policy_load (policy_path (cli), &err);
   /* Resetting is recorded in the policy's audit log; no policy, no reset. */
   if (policy == NULL || budget_cmd (cli->n_command_args, cli->command_args, &policy->audit, &err) < 0)
     return fail (&err);

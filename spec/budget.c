@@ -10,7 +10,16 @@
 #include "spec/budget.h"
 
 static const char *const kind_names[BUDGET_N]
-    = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", "connections_per_minute" };
+    = { "wall_clock_seconds", "cpu_seconds", "egress_bytes",           "api_calls",
+        "spend_usd",          "tokens",      "connections_per_minute", "meter_failures" };
+
+const char *
+budget_internal_key (enum budget_kind k)
+{
+  static const char *const keys[BUDGET_N_DAILY]
+      = { "wall_clock_ms", "cpu_ms", "egress_bytes", "api_calls", "spend_micro_usd", "tokens" };
+  return k < BUDGET_N_DAILY ? keys[k] : NULL;
+}
 
 const char *
 budget_name (enum budget_kind k)
@@ -40,27 +49,92 @@ budget_defaults (corral_budgets_t *b)
   b->interval_ms = BUDGET_DEFAULT_INTERVAL_MS;
   b->grace_seconds = BUDGET_DEFAULT_GRACE_SECONDS;
   b->action = BUDGET_ACTION_KILL;
+  b->meter_interval_ms = BUDGET_DEFAULT_METER_INTERVAL_MS;
+  b->meter_timeout_ms = BUDGET_DEFAULT_METER_TIMEOUT_MS;
 }
 
 void
 budget_clear (corral_budgets_t *b)
 {
   strv_free (b->alert);
-  b->alert = NULL;
+  strv_free (b->meter);
+  b->alert = b->meter = NULL;
+}
+
+static char **
+argv_copy (char *const *v)
+{
+  size_t n = strv_len (v);
+  char **out;
+
+  if (v == NULL)
+    return NULL;
+  out = xmalloc0 ((n + 1) * sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    out[i] = xstrdup (v[i]);
+  return out;
 }
 
 void
 budget_copy (corral_budgets_t *dst, const corral_budgets_t *src)
 {
-  size_t n = strv_len (src->alert);
-
   *dst = *src;
-  dst->alert = NULL;
-  if (src->alert == NULL)
-    return;
-  dst->alert = xmalloc0 ((n + 1) * sizeof (char *));
-  for (size_t i = 0; i < n; i++)
-    dst->alert[i] = xstrdup (src->alert[i]);
+  dst->alert = argv_copy (src->alert);
+  dst->meter = argv_copy (src->meter);
+}
+
+int
+budget_parse_usd (const char *s, int64_t *ret)
+{
+  int64_t dollars = 0, micro = 0;
+  int decimals = 0;
+  const char *p = s;
+
+  if (s == NULL || *p < '0' || *p > '9')
+    return -1;
+  for (; *p >= '0' && *p <= '9'; p++)
+    {
+      dollars = dollars * 10 + (*p - '0');
+      if (dollars > 1000000000LL) /* a billion: far past any budget */
+        return -1;
+    }
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++)
+      {
+        if (++decimals > 6)
+          return -1;
+        micro = micro * 10 + (*p - '0');
+      }
+  if (*p != '\0' || (p[-1] == '.'))
+    return -1;
+  for (; decimals < 6; decimals++)
+    micro *= 10;
+  *ret = dollars * 1000000 + micro;
+  return 0;
+}
+
+int
+budget_parse_meter_output (const char *text, size_t len, int64_t usage[BUDGET_N], corral_error_t *err)
+{
+  cleanup_json json_t *o = json_parse (text, len, err);
+
+  if (o == NULL)
+    return corral_error_wrap (err, "meter output");
+  if (!json_is_object (o))
+    return corral_error_make (err, 0, "meter output: expected a JSON object, found %s", json_type_name (o));
+  for (int k = BUDGET_FIRST_METER; k < BUDGET_CONNECTIONS; k++)
+    {
+      json_t *v = json_get (o, kind_names[k]);
+      int64_t n;
+
+      if (v == NULL)
+        continue;
+      if (k == BUDGET_SPEND ? budget_parse_usd (json_number_text (v), &n) < 0 : !json_int64 (v, &n) || n < 0)
+        return corral_error_make (err, 0, "meter output: %s is not a non-negative %s", kind_names[k],
+                                  k == BUDGET_SPEND ? "amount of dollars" : "integer");
+      usage[k] = n;
+    }
+  return 0;
 }
 
 bool
@@ -87,7 +161,13 @@ get_amount (const json_t *obj, const char *key, const char *path, bool size, int
 
   if (v == NULL)
     return 0;
-  if (size && json_is_string (v))
+  if (str_eq (key, "spend_usd"))
+    {
+      const char *t = json_is_string (v) ? json_string (v) : json_number_text (v);
+      if (budget_parse_usd (t, &n) < 0)
+        return corral_error_make (err, 0, "%s.%s: expected dollars (a number, at most 6 decimals)", path, key);
+    }
+  else if (size && json_is_string (v))
     {
       if (parse_size (json_string (v), &n) < 0)
         return corral_error_make (err, 0, "%s.%s: invalid size \"%s\" (bytes, or a number with k, m or g)", path, key,
@@ -106,11 +186,27 @@ get_amount (const json_t *obj, const char *key, const char *path, bool size, int
 #define MAX_SECONDS (100LL * 365 * 24 * 3600)
 #define MAX_BYTES (1LL << 60)
 #define MAX_RATE 1000000LL
+#define MAX_COUNT (1LL << 50)
+#define MAX_MICRO_USD (1000000000LL * 1000000)
 
 static int64_t
 kind_max (int k)
 {
-  return k == BUDGET_EGRESS ? MAX_BYTES : k == BUDGET_CONNECTIONS ? MAX_RATE : MAX_SECONDS;
+  switch (k)
+    {
+    case BUDGET_EGRESS:
+      return MAX_BYTES;
+    case BUDGET_CONNECTIONS:
+    case BUDGET_METER_FAILURES:
+      return MAX_RATE;
+    case BUDGET_API_CALLS:
+    case BUDGET_TOKENS:
+      return MAX_COUNT;
+    case BUDGET_SPEND:
+      return MAX_MICRO_USD;
+    default:
+      return MAX_SECONDS;
+    }
 }
 
 static int
@@ -153,14 +249,23 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
   static const char *const keys[] = { "wall_clock_seconds",
                                       "cpu_seconds",
                                       "egress_bytes",
+                                      "api_calls",
+                                      "spend_usd",
+                                      "tokens",
                                       "connections_per_minute",
+                                      "meter_failures",
                                       "interval_ms",
                                       "grace_seconds",
                                       "action",
                                       "alert",
                                       "daily",
+                                      "meter",
+                                      "meter_interval_seconds",
+                                      "meter_timeout_seconds",
                                       NULL };
-  static const char *const daily_keys[] = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", NULL };
+  static const char *const daily_keys[]
+      = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", "api_calls", "spend_usd", "tokens", NULL };
+  int64_t secs;
   json_t *v;
 
   if (json_check_keys (obj, path, keys, err) < 0)
@@ -187,6 +292,29 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
   v = json_get (obj, "alert");
   if (v != NULL && parse_alert (b, v, path, err) < 0)
     return -1;
+  v = json_get (obj, "meter");
+  if (v != NULL)
+    {
+      /* The same rules as the alert command: an absolute argv. */
+      cleanup_strv char **saved = steal_pointer (&b->alert);
+      int r = parse_alert (b, v, path, err);
+
+      strv_free (b->meter);
+      b->meter = steal_pointer (&b->alert);
+      b->alert = steal_pointer (&saved);
+      if (r < 0)
+        return corral_error_wrap (err, "(as %s.meter)", path);
+    }
+  secs = 0;
+  if (get_amount (obj, "meter_interval_seconds", path, false, 3600, &secs, err) < 0)
+    return -1;
+  if (secs > 0)
+    b->meter_interval_ms = secs * 1000;
+  secs = 0;
+  if (get_amount (obj, "meter_timeout_seconds", path, false, 600, &secs, err) < 0)
+    return -1;
+  if (secs > 0)
+    b->meter_timeout_ms = secs * 1000;
   v = json_get (obj, "daily");
   if (v != NULL)
     {
@@ -222,8 +350,9 @@ budget_apply_annotation (corral_budgets_t *b, const char *key, const char *value
   if (k < 0)
     return corral_error_make (err, 0, "annotation %s is not known to corral", key);
   /* Only the byte budget takes k/m/g suffixes; the others are plain counts. */
-  if ((k != BUDGET_EGRESS && strspn (value, "0123456789") != strlen (value)) || parse_size (value, &v) < 0 || v <= 0
-      || v > kind_max (k))
+  if (k == BUDGET_SPEND ? budget_parse_usd (value, &v) < 0 || v <= 0
+                        : (k != BUDGET_EGRESS && strspn (value, "0123456789") != strlen (value))
+                              || parse_size (value, &v) < 0 || v <= 0 || v > kind_max (k))
     return corral_error_make (err, 0, "annotation %s=%s: expected a positive integer%s, at most %" PRId64, key, value,
                               k == BUDGET_EGRESS ? " (k, m, g suffixes allowed)" : "", kind_max (k));
   if (b->limit[k] != 0 && v > b->limit[k])
@@ -271,7 +400,30 @@ budget_plan_new (const corral_budgets_t *b, const char *id, const char *agent)
   for (char **a = b->alert; a && *a; a++)
     json_push (alert, json_new_string (*a));
   json_set (plan, "alert", alert);
+  if (b->meter)
+    {
+      json_t *meter = json_new_array ();
+      for (char **a = b->meter; *a; a++)
+        json_push (meter, json_new_string (*a));
+      json_set (plan, "meter", meter);
+      json_set (plan, "meter_interval_ms", json_new_int (b->meter_interval_ms));
+      json_set (plan, "meter_timeout_ms", json_new_int (b->meter_timeout_ms));
+    }
   return plan;
+}
+
+/* An array of strings as a NULL-terminated argv (NULL when empty). */
+static char **
+json_argv (const json_t *arr)
+{
+  char **v;
+
+  if (json_len (arr) == 0 || !json_is_array (arr))
+    return NULL;
+  v = xmalloc0 ((json_len (arr) + 1) * sizeof (char *));
+  for (size_t i = 0; i < json_len (arr); i++)
+    v[i] = xstrdup (json_string (json_at (arr, i)) ? json_string (json_at (arr, i)) : "");
+  return v;
 }
 
 int
@@ -297,11 +449,17 @@ budget_plan_parse (const json_t *plan, corral_budgets_t *ret, char **ret_id, cha
     if (json_get (daily, kind_names[k]) && !json_int64 (json_get (daily, kind_names[k]), &b.daily[k]))
       return corral_error_make (err, 0, "budget plan: daily.%s is not an integer", kind_names[k]);
   b.action = str_eq (action, "freeze") ? BUDGET_ACTION_FREEZE : BUDGET_ACTION_KILL;
-  if (json_len (alert) > 0)
+  b.alert = json_argv (alert);
+  b.meter = json_argv (json_get (plan, "meter"));
+  if (b.meter)
     {
-      b.alert = xmalloc0 ((json_len (alert) + 1) * sizeof (char *));
-      for (size_t i = 0; i < json_len (alert); i++)
-        b.alert[i] = xstrdup (json_string (json_at (alert, i)) ? json_string (json_at (alert, i)) : "");
+      json_int64 (json_get (plan, "meter_interval_ms"), &b.meter_interval_ms);
+      json_int64 (json_get (plan, "meter_timeout_ms"), &b.meter_timeout_ms);
+      if (b.meter_interval_ms < 1000 || b.meter_timeout_ms < 100)
+        {
+          budget_clear (&b);
+          return corral_error_make (err, 0, "budget plan: invalid meter interval or timeout");
+        }
     }
   *ret = b;
   *ret_id = xstrdup (id);
@@ -330,14 +488,15 @@ budget_format_time (int64_t time_ms, char buf[32])
   snprintf (buf, 32, "%.19s.%03dZ", sec, (int) (time_ms % 1000));
 }
 
-/* Seconds with milliseconds for the clocks, integers for the rest. */
-static char *
-format_amount (enum budget_kind k, int64_t v)
+char *
+budget_format_amount (enum budget_kind k, int64_t v)
 {
   char *s;
 
   if (k == BUDGET_WALL_CLOCK || k == BUDGET_CPU)
     xasprintf (&s, "%" PRId64 ".%03" PRId64, v / 1000, v % 1000);
+  else if (k == BUDGET_SPEND)
+    xasprintf (&s, "%" PRId64 ".%06" PRId64, v / 1000000, v % 1000000);
   else
     xasprintf (&s, "%" PRId64, v);
   return s;
@@ -351,8 +510,8 @@ budget_event_json (const budget_event_t *ev)
   cleanup_free char *event = json_quote (ev->event ? ev->event : "budget_exceeded");
   cleanup_free char *action = json_quote (ev->action ? ev->action : "");
   cleanup_free char *reason = ev->reason ? json_quote (ev->reason) : NULL;
-  cleanup_free char *limit = format_amount (ev->kind, ev->limit);
-  cleanup_free char *usage = format_amount (ev->kind, ev->usage);
+  cleanup_free char *limit = budget_format_amount (ev->kind, ev->limit);
+  cleanup_free char *usage = budget_format_amount (ev->kind, ev->usage);
   cleanup_free char *extra = NULL;
   char when[32];
   char *out;

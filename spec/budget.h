@@ -13,14 +13,20 @@
 
 enum budget_kind
 {
-  BUDGET_WALL_CLOCK,  /* seconds since the container started */
-  BUDGET_CPU,         /* CPU seconds of the container's cgroup */
-  BUDGET_EGRESS,      /* bytes in and out through anything but loopback */
-  BUDGET_CONNECTIONS, /* new outbound connections per minute (a breaker) */
+  BUDGET_WALL_CLOCK, /* seconds since the container started */
+  BUDGET_CPU,        /* CPU seconds of the container's cgroup */
+  BUDGET_EGRESS,     /* bytes in and out through anything but loopback */
+  /* What meters report or a gateway pushes (corral budget report). */
+  BUDGET_API_CALLS,
+  BUDGET_SPEND, /* micro-USD everywhere inside corral ("spend_usd" outside) */
+  BUDGET_TOKENS,
+  BUDGET_CONNECTIONS,    /* new outbound connections per minute (a breaker) */
+  BUDGET_METER_FAILURES, /* meter runs that failed (a breaker; unset: alerts only) */
   BUDGET_N,
 };
-/* The daily totals per agent cover the first three kinds. */
-#define BUDGET_N_DAILY 3
+/* The daily totals per agent cover the kinds before the breaker. */
+#define BUDGET_N_DAILY BUDGET_CONNECTIONS
+#define BUDGET_FIRST_METER BUDGET_API_CALLS
 
 enum budget_action
 {
@@ -36,12 +42,31 @@ struct corral_budgets_s
   int64_t grace_seconds;         /* between SIGTERM and SIGKILL */
   enum budget_action action;
   char **alert; /* argv of the alert command, or NULL */
+  /* A meter: a command the watchdog runs every meter_interval_ms with the
+   * container on stdin, printing usage (api_calls, spend_usd, tokens). */
+  char **meter;
+  int64_t meter_interval_ms;
+  int64_t meter_timeout_ms;
 };
 typedef struct corral_budgets_s corral_budgets_t;
 
 #define BUDGET_ANNOTATION_PREFIX "run.corral.budget."
 #define BUDGET_DEFAULT_INTERVAL_MS 1000
 #define BUDGET_DEFAULT_GRACE_SECONDS 5
+#define BUDGET_DEFAULT_METER_INTERVAL_MS 10000
+#define BUDGET_DEFAULT_METER_TIMEOUT_MS 5000
+
+/* Dollars ("12", "2.37", at most 6 decimals) as micro-USD; -1 if invalid. */
+int budget_parse_usd (const char *s, int64_t *ret);
+
+/* A meter's output: {"api_calls": N, "spend_usd": X, "tokens": T}, any
+ * subset, each non-negative; into usage[BUDGET_API_CALLS..TOKENS]. */
+int budget_parse_meter_output (const char *text, size_t len, int64_t usage[BUDGET_N], corral_error_t *err);
+
+/* Key of an amount in internal units (ledger, reported.json):
+ * "wall_clock_ms", "cpu_ms", "egress_bytes", "api_calls",
+ * "spend_micro_usd", "tokens"; NULL for the breakers. */
+const char *budget_internal_key (enum budget_kind k);
 
 /* Key in policy and event: "wall_clock_seconds", "cpu_seconds", … */
 const char *budget_name (enum budget_kind k);
@@ -89,6 +114,10 @@ struct budget_event_s
   int64_t time_ms;    /* Unix time */
 };
 typedef struct budget_event_s budget_event_t;
+
+/* An amount in internal units as the policy writes it: seconds with
+ * milliseconds for the clocks, dollars with 6 decimals, integers else. */
+char *budget_format_amount (enum budget_kind k, int64_t internal);
 
 /* One JSON object on one line (no newline). */
 char *budget_event_json (const budget_event_t *ev);

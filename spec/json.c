@@ -460,6 +460,12 @@ json_get_string (const json_t *obj, const char *key)
   return json_string (json_get (obj, key));
 }
 
+const char *
+json_number_text (const json_t *v)
+{
+  return json_is_number (v) ? v->u.number.r : NULL;
+}
+
 bool
 json_int64 (const json_t *v, int64_t *ret)
 {

@@ -46,6 +46,8 @@ json_t *json_get (const json_t *obj, const char *key);
 const char *json_get_string (const json_t *obj, const char *key);
 const char *json_string (const json_t *v);
 bool json_int64 (const json_t *v, int64_t *ret);
+/* A number as written in the document (for exact decimals), or NULL. */
+const char *json_number_text (const json_t *v);
 bool json_bool (const json_t *v, bool *ret);
 size_t json_len (const json_t *v); /* array elements or object members */
 json_t *json_at (const json_t *arr, size_t i);

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "hooks/watchdog.h"
@@ -309,6 +310,94 @@ test_cgroup (void)
   ok (watchdog_parse_cpu_stat ("user_usec 1\n", &v) < 0, "cpu.stat without usage_usec refused");
 }
 
+/* Money is exact: micro-dollars from decimal text, no floating point. */
+static void
+test_money_and_meters (void)
+{
+  static const struct
+  {
+    const char *in;
+    int64_t micro; /* -1: refused */
+  } usd[] = { { "0", 0 },
+              { "12", 12000000 },
+              { "2.37", 2370000 },
+              { "0.000001", 1 },
+              { "0.1", 100000 },
+              { "2.", -1 },
+              { ".5", -1 },
+              { "1.0000001", -1 },
+              { "-1", -1 },
+              { "1e3", -1 },
+              { "", -1 },
+              { "9999999999", -1 },
+              { "1000000000", 1000000000000000LL } };
+  int64_t v;
+
+  for (size_t i = 0; i < sizeof (usd) / sizeof (usd[0]); i++)
+    {
+      int r = budget_parse_usd (usd[i].in, &v);
+      if (usd[i].micro < 0)
+        ok (r < 0, "\"%s\" is not an amount of dollars", usd[i].in);
+      else
+        ok (r == 0 && v == usd[i].micro, "\"%s\" dollars = %" PRId64 " micro-USD", usd[i].in, usd[i].micro);
+    }
+  {
+    cleanup_error corral_error_t err = NULL;
+    int64_t u[BUDGET_N] = { 0 };
+    const char *out = "{\"api_calls\": 41, \"spend_usd\": 2.37, \"tokens\": 120000, \"model\": \"x\"}";
+
+    ok (budget_parse_meter_output (out, strlen (out), u, &err) == 0 && u[BUDGET_API_CALLS] == 41
+            && u[BUDGET_SPEND] == 2370000 && u[BUDGET_TOKENS] == 120000,
+        "a meter's output gives calls, exact spend and tokens (other keys ignored)");
+  }
+  {
+    static const char *const garbage[] = { "",
+                                           "not json",
+                                           "[1,2]",
+                                           "{\"api_calls\": -1}",
+                                           "{\"spend_usd\": \"2\"}",
+                                           "{\"tokens\": 1.5}",
+                                           "{\"spend_usd\": 1e9}",
+                                           "{\"api_calls\": 1" };
+    for (size_t i = 0; i < sizeof (garbage) / sizeof (garbage[0]); i++)
+      {
+        cleanup_error corral_error_t err = NULL;
+        int64_t u[BUDGET_N] = { 0 };
+        ok (budget_parse_meter_output (garbage[i], strlen (garbage[i]), u, &err) < 0 && err != NULL
+                && strstr (err->msg, "meter output") != NULL,
+            "meter output `%s` is refused with a message", garbage[i]);
+      }
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_policy corral_policy_t *p = policy_with_budgets (
+        "default",
+        "{\"spend_usd\": 2.5, \"api_calls\": 100, \"meter\": [\"/usr/local/bin/meter\", \"--json\"], "
+        "\"meter_interval_seconds\": 30, \"meter_failures\": 3, \"daily\": {\"spend_usd\": \"20\", \"tokens\": 5000}}",
+        &err);
+    const corral_profile_t *d = p ? policy_find_profile (p, "default") : NULL;
+
+    if (!ok (d != NULL, "a profile with meter budgets parses%s%s", err ? ": " : "", err ? err->msg : ""))
+      return;
+    ok (d->budgets.limit[BUDGET_SPEND] == 2500000 && d->budgets.limit[BUDGET_API_CALLS] == 100
+            && d->budgets.limit[BUDGET_METER_FAILURES] == 3,
+        "per-run spend (micro-USD), calls and meter failures");
+    ok (d->budgets.daily[BUDGET_SPEND] == 20000000 && d->budgets.daily[BUDGET_TOKENS] == 5000,
+        "daily spend from a string, daily tokens");
+    ok (strv_len (d->budgets.meter) == 2 && d->budgets.meter_interval_ms == 30000, "the meter argv and interval");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_policy corral_policy_t *p = policy_with_budgets ("default", "{\"meter\": [\"meter\"]}", &err);
+    ok (p == NULL && err && strstr (err->msg, "absolute path"), "a relative meter command is refused");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_policy corral_policy_t *p = policy_with_budgets ("default", "{\"spend_usd\": 2.3333333}", &err);
+    ok (p == NULL && err && strstr (err->msg, "spend_usd"), "spend with more than 6 decimals is refused");
+  }
+}
+
 int
 main (void)
 {
@@ -317,5 +406,6 @@ main (void)
   test_plan_and_event ();
   test_ledger ();
   test_cgroup ();
+  test_money_and_meters ();
   return done_testing ();
 }

@@ -758,7 +758,7 @@ test_policy (void)
   policy_fails ("{\"dns\":{\"upstream\":53}}", "profiles.default.dns.upstream: expected a string", "a number");
   policy_fails ("{\"runtime\":\"gvisor\",\"egress\":{\"allow\":[\"api.example.test\"]},\"dns\":{\"upstream\":\"192.0.2."
                 "53\"}}",
-                "not supported under gVisor yet", "domain entries under gVisor");
+                "need gvisor.network \"host\" under gVisor", "domain entries under gVisor's own netstack");
   policy_fails ("{\"egress\":{\"allow\":[\"b\xc3\xbc"
                 "cher.example\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}}",
                 "profiles.default.egress.allow[0]", "a non-ASCII name");
@@ -778,11 +778,22 @@ test_policy (void)
       { "run.corral.egress.allow", "example.test:443", "would loosen" },
       { "run.corral.egress.allow", "api.example.test:80", "would loosen" },
       { "run.corral.egress.allow", "api.other.test:443", "would loosen" },
-      { "run.corral.runtime", "gvisor", "not supported under gVisor yet" },
     };
 
     if (d == NULL)
       bail_out ("annotation policy does not parse: %s", err ? err->msg : "?");
+    {
+      /* A container may ask for gVisor; with names that needs hostinet. */
+      cleanup_error corral_error_t e = NULL;
+      cleanup_json json_t *ann = json_new_object ();
+      cleanup_profile corral_profile_t *t = NULL;
+
+      json_set (ann, "run.corral.runtime", json_new_string ("gvisor"));
+      t = profile_with_annotations (d, ann, &e);
+      ok (t != NULL && str_eq (t->runtime, "gvisor"), "run.corral.runtime=gvisor applies");
+      ok (t != NULL && policy_check_gvisor_domains (p, t, &e) < 0, "names under gVisor's own netstack are refused");
+      like (e ? e->msg : NULL, "gvisor.network \"host\"", "the refusal names the way out");
+    }
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++)
       {
         cleanup_error corral_error_t e = NULL;
