@@ -16,7 +16,7 @@ load ../lib/helpers
     run_corral --help
     local help=$output cmd
     for cmd in explain "policy check" "egress show" ps inspect checklist "audit verify" "audit show" "audit rotate" \
-        resume approve deny "budget reset" usage hook; do
+        resume approve deny "budget reset" "budget report" usage hook; do
         assert_contains "$help" "$cmd" "--help lists $cmd"
         grep -q -- "^\.B $cmd" "$SRC_DIR/docs/man/corral.8" || die "corral(8) does not document $cmd"
         run_corral "${cmd%% *}" --help
