@@ -546,6 +546,50 @@ add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute)
 
 /* Objects, the inbound half of the quota (its own chain, policy accept, so
  * nothing else about input changes) and nothing when there is no budget. */
+/* DNS queries (UDP packets, TCP connections to port 53, to any resolver)
+ * past the rate are counted, not dropped, like new connections.  Before the
+ * loopback rule: the DNS guard listens on loopback. */
+static void
+add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uint8_t proto)
+{
+  const uint32_t ct_new = 0x8, zero = 0;
+  const uint16_t port = htons (53);
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  xasprintf (&comment, "budget: DNS %s over %u/minute (breaker)",
+             proto == IPPROTO_UDP ? "queries (udp)" : "connections (tcp)", per_minute);
+  r = rule_new (bt, chain, comment);
+  expr_meta (r, NFT_META_L4PROTO);
+  expr_cmp (r, NFT_CMP_EQ, &proto, sizeof (proto));
+  e = nftnl_expr_alloc ("payload");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, 2);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, 2);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_cmp (r, NFT_CMP_EQ, &port, sizeof (port));
+  if (proto == IPPROTO_TCP)
+    {
+      e = nftnl_expr_alloc ("ct");
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+      nftnl_rule_add_expr (r, e);
+      expr_bitwise (r, &ct_new, sizeof (ct_new));
+      expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+    }
+  e = nftnl_expr_alloc ("limit");
+  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
+  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_BURST, per_minute);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+  nftnl_rule_add_expr (r, e);
+  expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_DNS_OVER);
+  rule_send (bt, r);
+}
+
 static void
 add_budget_objects (struct batch *bt, const nft_budget_t *budget)
 {
@@ -567,6 +611,8 @@ add_budget_objects (struct batch *bt, const nft_budget_t *budget)
     }
   if (budget->connections_per_minute > 0)
     add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_EXCL);
+  if (budget->dns_queries_per_minute > 0)
+    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_DNS_OVER, 0, NLM_F_EXCL);
 }
 
 static void
@@ -592,6 +638,11 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
   add_chain (bt, "forward", NF_INET_FORWARD, NULL);
   add_budget_objects (bt, budget);
+  if (budget && budget->dns_queries_per_minute > 0)
+    {
+      add_dns_rate_rule (bt, "output", budget->dns_queries_per_minute, IPPROTO_UDP);
+      add_dns_rate_rule (bt, "output", budget->dns_queries_per_minute, IPPROTO_TCP);
+    }
 
   r = rule_new (bt, "output", "loopback");
   expr_meta (r, NFT_META_OIF);
@@ -886,6 +937,11 @@ obj_cb (const struct nlmsghdr *nlh, void *data)
         {
           u->over = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
           u->found |= 2;
+        }
+      else if (str_eq (name, NFT_BUDGET_DNS_OVER))
+        {
+          u->dns_over = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
+          u->found |= 4;
         }
     }
   nftnl_obj_free (o);

@@ -169,7 +169,8 @@ struct watchdog
   bool limit_daily[BUDGET_N];
   int64_t limit[BUDGET_N]; /* internal units */
   int64_t usage[BUDGET_N];
-  uint64_t over_base; /* connections over the rate already forgiven */
+  uint64_t over_base;     /* connections over the rate already forgiven */
+  uint64_t dns_over_base; /* DNS queries over the rate already forgiven */
   int pidfd, cpu_fd, mem_fd, log_fd;
   bool cpu_v2;
   struct mnl_socket *nl;
@@ -332,6 +333,7 @@ sample (struct watchdog *w)
         {
           w->usage[BUDGET_EGRESS] = (int64_t) u.bytes;
           w->usage[BUDGET_CONNECTIONS] = (int64_t) (u.over - w->over_base);
+          w->usage[BUDGET_DNS_QUERIES] = (int64_t) (u.dns_over - w->dns_over_base);
         }
     }
   read_reported (w);
@@ -523,7 +525,7 @@ trip (struct watchdog *w, int k)
     .agent = w->agent,
     .kind = (enum budget_kind) k,
     .daily = w->limit_daily[k],
-    .limit = k == BUDGET_CONNECTIONS ? w->b.limit[k] : w->limit[k],
+    .limit = k == BUDGET_CONNECTIONS || k == BUDGET_DNS_QUERIES ? w->b.limit[k] : w->limit[k],
     .usage = w->usage[k],
     .action = budget_action_name (w->b.action),
     .time_ms = now_ms (CLOCK_REALTIME),
@@ -569,6 +571,8 @@ check_resume (struct watchdog *w)
   sample (w);
   if (k == BUDGET_CONNECTIONS)
     w->over_base += (uint64_t) w->usage[k]; /* the breaker closes again */
+  else if (k == BUDGET_DNS_QUERIES)
+    w->dns_over_base += (uint64_t) w->usage[k];
   else if (k == BUDGET_METER_FAILURES)
     w->failures_base = w->meter_failures;
   else if (k >= 0)
@@ -809,7 +813,10 @@ compute_limits (struct watchdog *w, corral_error_t *err)
       if (w->b.limit[k] > 0)
         {
           w->has_limit[k] = true;
-          w->limit[k] = k == BUDGET_CONNECTIONS ? 1 : budget_to_internal ((enum budget_kind) k, w->b.limit[k]);
+          /* A breaker opens at the first query or connection over its rate. */
+          w->limit[k] = k == BUDGET_CONNECTIONS || k == BUDGET_DNS_QUERIES
+                            ? 1
+                            : budget_to_internal ((enum budget_kind) k, w->b.limit[k]);
         }
       if (k < BUDGET_N_DAILY && w->b.daily[k] > 0)
         {
@@ -878,7 +885,8 @@ watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
     return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) pid);
   if (open_cgroup_files (&w, pid, err) < 0)
     return -1;
-  if ((w.has_limit[BUDGET_EGRESS] || w.has_limit[BUDGET_CONNECTIONS]) && open_nft_in_netns (&w, pid, err) < 0)
+  if ((w.has_limit[BUDGET_EGRESS] || w.has_limit[BUDGET_CONNECTIONS] || w.has_limit[BUDGET_DNS_QUERIES])
+      && open_nft_in_netns (&w, pid, err) < 0)
     return -1;
   /* The daily egress left may be below the quota the table started with. */
   if (w.nl && w.has_limit[BUDGET_EGRESS] && nft_budget_set_quota (w.nl, (uint64_t) w.limit[BUDGET_EGRESS], err) < 0)

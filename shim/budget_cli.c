@@ -175,7 +175,7 @@ budget_prepare_resume (const char *state_dir, const char *id, const char *reason
                               id);
   /* A used-up amount stays used up: resuming without more would trip again
    * at the next look.  A rate breaker closes by itself. */
-  if (k != BUDGET_CONNECTIONS && grant <= 0)
+  if (k != BUDGET_CONNECTIONS && k != BUDGET_DNS_QUERIES && k != BUDGET_METER_FAILURES && grant <= 0)
     return corral_error_make (err, 0, "container %s used up its %s budget: resume it with --grant N (more %s)", id,
                               json_get_string (ev, "budget"), k == BUDGET_EGRESS ? "bytes" : "seconds");
 

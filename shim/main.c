@@ -983,6 +983,44 @@ audit_passthrough (const cli_t *cli, const state_record_t *rec)
   audit_container_event (rec, cli->command, fields);
 }
 
+static bool
+is_sigkill (const char *s)
+{
+  return s && (str_eq (s, "KILL") || str_eq (s, "SIGKILL") || str_eq (s, "9"));
+}
+
+/* runsc refuses to signal a paused sandbox ("cannot signal container … in
+ * state paused"), so a container a budget froze could not be killed by its
+ * engine (podman rm -f hung in "Stopping").  Killing the sandbox process
+ * instead leaves runsc's state at "paused" for good (its delete then
+ * panics on paused => stopped), so SIGKILL to a paused gVisor container
+ * resumes it first: the agent gets the moment until runsc delivers the
+ * signal (one runsc start, tens of ms), still confined.  Returns -1 on
+ * error, else 0 and the caller sends the signal. */
+static int
+gvisor_kill_paused (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
+{
+  char *args[] = { (char *) cli->id, NULL };
+  cli_t q = cli_with_command (cli, "state", args, 1);
+  cli_t r = cli_with_command (cli, "resume", args, 1);
+  cleanup_free char *out = NULL;
+  cleanup_json json_t *st = NULL;
+  int status;
+
+  if (!str_eq (rec->delegate_name, "gvisor") || cli->n_command_args < 2 || !is_sigkill (cli->command_args[1]))
+    return 0;
+  if (run_quietly (&q, rec, &out, &status, err) < 0)
+    return -1;
+  st = WIFEXITED (status) && WEXITSTATUS (status) == 0 ? json_parse (out, strlen (out), NULL) : NULL;
+  if (!str_eq (json_get_string (st, "status"), "paused"))
+    return 0;
+  if (run_quietly (&r, rec, NULL, &status, err) < 0)
+    return -1;
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return corral_error_make (err, 0, "`runsc resume %s` failed: the paused sandbox cannot be signalled", cli->id);
+  return 0;
+}
+
 static int
 cmd_passthrough (const cli_t *cli)
 {
@@ -1009,6 +1047,11 @@ cmd_passthrough (const cli_t *cli)
       return fail (&err);
     }
   audit_passthrough (cli, &rec);
+  if (str_eq (cli->command, "kill") && gvisor_kill_paused (cli, &rec, &err) < 0)
+    {
+      state_record_release (&rec);
+      return fail (&err);
+    }
   argv = record_argv (cli, &rec);
   if (resources_file)
     argv_replace_resources (argv, resources_file);

@@ -9,9 +9,12 @@
 #include "shim/util.h"
 #include "spec/budget.h"
 
-static const char *const kind_names[BUDGET_N]
+/* In the order of enum budget_kind (checked below). */
+static const char *const kind_names[]
     = { "wall_clock_seconds", "cpu_seconds", "egress_bytes",           "api_calls",
-        "spend_usd",          "tokens",      "connections_per_minute", "meter_failures" };
+        "spend_usd",          "tokens",      "connections_per_minute", "dns_queries_per_minute",
+        "meter_failures" };
+_Static_assert(sizeof (kind_names) / sizeof (kind_names[0]) == BUDGET_N, "a name for every budget kind");
 
 const char *
 budget_internal_key (enum budget_kind k)
@@ -197,6 +200,7 @@ kind_max (int k)
     case BUDGET_EGRESS:
       return MAX_BYTES;
     case BUDGET_CONNECTIONS:
+    case BUDGET_DNS_QUERIES:
     case BUDGET_METER_FAILURES:
       return MAX_RATE;
     case BUDGET_API_CALLS:
@@ -253,6 +257,7 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
                                       "spend_usd",
                                       "tokens",
                                       "connections_per_minute",
+                                      "dns_queries_per_minute",
                                       "meter_failures",
                                       "interval_ms",
                                       "grace_seconds",

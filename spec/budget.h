@@ -21,6 +21,7 @@ enum budget_kind
   BUDGET_SPEND, /* micro-USD everywhere inside corral ("spend_usd" outside) */
   BUDGET_TOKENS,
   BUDGET_CONNECTIONS,    /* new outbound connections per minute (a breaker) */
+  BUDGET_DNS_QUERIES,    /* DNS queries per minute, any resolver (a breaker) */
   BUDGET_METER_FAILURES, /* meter runs that failed (a breaker; unset: alerts only) */
   BUDGET_N,
 };

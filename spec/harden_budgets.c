@@ -44,9 +44,11 @@ harden_budgets (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
   if (str_eq (ctx->profile->runtime, "gvisor"))
     {
       if (!ctx->gvisor_hostinet
-          && (b->limit[BUDGET_EGRESS] > 0 || b->limit[BUDGET_CONNECTIONS] > 0 || b->daily[BUDGET_EGRESS] > 0))
+          && (b->limit[BUDGET_EGRESS] > 0 || b->limit[BUDGET_CONNECTIONS] > 0 || b->limit[BUDGET_DNS_QUERIES] > 0
+              || b->daily[BUDGET_EGRESS] > 0))
         return corral_error_make (err, ENOTSUP,
-                                  "egress_bytes and connections_per_minute budgets need gvisor.network \"host\" under "
+                                  "egress_bytes, connections_per_minute and dns_queries_per_minute budgets need "
+                                  "gvisor.network \"host\" under "
                                   "gVisor (its own netstack bypasses the table that counts them); the container is "
                                   "not started");
       changes_add (changes, "budgets",

@@ -261,6 +261,11 @@ gvisor_is() {
     run_corral resume "$cid" --reason "test: gvisor" --grant 2
     wait_for 10 gvisor_is "$cid" running || die "not running after corral resume: $(gvisor_status "$cid")"
     wait_for 30 gvisor_is "$cid" paused || die "not paused again after the granted CPU seconds"
+    # A frozen gVisor container can still be removed (runsc cannot signal a
+    # paused sandbox: corral resumes it first).
+    run_podman rm -f -t 0 "$NAME-2"
+    run_cmd 1 podman container exists "$NAME-2"
+    assert_no_state_record "$cid"
 }
 
 @test "if the watchdog cannot start the container does not keep running (fail closed)" {

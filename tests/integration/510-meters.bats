@@ -121,3 +121,13 @@ PY
     run_podman run -d --name "$NAME-2" "$CORRAL_TEST_IMAGE" sleep 1000
     wait_for 20 not_running "$NAME-2" || die "still running after two failed meter runs"
 }
+
+@test "a burst of DNS queries over dns_queries_per_minute opens the breaker" {
+    with_budgets '{"dns_queries_per_minute": 20, "action": "kill", "grace_seconds": 1}'
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 1000
+    # Queries to loopback only: counted by the table before anything else.
+    run_podman '?' exec "$NAME" sh -c 'for i in $(seq 1 40); do nslookup -timeout=1 x$i.test 127.0.0.1; done >/dev/null 2>&1; echo done'
+    wait_for 15 not_running "$NAME" || die "still running after a burst of DNS queries over the rate"
+    wait_for 10 has_alerts 1 || die "no alert"
+    assert_eq "$(alert_field 1 budget)" "dns_queries_per_minute" "the alert names the DNS breaker"
+}
