@@ -28,6 +28,8 @@
 #include "shim/audit.h"
 #include "shim/fsutil.h"
 #include "shim/util.h"
+#include "spec/budget.h"
+#include "shim/ledger.h"
 #include "spec/dns.h"
 #include "spec/egress.h"
 #include "spec/json.h"
@@ -161,6 +163,11 @@ struct guard
   size_t n_ask_rules;
   uint32_t ask_timeout_ms;
   char **ask_alert;
+  /* Anomaly alerts on names the agent never reached before (the budget
+   * plan's "anomaly"): its name and the alert command. */
+  char *agent;
+  char **anomaly_alert;
+  bool anomaly_new_domains;
   struct ask asks[MAX_ASKS];
   size_t n_asks;
   struct held held[MAX_HELD];
@@ -521,6 +528,78 @@ pending_fail (struct guard *g, int i, int rcode)
   pending_free (g, i);
 }
 
+/* ---- anomalies ---- */
+
+struct note_ctx
+{
+  const char *agent;
+  const char *name;
+  bool is_new;
+};
+
+static void
+note_domain_cb (json_t *ledger, void *data)
+{
+  struct note_ctx *c = data;
+  c->is_new = ledger_note_domain (ledger, c->agent, c->name);
+}
+
+/* A name this agent never reached before: an alert (no action), in the
+ * agent's history under /var/lib/corral, dns.log and the audit log. */
+static void
+anomaly_new_domain (struct guard *g, const char *name)
+{
+  struct note_ctx c = { g->agent, name, false };
+  cleanup_json json_t *ev = NULL;
+  cleanup_free char *data = NULL;
+  char t[64];
+
+  if (!g->anomaly_new_domains || ledger_update (note_domain_cb, &c, NULL) < 0 || !c.is_new)
+    return;
+  ev = json_new_object ();
+  now_rfc3339 (t, sizeof (t));
+  json_set (ev, "time", json_new_string (t));
+  json_set (ev, "event", json_new_string ("anomaly"));
+  json_set (ev, "kind", json_new_string ("new_domain"));
+  json_set (ev, "container", json_new_string (g->id));
+  json_set (ev, "agent", json_new_string (g->agent));
+  json_set (ev, "name", json_new_string (name));
+  data = json_serialize (ev, false);
+  {
+    cleanup_free char *line = NULL;
+    xasprintf (&line, "%s\n", data);
+    (void) !write (g->log_fd, line, strlen (line));
+  }
+  {
+    cleanup_json json_t *fields = json_new_object ();
+    json_set (fields, "kind", json_new_string ("new_domain"));
+    json_set (fields, "name", json_new_string (name));
+    if (audit_record_event (g->rec, "anomaly", fields, NULL) < 0)
+      g->audit_errors++;
+  }
+  if (g->anomaly_alert && fork () == 0)
+    _exit (watchdog_run (g->anomaly_alert, data, ALERT_TIMEOUT_MS, false, NULL) == 0 ? 0 : 1);
+}
+
+/* The budget plan's anomaly settings, if the container has a plan. */
+static void
+read_anomaly_plan (struct guard *g)
+{
+  cleanup_close int fd = openat (g->state_dirfd, WATCHDOG_PLAN, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_free char *data = NULL;
+  cleanup_free char *id = NULL;
+  cleanup_json json_t *plan = NULL;
+  corral_budgets_t b;
+  size_t len;
+
+  if (fd < 0 || fd_read_all (fd, 1024 * 1024, WATCHDOG_PLAN, &data, &len, NULL) < 0
+      || (plan = json_parse (data, len, NULL)) == NULL || budget_plan_parse (plan, &b, &id, &g->agent, NULL) < 0)
+    return;
+  g->anomaly_new_domains = b.anomaly_new_domains;
+  g->anomaly_alert = steal_pointer (&b.alert);
+  budget_clear (&b);
+}
+
 /* ---- answers from upstream ---- */
 
 static bool
@@ -602,8 +681,12 @@ handle_answer (struct guard *g, int pi, uint8_t *msg, size_t len, bool over_tcp)
       addr_text = joined;
     }
   g->allowed++;
-  audit_first_decision (g, count_name (g->resolved, &g->n_resolved, p->qname, p->qtype, addr_text ? addr_text : ""),
-                        p->qname, p->qtype, "allow", NULL, addrs);
+  {
+    uint64_t n = count_name (g->resolved, &g->n_resolved, p->qname, p->qtype, addr_text ? addr_text : "");
+    audit_first_decision (g, n, p->qname, p->qtype, "allow", NULL, addrs);
+    if (n == 1)
+      anomaly_new_domain (g, p->qname);
+  }
   log_decision (g, p->qname, p->qtype, "allow", NULL, addrs);
 
   put16 (msg, p->client_id);
@@ -1275,6 +1358,8 @@ guard_release (struct guard *g)
   nftset_close (g->nft);
   free (g->rules);
   free (g->ask_rules);
+  free (g->agent);
+  strv_free (g->anomaly_alert);
   free (g);
 }
 
@@ -1345,6 +1430,7 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
       corral_error_make (err, errno, "open state directory `%s`", state_dir);
       goto fail;
     }
+  read_anomaly_plan (g);
   xasprintf (&ns_path, "/proc/%d/ns/net", (int) container_pid);
   container_ns = open (ns_path, O_RDONLY | O_CLOEXEC);
   if (container_ns < 0)

@@ -613,6 +613,26 @@ add_budget_objects (struct batch *bt, const nft_budget_t *budget)
     add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_EXCL);
   if (budget->dns_queries_per_minute > 0)
     add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_DNS_OVER, 0, NLM_F_EXCL);
+  if (budget->count_connections)
+    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_CONNS, 0, NLM_F_EXCL);
+}
+
+/* Every new outbound connection, counted (the watchdog compares its rate
+ * with the agent's baseline). */
+static void
+add_conn_count_rule (struct batch *bt, const char *chain)
+{
+  const uint32_t ct_new = 0x8, zero = 0;
+  struct nftnl_rule *r = rule_new (bt, chain, "budget: new connections (anomaly baseline)");
+  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
+
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_bitwise (r, &ct_new, sizeof (ct_new));
+  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_CONNS);
+  rule_send (bt, r);
 }
 
 static void
@@ -622,6 +642,8 @@ add_budget_output_rules (struct batch *bt, const nft_budget_t *budget)
     add_quota_rule (bt, "output", budget->egress_bytes);
   if (budget && budget->connections_per_minute > 0)
     add_rate_rule (bt, "output", budget->connections_per_minute);
+  if (budget && budget->count_connections)
+    add_conn_count_rule (bt, "output");
 }
 
 static void
@@ -942,6 +964,11 @@ obj_cb (const struct nlmsghdr *nlh, void *data)
         {
           u->dns_over = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
           u->found |= 4;
+        }
+      else if (str_eq (name, NFT_BUDGET_CONNS))
+        {
+          u->conns = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
+          u->found |= 8;
         }
     }
   nftnl_obj_free (o);

@@ -41,11 +41,13 @@ struct nft_budget_s
   uint64_t egress_bytes;
   uint32_t connections_per_minute;
   uint32_t dns_queries_per_minute; /* UDP queries and TCP connections to port 53 */
+  bool count_connections;          /* every new outbound connection (anomalies) */
 };
 typedef struct nft_budget_s nft_budget_t;
 #define NFT_BUDGET_QUOTA "budget_bytes"
 #define NFT_BUDGET_OVER "budget_connections_over"
 #define NFT_BUDGET_DNS_OVER "budget_dns_over"
+#define NFT_BUDGET_CONNS "budget_connections"
 
 /* Replace (or create) table inet corral: output and forward policy drop;
  * loopback, established/related and IPv6 neighbour discovery accepted; one
@@ -62,6 +64,7 @@ struct nft_budget_usage_s
   uint64_t quota;    /* its current limit */
   uint64_t over;     /* new connections past the rate */
   uint64_t dns_over; /* DNS queries past the rate */
+  uint64_t conns;    /* new outbound connections */
   unsigned found;    /* bits: quota, connection counter, DNS counter seen */
 };
 typedef struct nft_budget_usage_s nft_budget_usage_t;

@@ -184,6 +184,11 @@ struct watchdog
   int64_t reported[BUDGET_N];
   int64_t next_meter_ms;
   int64_t meter_failures, failures_base;
+  /* Anomaly: new connections now and at the start of this minute, the
+   * agent's baseline per minute (x1000), whether this run was reported. */
+  uint64_t conns, conns_window;
+  int64_t window_start_ms, baseline_milli;
+  bool rate_alerted;
   char *annotations; /* JSON, for the meter's stdin */
 };
 
@@ -334,6 +339,7 @@ sample (struct watchdog *w)
           w->usage[BUDGET_EGRESS] = (int64_t) u.bytes;
           w->usage[BUDGET_CONNECTIONS] = (int64_t) (u.over - w->over_base);
           w->usage[BUDGET_DNS_QUERIES] = (int64_t) (u.dns_over - w->dns_over_base);
+          w->conns = u.conns;
         }
     }
   read_reported (w);
@@ -488,10 +494,10 @@ write_state_file (const struct watchdog *w, const char *name, const char *data)
     (void) file_replace_at (dfd, name, data, strlen (data), 0600, NULL);
 }
 
-/* The trip, chained into the audit log too (best effort: the watchdog has
- * no one to report a failure to but its own log). */
+/* A watchdog event, chained into the audit log too (best effort: the
+ * watchdog has no one to report a failure to but its own log). */
 static void
-audit_trip (const struct watchdog *w, const char *json)
+audit_watchdog_event (const struct watchdog *w, const char *event, const char *json)
 {
   cleanup_error corral_error_t err = NULL;
   cleanup_json json_t *fields = json_parse (json, strlen (json), NULL);
@@ -503,8 +509,7 @@ audit_trip (const struct watchdog *w, const char *json)
   json_del (fields, "event");
   json_del (fields, "container");
   json_del (fields, "agent");
-  if (state_record_read_dir (w->state_dir, &rec, &err) < 0
-      || audit_record_event (&rec, "budget-trip", fields, &err) < 0)
+  if (state_record_read_dir (w->state_dir, &rec, &err) < 0 || audit_record_event (&rec, event, fields, &err) < 0)
     {
       cleanup_free char *msg = json_quote (err ? err->msg : "?");
       cleanup_free char *id = json_quote (w->id);
@@ -546,7 +551,7 @@ trip (struct watchdog *w, int k)
   usage = usage_json (w, false);
   write_state_file (w, WATCHDOG_USAGE, usage);
   write_line (w->log_fd, json);
-  audit_trip (w, json);
+  audit_watchdog_event (w, "budget-trip", json);
   if (w->b.alert)
     (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
 }
@@ -592,6 +597,7 @@ struct ledger_add_ctx
   const char *agent;
   const char *day;
   const int64_t *add;
+  int64_t rate_milli; /* new connections per minute x1000, or -1 */
 };
 
 static void
@@ -599,6 +605,10 @@ ledger_add_cb (json_t *ledger, void *data)
 {
   struct ledger_add_ctx *c = data;
   ledger_add (ledger, c->agent, c->day, c->add);
+  /* The run's mean rate, over a minute at least (a short run's few
+   * connections are not a rate), feeds the agent's baseline. */
+  if (c->rate_milli >= 0)
+    ledger_note_connection_rate (ledger, c->agent, c->rate_milli);
 }
 
 /* The container ended: its usage record and the agent's daily totals. */
@@ -608,7 +618,9 @@ account (struct watchdog *w)
   cleanup_free char *usage = NULL;
   char day[16];
   int64_t add[BUDGET_N_DAILY];
-  struct ledger_add_ctx c = { w->agent, day, add };
+  int64_t span = w->usage[BUDGET_WALL_CLOCK] > 60000 ? w->usage[BUDGET_WALL_CLOCK] : 60000;
+  struct ledger_add_ctx c
+      = { w->agent, day, add, w->b.anomaly_rate_factor > 0 ? (int64_t) w->conns * 60000000 / span : -1 };
 
   /* Pushed usage went to the ledger when it was reported. */
   for (int k = 0; k < BUDGET_N_DAILY; k++)
@@ -746,6 +758,44 @@ poll_meter (struct watchdog *w)
     memcpy (w->metered, got, sizeof (got));
 }
 
+/* New connections this minute past factor x the agent's baseline: an alert
+ * (once a run), never an action. */
+static void
+check_rate_anomaly (struct watchdog *w)
+{
+  int64_t now = now_ms (CLOCK_MONOTONIC);
+  uint64_t in_window;
+
+  if (w->b.anomaly_rate_factor <= 0 || w->baseline_milli <= 0 || w->rate_alerted)
+    return;
+  if (now - w->window_start_ms >= 60000)
+    {
+      w->window_start_ms = now;
+      w->conns_window = w->conns;
+    }
+  in_window = w->conns - w->conns_window;
+  if ((int64_t) in_window * 1000 > w->b.anomaly_rate_factor * w->baseline_milli)
+    {
+      cleanup_free char *id = json_quote (w->id);
+      cleanup_free char *agent = json_quote (w->agent);
+      cleanup_free char *json = NULL;
+      char when[32];
+
+      w->rate_alerted = true;
+      budget_format_time (now_ms (CLOCK_REALTIME), when);
+      xasprintf (&json,
+                 "{\"time\":\"%s\",\"event\":\"anomaly\",\"kind\":\"connection_rate\",\"container\":%s,"
+                 "\"agent\":%s,\"connections_this_minute\":%" PRIu64 ",\"baseline_per_minute\":%" PRId64 ".%03" PRId64
+                 ",\"factor\":%" PRId64 "}",
+                 when, id, agent, in_window, w->baseline_milli / 1000, w->baseline_milli % 1000,
+                 w->b.anomaly_rate_factor);
+      write_line (w->log_fd, json);
+      audit_watchdog_event (w, "anomaly", json);
+      if (w->b.alert)
+        (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
+    }
+}
+
 static _Noreturn void
 watchdog_loop (struct watchdog *w)
 {
@@ -782,6 +832,7 @@ watchdog_loop (struct watchdog *w)
         }
       poll_meter (w);
       sample (w);
+      check_rate_anomaly (w);
       k = over_budget (w);
       if (k >= 0)
         trip (w, k);
@@ -800,13 +851,14 @@ compute_limits (struct watchdog *w, corral_error_t *err)
 
   for (int k = 0; k < BUDGET_N_DAILY; k++)
     any_daily |= w->b.daily[k] > 0;
-  if (any_daily)
+  if (any_daily || w->b.anomaly_rate_factor > 0)
     {
       ledger = ledger_load (err);
       if (ledger == NULL)
         return -1;
       ledger_day (now_ms (CLOCK_REALTIME), day);
       ledger_get (ledger, w->agent, day, used);
+      w->baseline_milli = ledger_connection_baseline (ledger, w->agent);
     }
   for (int k = 0; k < BUDGET_N; k++)
     {
@@ -874,6 +926,7 @@ watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
   char c;
 
   w.start_mono_ms = now_ms (CLOCK_MONOTONIC);
+  w.window_start_ms = w.start_mono_ms;
   w.start_unix_ms = now_ms (CLOCK_REALTIME);
   if (load_plan (&w, state_dir, err) < 0 || compute_limits (&w, err) < 0)
     return -1;
@@ -885,7 +938,8 @@ watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
     return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) pid);
   if (open_cgroup_files (&w, pid, err) < 0)
     return -1;
-  if ((w.has_limit[BUDGET_EGRESS] || w.has_limit[BUDGET_CONNECTIONS] || w.has_limit[BUDGET_DNS_QUERIES])
+  if ((w.has_limit[BUDGET_EGRESS] || w.has_limit[BUDGET_CONNECTIONS] || w.has_limit[BUDGET_DNS_QUERIES]
+       || w.b.anomaly_rate_factor > 0)
       && open_nft_in_netns (&w, pid, err) < 0)
     return -1;
   /* The daily egress left may be below the quota the table started with. */

@@ -381,7 +381,7 @@ report_ledger_cb (json_t *ledger, void *data)
   char day[16];
 
   ledger_day (unix_ms (), day);
-  ledger_add (ledger, c->agent, day, c->add);
+  ledger_add_usage (ledger, c->agent, day, c->add);
 }
 
 /* Add increments to the container's pushed totals (reported.json, under

@@ -83,8 +83,20 @@ fresh_entry (json_t *agents, const char *agent, const char *day)
 void
 ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
 {
+  ledger_add_usage (ledger, agent, day, add);
+  {
+    json_t *e = json_get (json_get (ledger, "agents"), agent);
+    int64_t n = 0;
+    json_int64 (json_get (e, "containers"), &n);
+    json_set (e, "containers", json_new_int (n + 1));
+  }
+}
+
+void
+ledger_add_usage (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
+{
   json_t *e = fresh_entry (today_agents (ledger, day), agent, day);
-  int64_t v, n = 0;
+  int64_t v;
 
   for (int k = 0; k < BUDGET_N_DAILY; k++)
     {
@@ -93,8 +105,49 @@ ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t ad
       v = add[k] > 0 && v > INT64_MAX - add[k] ? INT64_MAX : v + (add[k] > 0 ? add[k] : 0);
       json_set (e, budget_internal_key ((enum budget_kind) k), json_new_int (v));
     }
-  json_int64 (json_get (e, "containers"), &n);
-  json_set (e, "containers", json_new_int (n + 1));
+}
+
+/* ---- history: what anomalies are measured against (kept across days) ---- */
+
+#define HISTORY_MAX_DOMAINS 4096
+
+static json_t *
+history_of (json_t *ledger, const char *agent)
+{
+  return json_ensure_object (json_ensure_object (ledger, "history"), agent);
+}
+
+bool
+ledger_note_domain (json_t *ledger, const char *agent, const char *name)
+{
+  json_t *domains = json_ensure_array (history_of (ledger, agent), "domains");
+
+  if (json_array_has_string (domains, name))
+    return false;
+  /* A full history stops learning; every name past it counts as new. */
+  if (json_len (domains) < HISTORY_MAX_DOMAINS)
+    json_push (domains, json_new_string (name));
+  return true;
+}
+
+int64_t
+ledger_connection_baseline (const json_t *ledger, const char *agent)
+{
+  int64_t v = 0;
+
+  json_int64 (json_get (json_get (json_get (ledger, "history"), agent), "connections_per_minute_milli"), &v);
+  return v > 0 ? v : 0;
+}
+
+void
+ledger_note_connection_rate (json_t *ledger, const char *agent, int64_t rate_milli)
+{
+  json_t *h = history_of (ledger, agent);
+  int64_t b = ledger_connection_baseline (ledger, agent);
+
+  /* An exponentially weighted mean over the agent's containers. */
+  b = b > 0 ? (b * 4 + rate_milli) / 5 : rate_milli;
+  json_set (h, "connections_per_minute_milli", json_new_int (b));
 }
 
 void

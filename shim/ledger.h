@@ -4,6 +4,7 @@
 #ifndef CORRAL_LEDGER_H
 #define CORRAL_LEDGER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "shim/error.h"
@@ -24,8 +25,16 @@ void ledger_day (int64_t time_ms, char buf[16]);
 /* An agent's totals for day in the watchdog's units (ms, ms, bytes); zero
  * when the ledger has none for that day. */
 void ledger_get (const json_t *ledger, const char *agent, const char *day, int64_t ret[BUDGET_N_DAILY]);
-/* Add one container's usage (entries of other days are dropped). */
+/* Add one ended container's usage (entries of other days are dropped). */
 void ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY]);
+/* The same without counting a container (pushed usage). */
+void ledger_add_usage (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY]);
+/* History kept across days, for anomaly alerts: note a domain the agent
+ * reached (true if it never had before); its mean rate of new connections
+ * per minute (x1000; 0 = no history), updated as containers end. */
+bool ledger_note_domain (json_t *ledger, const char *agent, const char *name);
+int64_t ledger_connection_baseline (const json_t *ledger, const char *agent);
+void ledger_note_connection_rate (json_t *ledger, const char *agent, int64_t rate_milli);
 /* Zero an agent's totals for day, keeping who reset it and why. */
 void ledger_reset (json_t *ledger, const char *agent, const char *day, const char *reason, int64_t time_ms);
 /* The first daily budget (policy units) that used (internal units) has

@@ -149,7 +149,7 @@ budget_any (const corral_budgets_t *b)
   for (int i = 0; i < BUDGET_N_DAILY; i++)
     if (b->daily[i] > 0)
       return true;
-  return false;
+  return b->anomaly_new_domains || b->anomaly_rate_factor > 0;
 }
 
 /* ---- policy ---- */
@@ -267,6 +267,7 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
                                       "meter",
                                       "meter_interval_seconds",
                                       "meter_timeout_seconds",
+                                      "anomaly",
                                       NULL };
   static const char *const daily_keys[]
       = { "wall_clock_seconds", "cpu_seconds", "egress_bytes", "api_calls", "spend_usd", "tokens", NULL };
@@ -320,6 +321,21 @@ budget_parse (corral_budgets_t *b, const json_t *obj, const char *path, corral_e
     return -1;
   if (secs > 0)
     b->meter_timeout_ms = secs * 1000;
+  v = json_get (obj, "anomaly");
+  if (v != NULL)
+    {
+      static const char *const anomaly_keys[] = { "new_domains", "connection_rate_factor", NULL };
+      cleanup_free char *sub = NULL;
+
+      xasprintf (&sub, "%s.anomaly", path);
+      if (json_check_keys (v, sub, anomaly_keys, err) < 0
+          || (json_get (v, "new_domains") && !json_bool (json_get (v, "new_domains"), &b->anomaly_new_domains)))
+        return corral_error_make (err, 0, "%s.new_domains: expected true or false", sub);
+      if (get_amount (v, "connection_rate_factor", sub, false, 1000, &b->anomaly_rate_factor, err) < 0)
+        return -1;
+      if (json_get (v, "connection_rate_factor") && b->anomaly_rate_factor < 2)
+        return corral_error_make (err, 0, "%s.connection_rate_factor: at least 2 (times the agent's baseline)", sub);
+    }
   v = json_get (obj, "daily");
   if (v != NULL)
     {
@@ -405,6 +421,13 @@ budget_plan_new (const corral_budgets_t *b, const char *id, const char *agent)
   for (char **a = b->alert; a && *a; a++)
     json_push (alert, json_new_string (*a));
   json_set (plan, "alert", alert);
+  if (b->anomaly_new_domains || b->anomaly_rate_factor > 0)
+    {
+      json_t *a = json_new_object ();
+      json_set (a, "new_domains", json_new_bool (b->anomaly_new_domains));
+      json_set (a, "connection_rate_factor", json_new_int (b->anomaly_rate_factor));
+      json_set (plan, "anomaly", a);
+    }
   if (b->meter)
     {
       json_t *meter = json_new_array ();
@@ -456,6 +479,8 @@ budget_plan_parse (const json_t *plan, corral_budgets_t *ret, char **ret_id, cha
   b.action = str_eq (action, "freeze") ? BUDGET_ACTION_FREEZE : BUDGET_ACTION_KILL;
   b.alert = json_argv (alert);
   b.meter = json_argv (json_get (plan, "meter"));
+  json_bool (json_get (json_get (plan, "anomaly"), "new_domains"), &b.anomaly_new_domains);
+  json_int64 (json_get (json_get (plan, "anomaly"), "connection_rate_factor"), &b.anomaly_rate_factor);
   if (b.meter)
     {
       json_int64 (json_get (plan, "meter_interval_ms"), &b.meter_interval_ms);

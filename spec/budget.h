@@ -48,6 +48,10 @@ struct corral_budgets_s
   char **meter;
   int64_t meter_interval_ms;
   int64_t meter_timeout_ms;
+  /* Anomaly alerts (alerts only): a domain the agent never reached before,
+   * new connections per minute over this many times its baseline. */
+  bool anomaly_new_domains;
+  int64_t anomaly_rate_factor;
 };
 typedef struct corral_budgets_s corral_budgets_t;
 

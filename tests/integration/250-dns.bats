@@ -405,3 +405,27 @@ PY
     run_corral audit show --container "$CID" --json
     assert_contains "$output" '"by":"timeout"' "the timeout's denial is an audit record"
 }
+
+@test "anomaly: the first connection of an agent to a domain it never reached raises an alert, once" {
+    local agent
+    agent=$(unique_name agent)
+    /usr/bin/python3 - "$WORK/policy.json" "$WORK/alert" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["profiles"]["default"]["budgets"] = {"anomaly": {"new_domains": True}, "alert": [sys.argv[2]]}
+json.dump(p, open(sys.argv[1], "w"))
+PY
+    run_podman run -d --name "$NAME" --annotation "run.corral.agent=$agent" "$CORRAL_TEST_IMAGE" sleep 300
+    start_listener "$GW" 8080 "$WORK/api.log"
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null; nc -w 3 api.allowed.test 8080 </dev/null"
+    wait_for 10 grep -q new_domain "$WORK/alerts.jsonl" || die "no anomaly alert for a first-seen name"
+    [ "$(grep -c '"name":"api.allowed.test"' "$WORK/alerts.jsonl")" -eq 1 ] || die "alerted more than once"
+    run_podman rm -f -t 0 "$NAME"
+    # A later container of the same agent: api.allowed.test is known now.
+    run_podman run -d --name "$NAME" --annotation "run.corral.agent=$agent" "$CORRAL_TEST_IMAGE" sleep 300
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null; nc -w 3 any.allowed.test 8080 </dev/null"
+    wait_for 10 grep -q '"name":"any.allowed.test"' "$WORK/alerts.jsonl" || die "no alert for the next new name"
+    [ "$(grep -c '"name":"api.allowed.test"' "$WORK/alerts.jsonl")" -eq 1 ] || die "a known name alerted again"
+    grep -q "\"kind\":\"new_domain\",\"container\":\"[0-9a-f]*\",\"agent\":\"$agent\"" "$WORK/alerts.jsonl" ||
+        die "the alert names the agent: $(cat "$WORK/alerts.jsonl")"
+}

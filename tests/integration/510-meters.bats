@@ -131,3 +131,28 @@ PY
     wait_for 10 has_alerts 1 || die "no alert"
     assert_eq "$(alert_field 1 budget)" "dns_queries_per_minute" "the alert names the DNS breaker"
 }
+
+@test "anomaly: a burst of connections far over the agent's baseline raises an alert, and nothing more" {
+    GW=10.88.0.1
+    policy_with "d = p['profiles']['default']; d['egress']['allow'] = ['$GW:18097/tcp']; \
+d['budgets'] = {'anomaly': {'connection_rate_factor': 5}, 'alert': ['$WORK/alert']}"
+    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$WRAPPER
+    run_podman run -d --name "$NAME-3" "$CORRAL_TEST_IMAGE" sleep 300
+    start_listener "$GW" 18097 "$WORK/conn.log"
+    # The baseline: one run with 3 connections (3 a minute).
+    run_podman run --rm --name "$NAME" --annotation "run.corral.agent=$AGENT" "$CORRAL_TEST_IMAGE" \
+        sh -c "for i in 1 2 3; do nc -w 2 $GW 18097 </dev/null; done"
+    wait_for 10 grep -q "\"$AGENT\"" /var/lib/corral/ledger.json || die "no history for the agent"
+    ! has_alerts 1 || die "the baseline run raised an alert: $(cat "$WORK/alerts.jsonl")"
+    # Then 40 in a burst: over 5 x 3 a minute.
+    run_podman run --rm --name "$NAME-2" --annotation "run.corral.agent=$AGENT" "$CORRAL_TEST_IMAGE" \
+        sh -c "for i in \$(seq 1 40); do nc -w 2 $GW 18097 </dev/null; done; sleep 2; echo survived"
+    assert_contains "$output" "survived" "an anomaly alerts, it does not stop the container"
+    wait_for 10 has_alerts 1 || die "no anomaly alert"
+    assert_eq "$(alert_field 1 event)" "anomaly" "the alert is an anomaly"
+    assert_eq "$(alert_field 1 kind)" "connection_rate" "about the connection rate"
+    assert_eq "$(alert_field 1 agent)" "$AGENT" "of the agent"
+    stop_listeners
+}

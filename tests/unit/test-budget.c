@@ -398,6 +398,40 @@ test_money_and_meters (void)
   }
 }
 
+/* Anomaly history: names per agent, a connection-rate baseline. */
+static void
+test_anomaly_history (void)
+{
+  cleanup_json json_t *l = json_new_object ();
+  cleanup_error corral_error_t err = NULL;
+  cleanup_policy corral_policy_t *p = NULL;
+  const corral_profile_t *d;
+
+  ok (ledger_note_domain (l, "a", "api.example.test"), "a first name is new");
+  ok (!ledger_note_domain (l, "a", "api.example.test"), "the same name is not new again");
+  ok (ledger_note_domain (l, "b", "api.example.test"), "names are per agent");
+  is_int ((int) ledger_connection_baseline (l, "a"), 0, "no baseline without history");
+  ledger_note_connection_rate (l, "a", 10000);
+  is_int ((int) ledger_connection_baseline (l, "a"), 10000, "the first run sets the baseline");
+  ledger_note_connection_rate (l, "a", 60000);
+  is_int ((int) ledger_connection_baseline (l, "a"), 20000, "later runs move it by a fifth");
+  {
+    int64_t add[BUDGET_N_DAILY] = { 1000 };
+    ledger_add (l, "a", "2023-11-14", add);
+    ok (!ledger_note_domain (l, "a", "api.example.test"), "history outlives the daily totals");
+  }
+  p = policy_with_budgets ("default", "{\"anomaly\": {\"new_domains\": true, \"connection_rate_factor\": 5}}", &err);
+  d = p ? policy_find_profile (p, "default") : NULL;
+  ok (d && d->budgets.anomaly_new_domains && d->budgets.anomaly_rate_factor == 5 && budget_any (&d->budgets),
+      "anomaly settings parse and start a watchdog");
+  {
+    cleanup_error corral_error_t e2 = NULL;
+    cleanup_policy corral_policy_t *q
+        = policy_with_budgets ("default", "{\"anomaly\": {\"connection_rate_factor\": 1}}", &e2);
+    ok (q == NULL && e2 && strstr (e2->msg, "at least 2"), "a factor below 2 is refused");
+  }
+}
+
 int
 main (void)
 {
@@ -407,5 +441,6 @@ main (void)
   test_ledger ();
   test_cgroup ();
   test_money_and_meters ();
+  test_anomaly_history ();
   return done_testing ();
 }
