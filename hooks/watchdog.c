@@ -468,6 +468,7 @@ usage_json (const struct watchdog *w, bool final)
 {
   cleanup_free char *id = json_quote (w->id);
   cleanup_free char *agent = json_quote (w->agent);
+  cleanup_free char *spend = budget_format_amount (BUDGET_SPEND, w->usage[BUDGET_SPEND]);
   char when[32], started[32];
   char *out;
 
@@ -476,13 +477,14 @@ usage_json (const struct watchdog *w, bool final)
   xasprintf (&out,
              "{\"time\":\"%s\",\"event\":\"%s\",\"container\":%s,\"agent\":%s,\"started\":\"%s\","
              "\"wall_clock_seconds\":%" PRId64 ".%03" PRId64 ",\"cpu_seconds\":%" PRId64 ".%03" PRId64
-             ",\"egress_bytes\":%" PRId64 ",\"connections_over_rate\":%" PRId64 ",\"memory_peak_bytes\":%" PRIu64
+             ",\"egress_bytes\":%" PRId64 ",\"connections_over_rate\":%" PRId64 ",\"api_calls\":%" PRId64
+             ",\"spend_usd\":%s,\"tokens\":%" PRId64 ",\"memory_peak_bytes\":%" PRIu64
              ",\"trips\":%d,\"tripped\":%s%s%s}",
              when, final ? "usage" : "usage_so_far", id, agent, started, w->usage[BUDGET_WALL_CLOCK] / 1000,
              w->usage[BUDGET_WALL_CLOCK] % 1000, w->usage[BUDGET_CPU] / 1000, w->usage[BUDGET_CPU] % 1000,
-             w->usage[BUDGET_EGRESS], w->usage[BUDGET_CONNECTIONS], w->mem_peak, w->trips,
-             w->tripped >= 0 ? "\"" : "null", w->tripped >= 0 ? budget_name ((enum budget_kind) w->tripped) : "",
-             w->tripped >= 0 ? "\"" : "");
+             w->usage[BUDGET_EGRESS], w->usage[BUDGET_CONNECTIONS], w->usage[BUDGET_API_CALLS], spend,
+             w->usage[BUDGET_TOKENS], w->mem_peak, w->trips, w->tripped >= 0 ? "\"" : "null",
+             w->tripped >= 0 ? budget_name ((enum budget_kind) w->tripped) : "", w->tripped >= 0 ? "\"" : "");
   return out;
 }
 
