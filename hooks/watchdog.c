@@ -652,8 +652,16 @@ run_meter (const struct watchdog *w, char **ret, const char **ret_why)
   *ret = NULL;
   xasprintf (&in, "{\"container\":%s,\"agent\":%s,\"annotations\":%s}\n", id, agent,
              w->annotations ? w->annotations : "{}");
-  if (pipe2 (inp, O_CLOEXEC) < 0 || pipe2 (outp, O_CLOEXEC) < 0)
+  if (pipe2 (inp, O_CLOEXEC) < 0)
     {
+      free (buf);
+      *ret_why = "pipe";
+      return -1;
+    }
+  if (pipe2 (outp, O_CLOEXEC) < 0)
+    {
+      close (inp[0]);
+      close (inp[1]);
       free (buf);
       *ret_why = "pipe";
       return -1;
