@@ -73,16 +73,25 @@ parse_rules (char **entries, egress_rule_t **ret, size_t *ret_n, corral_error_t 
  * now are the ones the sandbox took over. */
 static int
 install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t group,
-                       corral_error_t *err)
+                       const nft_budget_t *budget, corral_error_t *err)
 {
   struct if_nameindex *ifs = if_nameindex ();
+  size_t n = 0;
   int ret = 0;
 
   if (ifs == NULL)
     return corral_error_make (err, errno, "list network interfaces");
+  for (struct if_nameindex *i = ifs; i->if_index != 0; i++)
+    n += !str_eq (i->if_name, "lo");
+  /* One quota and one rate per container: on one interface only. */
+  if (budget && n > 1)
+    ret = corral_error_make (err, ENOTSUP,
+                             "byte, connection and DNS budgets under gVisor need a single network interface, the "
+                             "sandbox has %zu",
+                             n);
   for (struct if_nameindex *i = ifs; i->if_index != 0 && ret == 0; i++)
     if (!str_eq (i->if_name, "lo"))
-      ret = nft_install_egress_device (nl, i->if_name, rules, n_rules, group, err);
+      ret = nft_install_egress_device (nl, i->if_name, rules, n_rules, group, budget, err);
   if_freenameindex (ifs);
   return ret;
 }
@@ -122,6 +131,12 @@ nl_closep (struct mnl_socket **nl)
  * waits for the kernel to free the transaction (an RCU grace period; 9-31
  * ms measured here), and it now happens in the logger, when the container
  * ends.  Our own close below only drops the hook's reference. */
+static bool
+has_budget (const nft_budget_t *b)
+{
+  return b && (b->egress_bytes || b->connections_per_minute || b->dns_queries_per_minute || b->count_connections);
+}
+
 static int
 install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft_budget_t *budget, corral_error_t *err)
 {
@@ -134,8 +149,13 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
     return corral_error_make (err, 0, "the state record has no egress plan");
   group = (uint16_t) rec->log_group;
   if (parse_rules (rec->egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
-      || (nl = nft_open (err)) == NULL || nft_install_egress_budget (nl, rules, n_rules, group, budget, err) < 0
-      || (per_device && (install_device_tables (nl, rules, n_rules, group, err) < 0 || loopback_up (err) < 0)))
+      || (nl = nft_open (err)) == NULL
+      /* gVisor's own netstack bypasses the inet table: its budgets are
+       * counted in the netdev table on its interface instead. */
+      || nft_install_egress_budget (nl, rules, n_rules, group, per_device ? NULL : budget, err) < 0
+      || (per_device
+          && (install_device_tables (nl, rules, n_rules, group, has_budget (budget) ? budget : NULL, err) < 0
+              || loopback_up (err) < 0)))
     return -1;
   return nflog_start_logger (nl, rec, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
 }

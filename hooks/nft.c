@@ -513,24 +513,49 @@ add_quota_rule (struct batch *bt, const char *chain, uint64_t bytes)
   rule_send (bt, r);
 }
 
-/* New connections past the rate are counted, not dropped: the watchdog
- * opens the breaker (freeze or kill) instead of letting the agent retry. */
+/* A new outbound connection: conntrack's "new" in the inet table; in a
+ * netdev table (gVisor, no conntrack) a TCP SYN without ACK. */
 static void
-add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute)
+expr_new_connection (struct nftnl_rule *r, bool stateless)
 {
   const uint32_t ct_new = 0x8, zero = 0;
-  cleanup_free char *comment = NULL;
-  struct nftnl_rule *r;
+  const uint8_t tcp = IPPROTO_TCP, syn_ack = 0x12, syn = 0x02;
   struct nftnl_expr *e;
 
-  xasprintf (&comment, "budget: new connections over %u/minute (breaker)", per_minute);
-  r = rule_new (bt, chain, comment);
+  if (stateless)
+    {
+      expr_meta (r, NFT_META_L4PROTO);
+      expr_cmp (r, NFT_CMP_EQ, &tcp, sizeof (tcp));
+      e = nftnl_expr_alloc ("payload");
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, 13); /* TCP flags */
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, 1);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+      nftnl_rule_add_expr (r, e);
+      expr_bitwise (r, &syn_ack, sizeof (syn_ack));
+      expr_cmp (r, NFT_CMP_EQ, &syn, sizeof (syn));
+      return;
+    }
   e = nftnl_expr_alloc ("ct");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
   nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
   nftnl_rule_add_expr (r, e);
   expr_bitwise (r, &ct_new, sizeof (ct_new));
   expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+}
+
+/* New connections past the rate are counted, not dropped: the watchdog
+ * opens the breaker (freeze or kill) instead of letting the agent retry. */
+static void
+add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, bool stateless)
+{
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  xasprintf (&comment, "budget: new connections over %u/minute (breaker)", per_minute);
+  r = rule_new (bt, chain, comment);
+  expr_new_connection (r, stateless);
   e = nftnl_expr_alloc ("limit");
   nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
   nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
@@ -550,9 +575,8 @@ add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute)
  * past the rate are counted, not dropped, like new connections.  Before the
  * loopback rule: the DNS guard listens on loopback. */
 static void
-add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uint8_t proto)
+add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uint8_t proto, bool stateless)
 {
-  const uint32_t ct_new = 0x8, zero = 0;
   const uint16_t port = htons (53);
   cleanup_free char *comment = NULL;
   struct nftnl_rule *r;
@@ -571,14 +595,7 @@ add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uin
   nftnl_rule_add_expr (r, e);
   expr_cmp (r, NFT_CMP_EQ, &port, sizeof (port));
   if (proto == IPPROTO_TCP)
-    {
-      e = nftnl_expr_alloc ("ct");
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-      nftnl_rule_add_expr (r, e);
-      expr_bitwise (r, &ct_new, sizeof (ct_new));
-      expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
-    }
+    expr_new_connection (r, stateless);
   e = nftnl_expr_alloc ("limit");
   nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
   nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
@@ -590,8 +607,11 @@ add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uin
   rule_send (bt, r);
 }
 
+/* device NULL: the inet table (an input chain for the inbound half of the
+ * quota, loopback not counted); else a netdev table, whose ingress chain on
+ * the device takes that half. */
 static void
-add_budget_objects (struct batch *bt, const nft_budget_t *budget)
+add_budget_objects (struct batch *bt, const nft_budget_t *budget, const char *device)
 {
   const uint32_t lo = 1;
   struct nftnl_rule *r;
@@ -601,13 +621,18 @@ add_budget_objects (struct batch *bt, const nft_budget_t *budget)
   if (budget->egress_bytes > 0)
     {
       add_budget_obj (bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, budget->egress_bytes, NLM_F_EXCL);
-      add_chain_policy (bt, "input", NF_INET_LOCAL_IN, NULL, NF_ACCEPT);
-      r = rule_new (bt, "input", "loopback (not counted)");
-      expr_meta (r, NFT_META_IIF);
-      expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
-      expr_accept (r);
-      rule_send (bt, r);
-      add_quota_rule (bt, "input", budget->egress_bytes);
+      if (device)
+        add_chain_policy (bt, "ingress", NF_NETDEV_INGRESS, device, NF_ACCEPT);
+      else
+        {
+          add_chain_policy (bt, "input", NF_INET_LOCAL_IN, NULL, NF_ACCEPT);
+          r = rule_new (bt, "input", "loopback (not counted)");
+          expr_meta (r, NFT_META_IIF);
+          expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
+          expr_accept (r);
+          rule_send (bt, r);
+        }
+      add_quota_rule (bt, device ? "ingress" : "input", budget->egress_bytes);
     }
   if (budget->connections_per_minute > 0)
     add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_EXCL);
@@ -620,30 +645,34 @@ add_budget_objects (struct batch *bt, const nft_budget_t *budget)
 /* Every new outbound connection, counted (the watchdog compares its rate
  * with the agent's baseline). */
 static void
-add_conn_count_rule (struct batch *bt, const char *chain)
+add_conn_count_rule (struct batch *bt, const char *chain, bool stateless)
 {
-  const uint32_t ct_new = 0x8, zero = 0;
   struct nftnl_rule *r = rule_new (bt, chain, "budget: new connections (anomaly baseline)");
-  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
 
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
-  expr_bitwise (r, &ct_new, sizeof (ct_new));
-  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  expr_new_connection (r, stateless);
   expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_CONNS);
   rule_send (bt, r);
 }
 
 static void
-add_budget_output_rules (struct batch *bt, const nft_budget_t *budget)
+add_budget_output_rules (struct batch *bt, const char *chain, const nft_budget_t *budget, bool stateless)
 {
   if (budget && budget->egress_bytes > 0)
-    add_quota_rule (bt, "output", budget->egress_bytes);
+    add_quota_rule (bt, chain, budget->egress_bytes);
   if (budget && budget->connections_per_minute > 0)
-    add_rate_rule (bt, "output", budget->connections_per_minute);
+    add_rate_rule (bt, chain, budget->connections_per_minute, stateless);
   if (budget && budget->count_connections)
-    add_conn_count_rule (bt, "output");
+    add_conn_count_rule (bt, chain, stateless);
+}
+
+static void
+add_dns_rate_rules (struct batch *bt, const char *chain, const nft_budget_t *budget, bool stateless)
+{
+  if (budget && budget->dns_queries_per_minute > 0)
+    {
+      add_dns_rate_rule (bt, chain, budget->dns_queries_per_minute, IPPROTO_UDP, stateless);
+      add_dns_rate_rule (bt, chain, budget->dns_queries_per_minute, IPPROTO_TCP, stateless);
+    }
 }
 
 static void
@@ -659,12 +688,8 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   add_svc_sets (bt);
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
   add_chain (bt, "forward", NF_INET_FORWARD, NULL);
-  add_budget_objects (bt, budget);
-  if (budget && budget->dns_queries_per_minute > 0)
-    {
-      add_dns_rate_rule (bt, "output", budget->dns_queries_per_minute, IPPROTO_UDP);
-      add_dns_rate_rule (bt, "output", budget->dns_queries_per_minute, IPPROTO_TCP);
-    }
+  add_budget_objects (bt, budget, NULL);
+  add_dns_rate_rules (bt, "output", budget, false);
 
   r = rule_new (bt, "output", "loopback");
   expr_meta (r, NFT_META_OIF);
@@ -675,7 +700,7 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
 
   /* Budgets see every packet but loopback's, replies included: before the
    * established rule, and only when the profile has them. */
-  add_budget_output_rules (bt, budget);
+  add_budget_output_rules (bt, "output", budget, false);
 
   r = rule_new (bt, "output", "established, related (replies, ICMP errors incl. path MTU)");
   e = nftnl_expr_alloc ("ct");
@@ -701,13 +726,18 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
  * It is stateless: ARP passes, and the allowlist matches every packet of an
  * allowed client flow by destination. */
 static void
-build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+              const nft_budget_t *budget)
 {
   const uint16_t arp = htons (0x0806);
   struct nftnl_rule *r;
 
   add_fresh_table (bt);
   add_chain (bt, "egress", NF_NETDEV_EGRESS, device);
+  /* Budgets first: every frame the sandbox sends counts (stateless). */
+  add_budget_objects (bt, budget, device);
+  add_dns_rate_rules (bt, "egress", budget, true);
+  add_budget_output_rules (bt, "egress", budget, true);
 
   r = rule_new (bt, "egress", "arp");
   expr_meta (r, NFT_META_PROTOCOL);
@@ -800,7 +830,7 @@ install (struct mnl_socket *nl, uint16_t family, const char *table, const char *
                               EGRESS_MAX_RULES);
   batch_init (&bt);
   if (family == NFPROTO_NETDEV)
-    build_netdev (&bt, device, rules, n_rules, log_group);
+    build_netdev (&bt, device, rules, n_rules, log_group, budget);
   else
     build_inet (&bt, rules, n_rules, log_group, budget);
   batch_finish (&bt);
@@ -820,12 +850,12 @@ nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, si
 
 int
 nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
-                           uint16_t log_group, corral_error_t *err)
+                           uint16_t log_group, const nft_budget_t *budget, corral_error_t *err)
 {
   cleanup_free char *table = NULL;
 
   xasprintf (&table, NFT_TABLE_NAME "_%s", device);
-  return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, NULL, err);
+  return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, budget, err);
 }
 
 /* ---- show ---- */
@@ -934,6 +964,18 @@ nft_open (corral_error_t *err)
   return nl_open (err);
 }
 
+/* corral's budget objects: the inet table's, or (gVisor) a netdev table's
+ * named corral_<device>. */
+static bool
+budget_table (struct nftnl_obj *o)
+{
+  const char *t = nftnl_obj_get_str (o, NFTNL_OBJ_TABLE);
+  uint32_t f = nftnl_obj_get_u32 (o, NFTNL_OBJ_FAMILY);
+
+  return (f == NFPROTO_INET && str_eq (t, NFT_TABLE_NAME))
+         || (f == NFPROTO_NETDEV && str_has_prefix (t, NFT_TABLE_NAME "_"));
+}
+
 static int
 obj_cb (const struct nlmsghdr *nlh, void *data)
 {
@@ -945,29 +987,30 @@ obj_cb (const struct nlmsghdr *nlh, void *data)
       nftnl_obj_free (o);
       return MNL_CB_ERROR;
     }
-  if (str_eq (nftnl_obj_get_str (o, NFTNL_OBJ_TABLE), NFT_TABLE_NAME)
-      && nftnl_obj_get_u32 (o, NFTNL_OBJ_FAMILY) == NFPROTO_INET)
+  if (budget_table (o))
     {
       const char *name = nftnl_obj_get_str (o, NFTNL_OBJ_NAME);
       if (str_eq (name, NFT_BUDGET_QUOTA))
         {
           u->bytes = nftnl_obj_get_u64 (o, NFTNL_OBJ_QUOTA_CONSUMED);
           u->quota = nftnl_obj_get_u64 (o, NFTNL_OBJ_QUOTA_BYTES);
+          u->quota_family = (uint16_t) nftnl_obj_get_u32 (o, NFTNL_OBJ_FAMILY);
+          snprintf (u->quota_table, sizeof (u->quota_table), "%s", nftnl_obj_get_str (o, NFTNL_OBJ_TABLE));
           u->found |= 1;
         }
       else if (str_eq (name, NFT_BUDGET_OVER))
         {
-          u->over = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
+          u->over += nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
           u->found |= 2;
         }
       else if (str_eq (name, NFT_BUDGET_DNS_OVER))
         {
-          u->dns_over = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
+          u->dns_over += nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
           u->found |= 4;
         }
       else if (str_eq (name, NFT_BUDGET_CONNS))
         {
-          u->conns = nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
+          u->conns += nftnl_obj_get_u64 (o, NFTNL_OBJ_CTR_PKTS);
           u->found |= 8;
         }
     }
@@ -984,7 +1027,7 @@ nft_budget_read (struct mnl_socket *nl, nft_budget_usage_t *ret, corral_error_t 
   uint32_t seq = (uint32_t) time (NULL), portid = mnl_socket_get_portid (nl);
   int ret_cb;
 
-  nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, seq);
+  nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETOBJ, NFPROTO_UNSPEC, NLM_F_DUMP, seq);
   if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
     return corral_error_make (err, errno, "ask for nftables objects");
   do
@@ -1005,8 +1048,17 @@ int
 nft_budget_set_quota (struct mnl_socket *nl, uint64_t bytes, corral_error_t *err)
 {
   struct batch bt = { .family = NFPROTO_INET, .table = NFT_TABLE_NAME };
+  nft_budget_usage_t u;
   int ret;
 
+  /* Where the quota is: the inet table, or gVisor's netdev table. */
+  if (nft_budget_read (nl, &u, err) < 0)
+    return -1;
+  if (u.found & 1)
+    {
+      bt.family = u.quota_family;
+      bt.table = u.quota_table;
+    }
   batch_init (&bt);
   add_budget_obj (&bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, bytes, 0);
   batch_finish (&bt);

@@ -27,12 +27,6 @@ struct mnl_socket;
  * there), for the calls below; close it with mnl_socket_close. */
 struct mnl_socket *nft_open (corral_error_t *err);
 
-/* The same policy as nft_install_egress_budget, statelessly, as table
- * netdev corral_<device> with an egress hook on device: for gVisor, whose
- * packets bypass the IP hooks. */
-int nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
-                               uint16_t log_group, corral_error_t *err);
-
 /* Budgets the table enforces (0 = none): a byte quota on everything but
  * loopback, both directions, and a counter of new connections over a rate.
  * They are named objects of the table, read by the watchdog. */
@@ -58,14 +52,23 @@ typedef struct nft_budget_s nft_budget_t;
 int nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
                                const nft_budget_t *budget, corral_error_t *err);
 
+/* The same policy as nft_install_egress_budget, statelessly, as table
+ * netdev corral_<device> with an egress hook on device: for gVisor, whose
+ * packets bypass the IP hooks; with the budget's objects and rules too
+ * (stateless: a TCP SYN is a new connection), which then count there. */
+int nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
+                               uint16_t log_group, const nft_budget_t *budget, corral_error_t *err);
+
 struct nft_budget_usage_s
 {
-  uint64_t bytes;    /* consumed by the quota */
-  uint64_t quota;    /* its current limit */
-  uint64_t over;     /* new connections past the rate */
-  uint64_t dns_over; /* DNS queries past the rate */
-  uint64_t conns;    /* new outbound connections */
-  unsigned found;    /* bits: quota, connection counter, DNS counter seen */
+  uint64_t bytes;        /* consumed by the quota */
+  uint64_t quota;        /* its current limit */
+  uint64_t over;         /* new connections past the rate */
+  uint64_t dns_over;     /* DNS queries past the rate */
+  uint64_t conns;        /* new outbound connections */
+  uint16_t quota_family; /* where the quota object is */
+  char quota_table[64];
+  unsigned found; /* bits: quota, connection counter, DNS counter seen */
 };
 typedef struct nft_budget_usage_s nft_budget_usage_t;
 

@@ -181,8 +181,8 @@ profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t 
 
 /* state_dir is where the injected hooks find their plan (NULL: explain). */
 static int
-harden_bundle_spec (const corral_policy_t *policy, const corral_profile_t *profile, const char *state_dir, json_t *spec,
-                    changes_t *changes, corral_error_t *err)
+harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json_t *spec, changes_t *changes,
+                    corral_error_t *err)
 {
   cleanup_free char *self = realpath ("/proc/self/exe", NULL);
   cleanup_free char *resolv = NULL;
@@ -192,7 +192,6 @@ harden_bundle_spec (const corral_policy_t *policy, const corral_profile_t *profi
     .resolve_source = resolve_source,
     .hook_path = self,
     .state_dir = state_dir,
-    .gvisor_hostinet = str_eq (policy->gvisor_network, "host"),
   };
 
   if (self == NULL)
@@ -528,7 +527,7 @@ cmd_create (const cli_t *cli)
     return fail (&err);
   profile = profile_for_spec (cli, policy, spec, &err);
   state_dir = state_container_dir (state_base (), cli->root, cli->id);
-  if (profile == NULL || harden_bundle_spec (policy, profile, state_dir, spec, &changes, &err) < 0
+  if (profile == NULL || harden_bundle_spec (profile, state_dir, spec, &changes, &err) < 0
       || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
     {
       changes_release (&changes);
@@ -1357,7 +1356,7 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
   if (spec == NULL)
     return fail (&err);
   profile = profile_for_spec (&local, policy, spec, &err);
-  if (profile == NULL || harden_bundle_spec (policy, profile, NULL, spec, &changes, &err) < 0)
+  if (profile == NULL || harden_bundle_spec (profile, NULL, spec, &changes, &err) < 0)
     {
       changes_release (&changes);
       return fail (&err);

@@ -45,8 +45,6 @@ struct harden_ctx_s
   /* The resolv.conf (in the state directory) that names the DNS guard,
    * bound over /etc/resolv.conf when the profile allows domain names. */
   const char *resolv_conf;
-  /* gVisor runs with the kernel's network stack (gvisor.network "host"). */
-  bool gvisor_hostinet;
 };
 typedef struct harden_ctx_s harden_ctx_t;
 

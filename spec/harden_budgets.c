@@ -38,19 +38,10 @@ harden_budgets (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
     return 0;
   /* runsc runs poststart hooks best effort (a failing one does not stop the
    * container): there corral starts the watchdog itself, after runsc create,
-   * with the egress tables.  gVisor's own netstack bypasses the inet table
-   * and its quota and rate objects: byte and connection budgets need the
-   * kernel's stack (gvisor.network "host"). */
+   * with the egress tables (which, for gVisor's own netstack, count bytes
+   * and connections in the netdev table on its interface). */
   if (str_eq (ctx->profile->runtime, "gvisor"))
     {
-      if (!ctx->gvisor_hostinet
-          && (b->limit[BUDGET_EGRESS] > 0 || b->limit[BUDGET_CONNECTIONS] > 0 || b->limit[BUDGET_DNS_QUERIES] > 0
-              || b->daily[BUDGET_EGRESS] > 0))
-        return corral_error_make (err, ENOTSUP,
-                                  "egress_bytes, connections_per_minute and dns_queries_per_minute budgets need "
-                                  "gvisor.network \"host\" under "
-                                  "gVisor (its own netstack bypasses the table that counts them); the container is "
-                                  "not started");
       changes_add (changes, "budgets",
                    "the budget watchdog is started by corral after runsc create (every %" PRId64 " ms, action %s%s)",
                    b->interval_ms, budget_action_name (b->action), b->alert ? ", with an alert command" : "");
