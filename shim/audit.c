@@ -74,7 +74,31 @@ from_hex (const char *s, unsigned char *out, size_t n)
   return s[2 * n] == '\0' || s[2 * n] == '\n' ? 0 : -1;
 }
 
-/* Load the key, creating it (root-only) on first use. */
+/* Create a fresh random key at path unless one exists already. */
+static int
+create_key (const char *path, corral_error_t *err)
+{
+  cleanup_free char *dir = xstrdup (path);
+  cleanup_close int dfd = -1;
+  unsigned char key[KEY_LEN];
+  char hex[2 * KEY_LEN + 2];
+
+  *strrchr (dir, '/') = '\0';
+  if (getrandom (key, KEY_LEN, 0) != KEY_LEN)
+    return corral_error_make (err, errno, "getrandom for the audit key");
+  to_hex (key, KEY_LEN, hex);
+  strcat (hex, "\n");
+  if (mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open `%s`", dir);
+  return file_create_at (dfd, strrchr (path, '/') + 1, hex, strlen (hex), 0600, err) < 0 ? -1 : 0;
+}
+
+/* Load the key, creating it (root-only) on first use.  Whoever creates it,
+ * every process then reads the one file that exists, so processes starting
+ * at once on a fresh host all sign with the same key. */
 static int
 load_key (const char *path, bool create, unsigned char *key, corral_error_t *err)
 {
@@ -85,21 +109,9 @@ load_key (const char *path, bool create, unsigned char *key, corral_error_t *err
 
   if (fd < 0 && errno == ENOENT && create)
     {
-      cleanup_free char *dir = xstrdup (path);
-      cleanup_close int dfd = -1;
-      char hex[2 * KEY_LEN + 2];
-
-      *strrchr (dir, '/') = '\0';
-      if (getrandom (key, KEY_LEN, 0) != KEY_LEN)
-        return corral_error_make (err, errno, "getrandom for the audit key");
-      to_hex (key, KEY_LEN, hex);
-      strcat (hex, "\n");
-      if (mkdir_p (dir, 0700, err) < 0)
+      if (create_key (path, err) < 0)
         return -1;
-      dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd < 0)
-        return corral_error_make (err, errno, "open `%s`", dir);
-      return file_replace_at (dfd, strrchr (path, '/') + 1, hex, strlen (hex), 0600, err);
+      fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     }
   if (fd < 0)
     return corral_error_make (err, errno, "open audit key `%s`", path);

@@ -64,16 +64,18 @@ write_all_fd (int fd, const char *data, size_t len)
   return 0;
 }
 
-int
-file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode_t mode, corral_error_t *err)
+/* Write data to a fresh temporary file in dirfd and fsync it; its name goes
+ * to tmp. */
+static int
+write_temp_at (int dirfd, const char *name, const char *data, size_t len, mode_t mode, char tmp[static 64],
+               corral_error_t *err)
 {
   cleanup_close int fd = -1;
-  char tmp[64];
   uint64_t rnd;
 
   if (getrandom (&rnd, sizeof (rnd), 0) != sizeof (rnd))
     return corral_error_make (err, errno, "getrandom");
-  snprintf (tmp, sizeof (tmp), ".corral-tmp-%016llx", (unsigned long long) rnd);
+  snprintf (tmp, 64, ".corral-tmp-%016llx", (unsigned long long) rnd);
 
   fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0)
@@ -84,6 +86,16 @@ file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode
       (void) unlinkat (dirfd, tmp, 0);
       return corral_error_make (err, e, "write `%s`", name);
     }
+  return 0;
+}
+
+int
+file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode_t mode, corral_error_t *err)
+{
+  char tmp[64];
+
+  if (write_temp_at (dirfd, name, data, len, mode, tmp, err) < 0)
+    return -1;
   if (renameat (dirfd, tmp, dirfd, name) < 0)
     {
       int e = errno;
@@ -93,6 +105,28 @@ file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode
   if (fsync (dirfd) < 0)
     return corral_error_make (err, errno, "fsync directory of `%s`", name);
   return 0;
+}
+
+int
+file_create_at (int dirfd, const char *name, const char *data, size_t len, mode_t mode, corral_error_t *err)
+{
+  char tmp[64];
+  int r, e;
+
+  if (write_temp_at (dirfd, name, data, len, mode, tmp, err) < 0)
+    return -1;
+  /* link(2), unlike rename(2), never replaces an existing name: of several
+   * processes creating the same file at once exactly one wins. */
+  r = linkat (dirfd, tmp, dirfd, name, 0);
+  e = errno;
+  (void) unlinkat (dirfd, tmp, 0);
+  if (r < 0 && e == EEXIST)
+    return 0;
+  if (r < 0)
+    return corral_error_make (err, e, "link temporary file to `%s`", name);
+  if (fsync (dirfd) < 0)
+    return corral_error_make (err, errno, "fsync directory of `%s`", name);
+  return 1;
 }
 
 int

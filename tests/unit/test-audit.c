@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "shim/audit.h"
 #include "shim/util.h"
@@ -335,6 +337,55 @@ test_rotation (void)
   strv_free (rot);
 }
 
+/* Many processes appending at once on a host with no key yet: they must
+ * agree on one key, or records signed with a losing key break the chain. */
+static void
+test_concurrent_first_use (void)
+{
+  enum { N = 16, EACH = 5 };
+  cleanup_free char *sub = NULL, *log = NULL, *key = NULL;
+  audit_config_t c;
+  pid_t pids[N];
+  int gate[2], failed = 0;
+  char *out = NULL;
+
+  xasprintf (&sub, "%s/race", dir);
+  xasprintf (&log, "%s/log/audit.jsonl", sub);
+  xasprintf (&key, "%s/key/audit.key", sub);
+  c.path = log;
+  c.key_path = key;
+  c.fsync = false;
+  c.fail_closed = true;
+  if (pipe (gate) < 0)
+    bail_out ("pipe");
+  for (int i = 0; i < N; i++)
+    {
+      pids[i] = fork ();
+      if (pids[i] < 0)
+        bail_out ("fork");
+      if (pids[i] == 0)
+        {
+          char b;
+          close (gate[1]);
+          /* All children start appending when the parent closes the gate. */
+          (void) !read (gate[0], &b, 1);
+          append_n (&c, EACH, "exec");
+          _exit (0);
+        }
+    }
+  close (gate[0]);
+  close (gate[1]);
+  for (int i = 0; i < N; i++)
+    {
+      int st;
+      failed += waitpid (pids[i], &st, 0) < 0 || !WIFEXITED (st) || WEXITSTATUS (st) != 0;
+    }
+  is_int (failed, 0, "%d processes appended at once on first use", N);
+  is_int (verify (log, key, &out), 0, "they all signed with the one key that was created");
+  like (out, "80 records, chain intact", "every record is in the chain");
+  free (out);
+}
+
 int
 main (void)
 {
@@ -348,6 +399,7 @@ main (void)
   test_record_line ();
   test_chain ();
   test_rotation ();
+  test_concurrent_first_use ();
   {
     cleanup_free char *cmd = NULL;
     /* The logs are append-only where the filesystem allows it. */
