@@ -342,7 +342,11 @@ test_rotation (void)
 static void
 test_concurrent_first_use (void)
 {
-  enum { N = 16, EACH = 5 };
+  enum
+  {
+    N = 16,
+    EACH = 5
+  };
   cleanup_free char *sub = NULL, *log = NULL, *key = NULL;
   audit_config_t c;
   pid_t pids[N];
