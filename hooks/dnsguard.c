@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/netfilter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -75,6 +76,7 @@ struct tcp_client
   uint8_t buf[2 + DNS_MSG_MAX];
   size_t have;
   uint64_t deadline;
+  bool read_done; /* the client half-closed: answer what it asked, then close */
 };
 
 struct tcp_upstream
@@ -457,7 +459,21 @@ tcp_client_close (struct guard *g, int i)
     close (g->tcpc[i].fd);
   g->tcpc[i].fd = -1;
   g->tcpc[i].have = 0;
+  g->tcpc[i].read_done = false;
   g->tcpc[i].gen++;
+}
+
+/* Does TCP client i still wait for an answer (upstream or held)? */
+static bool
+tcp_client_waits (const struct guard *g, int i)
+{
+  for (int k = 0; k < MAX_PENDING; k++)
+    if (g->pending[k].used && g->pending[k].tcp_client == i && g->pending[k].tcp_gen == g->tcpc[i].gen)
+      return true;
+  for (int k = 0; k < MAX_HELD; k++)
+    if (g->held[k].used && g->held[k].tcp_client == i && g->held[k].tcp_gen == g->tcpc[i].gen)
+      return true;
+  return false;
 }
 
 static void
@@ -1184,9 +1200,19 @@ tcp_client_event (struct guard *g, int i)
   ssize_t n = recv (c->fd, c->buf + c->have, sizeof (c->buf) - c->have, MSG_DONTWAIT);
   size_t off = 0;
 
-  if (n <= 0)
+  if (n < 0)
     {
-      if (n == 0 || (errno != EAGAIN && errno != EINTR))
+      if (errno != EAGAIN && errno != EINTR)
+        tcp_client_close (g, i);
+      return;
+    }
+  if (n == 0)
+    {
+      /* A client may send its queries and shut its side down (RFC 7766
+       * 6.2.4): it still gets its answers; expire() closes it after. */
+      if (tcp_client_waits (g, i))
+        c->read_done = true;
+      else
         tcp_client_close (g, i);
       return;
     }
@@ -1229,7 +1255,7 @@ expire (struct guard *g, uint64_t now)
         pending_fail (g, pi, DNS_RCODE_SERVFAIL);
       }
   for (int i = 0; i < MAX_TCP_CLIENTS; i++)
-    if (g->tcpc[i].fd >= 0 && g->tcpc[i].deadline <= now)
+    if (g->tcpc[i].fd >= 0 && (g->tcpc[i].deadline <= now || (g->tcpc[i].read_done && !tcp_client_waits (g, i))))
       tcp_client_close (g, i);
 }
 
@@ -1253,7 +1279,7 @@ guard_loop (struct guard *g)
         if (g->tcpc[i].fd >= 0)
           {
             map[n] = i;
-            fds[n++] = (struct pollfd){ .fd = g->tcpc[i].fd, .events = POLLIN };
+            fds[n++] = (struct pollfd){ .fd = g->tcpc[i].fd, .events = g->tcpc[i].read_done ? 0 : POLLIN };
           }
       for (int i = 0; i < MAX_TCP_UPSTREAM; i++)
         if (g->tcpu[i].fd >= 0)
@@ -1318,25 +1344,41 @@ dnsguard_needed (const state_record_t *rec)
   return false;
 }
 
+bool
+dnsguard_on_wire (const state_record_t *rec)
+{
+  return strv_has_pair (rec->delegate_args, "--network", "sandbox");
+}
+
+const char *
+dnsguard_address (const state_record_t *rec)
+{
+  return dnsguard_on_wire (rec) ? DNSGUARD_WIRE_ADDR : DNSGUARD_ADDR;
+}
+
 static int
-listen_socket (int type, corral_error_t *err)
+listen_socket (int type, const char *addr, corral_error_t *err)
 {
   struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (DNSGUARD_PORT) };
   int one = 1;
   cleanup_close int fd = socket (AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-  inet_pton (AF_INET, DNSGUARD_ADDR, &sa.sin_addr);
+  inet_pton (AF_INET, addr, &sa.sin_addr);
   if (fd < 0)
     return corral_error_make (err, errno, "open the DNS guard's socket");
   if (type == SOCK_STREAM)
     (void) setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+  /* The wire's address is on an interface that stays down until `runsc
+   * start` (hooks/wire.h): not yet a local address to bind to. */
+  if (str_eq (addr, DNSGUARD_WIRE_ADDR) && setsockopt (fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof (one)) < 0)
+    return corral_error_make (err, errno, "IP_FREEBIND on the DNS guard's socket");
   if (bind (fd, (struct sockaddr *) &sa, sizeof (sa)) < 0)
     return corral_error_make (err, errno,
                               "bind %s:%d/%s in the container's network namespace (another DNS guard or resolver "
                               "there?)",
-                              DNSGUARD_ADDR, DNSGUARD_PORT, type == SOCK_STREAM ? "tcp" : "udp");
+                              addr, DNSGUARD_PORT, type == SOCK_STREAM ? "tcp" : "udp");
   if (type == SOCK_STREAM && listen (fd, 64) < 0)
-    return corral_error_make (err, errno, "listen on %s:%d/tcp", DNSGUARD_ADDR, DNSGUARD_PORT);
+    return corral_error_make (err, errno, "listen on %s:%d/tcp", addr, DNSGUARD_PORT);
   return steal_fd (&fd);
 }
 
@@ -1365,9 +1407,10 @@ guard_release (struct guard *g)
 
 int
 dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
-                corral_error_t *err)
+                const char *wire_device, corral_error_t *err)
 {
-  cleanup_free char *ns_path = NULL;
+  const char *addr = wire_device ? DNSGUARD_WIRE_ADDR : DNSGUARD_ADDR;
+  cleanup_free char *ns_path = NULL, *table = NULL;
   cleanup_close int container_ns = -1;
   struct guard *g = xmalloc0 (sizeof (*g));
   size_t n = strv_len (rec->egress);
@@ -1460,10 +1503,12 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
       corral_error_make (err, errno, "enter the container's network namespace");
       goto fail;
     }
-  if ((g->udp = listen_socket (SOCK_DGRAM, err)) < 0 || (g->tcp = listen_socket (SOCK_STREAM, err)) < 0)
+  if ((g->udp = listen_socket (SOCK_DGRAM, addr, err)) < 0 || (g->tcp = listen_socket (SOCK_STREAM, addr, err)) < 0)
     goto fail;
   (void) setsockopt (g->udp, SOL_SOCKET, SO_RCVBUF, &buf, sizeof (buf));
-  g->nft = nftset_open (err);
+  if (wire_device)
+    xasprintf (&table, NFT_TABLE_NAME "_%s", wire_device);
+  g->nft = wire_device ? nftset_open (NFPROTO_NETDEV, table, err) : nftset_open (NFPROTO_INET, NFT_TABLE_NAME, err);
   if (g->nft == NULL)
     goto fail;
   /* Back home: TCP retries to the upstream are opened from there. */
@@ -1516,15 +1561,16 @@ fail:
 }
 
 int
-dnsguard_write_resolv_conf (const char *state_dir, corral_error_t *err)
+dnsguard_write_resolv_conf (const char *state_dir, const state_record_t *rec, corral_error_t *err)
 {
   cleanup_close int dirfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_free char *content = NULL;
 
   if (dirfd < 0)
     return corral_error_make (err, errno, "open state directory `%s`", state_dir);
+  xasprintf (&content, "nameserver %s\n", dnsguard_address (rec));
   /* 0644: runc binds it as it is, and the agent (not root) reads it. */
-  return file_replace_at (dirfd, DNSGUARD_RESOLV_NAME, DNSGUARD_RESOLV_CONTENT, strlen (DNSGUARD_RESOLV_CONTENT), 0644,
-                          err);
+  return file_replace_at (dirfd, DNSGUARD_RESOLV_NAME, content, strlen (content), 0644, err);
 }
 
 int

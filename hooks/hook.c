@@ -2,6 +2,7 @@
  * the container's network namespace, before the agent's first instruction. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
@@ -16,6 +17,7 @@
 #include "hooks/nft.h"
 #include "shim/audit.h"
 #include "hooks/watchdog.h"
+#include "hooks/wire.h"
 #include "shim/fsutil.h"
 #include "shim/log.h"
 #include "shim/state.h"
@@ -69,31 +71,64 @@ parse_rules (char **entries, egress_rule_t **ret, size_t *ret_n, corral_error_t 
   return 0;
 }
 
-/* Install one netdev table per device but loopback: the interfaces present
- * now are the ones the sandbox took over. */
-static int
-install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t group,
-                       const nft_budget_t *budget, corral_error_t *err)
+/* The interfaces the sandbox took over: all present now but loopback (and
+ * a DNS wire an earlier container in this netns left). */
+static char **
+sandbox_devices (corral_error_t *err)
 {
   struct if_nameindex *ifs = if_nameindex ();
+  char **v;
   size_t n = 0;
-  int ret = 0;
 
   if (ifs == NULL)
-    return corral_error_make (err, errno, "list network interfaces");
+    {
+      corral_error_make (err, errno, "list network interfaces");
+      return NULL;
+    }
   for (struct if_nameindex *i = ifs; i->if_index != 0; i++)
-    n += !str_eq (i->if_name, "lo");
-  /* One quota and one rate per container: on one interface only. */
-  if (budget && n > 1)
-    ret = corral_error_make (err, ENOTSUP,
-                             "byte, connection and DNS budgets under gVisor need a single network interface, the "
-                             "sandbox has %zu",
-                             n);
-  for (struct if_nameindex *i = ifs; i->if_index != 0 && ret == 0; i++)
-    if (!str_eq (i->if_name, "lo"))
-      ret = nft_install_egress_device (nl, i->if_name, rules, n_rules, group, budget, err);
+    n++;
+  v = xmalloc0 ((n + 1) * sizeof (char *));
+  n = 0;
+  for (struct if_nameindex *i = ifs; i->if_index != 0; i++)
+    if (!str_eq (i->if_name, "lo") && !wire_is_own_device (i->if_name))
+      v[n++] = xstrdup (i->if_name);
   if_freenameindex (ifs);
-  return ret;
+  return v;
+}
+
+/* Install one netdev table per interface of the sandbox; with a DNS guard,
+ * first the guard's wire on the one interface there may then be. */
+static int
+install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t group,
+                       const nft_budget_t *budget, bool dns_wire, char **ret_wire_device, corral_error_t *err)
+{
+  cleanup_strv char **devs = sandbox_devices (err);
+  nft_dns_wire_t dns = { 0 };
+  size_t n = strv_len (devs);
+
+  if (devs == NULL)
+    return -1;
+  /* One quota and one rate per container, one way back for the guard's
+   * answers: on one interface only. */
+  if ((budget || dns_wire) && n != 1)
+    return corral_error_make (err, ENOTSUP,
+                              "%s under gVisor's own netstack need a single network interface, the sandbox has %zu",
+                              dns_wire ? "domain names" : "byte, connection and DNS budgets", n);
+  if (dns_wire)
+    {
+      wire_t wire;
+      if (wire_create (devs[0], &wire, err) < 0)
+        return corral_error_wrap (err, "the DNS guard's wire");
+      inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &dns.guard_addr);
+      dns.ifindex = wire.query_ifindex;
+      memcpy (dns.mac, wire.sandbox_mac, sizeof (dns.mac));
+    }
+  for (size_t i = 0; i < n; i++)
+    if (nft_install_egress_device (nl, devs[i], rules, n_rules, group, budget, dns_wire ? &dns : NULL, err) < 0)
+      return -1;
+  if (dns_wire)
+    *ret_wire_device = xstrdup (devs[0]);
+  return 0;
 }
 
 /* runc brings loopback up in a fresh netns; runsc takes over only the
@@ -137,14 +172,18 @@ has_budget (const nft_budget_t *b)
   return b && (b->egress_bytes || b->connections_per_minute || b->dns_queries_per_minute || b->count_connections);
 }
 
+/* ret_wire_device: the sandbox's interface when the DNS guard serves it on
+ * the wire side (hooks/wire.h), else NULL. */
 static int
-install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft_budget_t *budget, corral_error_t *err)
+install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft_budget_t *budget,
+                char **ret_wire_device, corral_error_t *err)
 {
   cleanup_free egress_rule_t *rules = NULL;
   __attribute__ ((cleanup (nl_closep))) struct mnl_socket *nl = NULL;
   size_t n_rules = 0;
   uint16_t group;
 
+  *ret_wire_device = NULL;
   if (rec->egress == NULL || rec->id == NULL || rec->log_group <= 0 || rec->log_group > 65535)
     return corral_error_make (err, 0, "the state record has no egress plan");
   group = (uint16_t) rec->log_group;
@@ -154,7 +193,9 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
        * counted in the netdev table on its interface instead. */
       || nft_install_egress_budget (nl, rules, n_rules, group, per_device ? NULL : budget, err) < 0
       || (per_device
-          && (install_device_tables (nl, rules, n_rules, group, has_budget (budget) ? budget : NULL, err) < 0
+          && (install_device_tables (nl, rules, n_rules, group, has_budget (budget) ? budget : NULL,
+                                     dnsguard_needed (rec), ret_wire_device, err)
+                  < 0
               || loopback_up (err) < 0)))
     return -1;
   return nflog_start_logger (nl, rec, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
@@ -196,15 +237,15 @@ hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir
   /* The guard's upstream socket is opened in corral's own namespace, which
    * the egress install leaves. */
   cleanup_close int host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-
+  cleanup_free char *wire_device = NULL;
   nft_budget_t budget;
   int has_budget;
 
   if (host_ns < 0)
     return corral_error_make (err, errno, "open corral's own network namespace");
   has_budget = read_nft_budget (state_dir, &budget, err);
-  if (has_budget < 0 || install_egress (pid, rec, per_device, &budget, err) < 0
-      || (dnsguard_needed (rec) && dnsguard_start (rec, state_dir, pid, host_ns, err) < 0))
+  if (has_budget < 0 || install_egress (pid, rec, per_device, &budget, &wire_device, err) < 0
+      || (dnsguard_needed (rec) && dnsguard_start (rec, state_dir, pid, host_ns, wire_device, err) < 0))
     return -1;
   /* Home again: the watchdog reaches runsc's control sockets (abstract unix
    * sockets, per network namespace) from here, and so does the caller. */
@@ -254,6 +295,7 @@ create_runtime (const char *state_dir, corral_error_t *err)
   cleanup_free char *data = NULL;
   state_record_t rec = { 0 };
   cleanup_close int host_ns = -1;
+  cleanup_free char *wire_device = NULL;
   nft_budget_t budget;
   size_t len;
   pid_t pid;
@@ -275,9 +317,9 @@ create_runtime (const char *state_dir, corral_error_t *err)
   if (host_ns < 0)
     ret = corral_error_make (err, errno, "open corral's own network namespace");
   else
-    ret = install_egress (pid, &rec, false, &budget, err);
+    ret = install_egress (pid, &rec, false, &budget, &wire_device, err);
   if (ret == 0 && dnsguard_needed (&rec))
-    ret = dnsguard_start (&rec, state_dir, pid, host_ns, err);
+    ret = dnsguard_start (&rec, state_dir, pid, host_ns, NULL, err);
   if (ret < 0)
     audit_hook_error (&rec, "create-runtime", (*err)->msg);
   state_record_release (&rec);

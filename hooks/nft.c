@@ -422,11 +422,10 @@ add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rule
     add_accept_rule_for (bt, chain, &rules[i]);
   add_set_rule (bt, chain, "allow4", 1, AF_INET);
   add_set_rule (bt, chain, "allow6", 2, AF_INET6);
-  if (bt->family == NFPROTO_INET)
-    {
-      add_svc_rule (bt, chain, NFT_SET_SVC4, 3, AF_INET);
-      add_svc_rule (bt, chain, NFT_SET_SVC6, 4, AF_INET6);
-    }
+  /* Stateless in a netdev table too: every packet of a client flow has the
+   * service's address, protocol and port as its destination. */
+  add_svc_rule (bt, chain, NFT_SET_SVC4, 3, AF_INET);
+  add_svc_rule (bt, chain, NFT_SET_SVC6, 4, AF_INET6);
 
   r = rule_new (bt, chain, "deny");
   expr_counter (r);
@@ -460,6 +459,7 @@ add_fresh_table (struct batch *bt)
   add_table (bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
   add_set (bt, "allow4", 1, 7 /* ipv4_addr */, 4);
   add_set (bt, "allow6", 2, 8 /* ipv6_addr */, 16);
+  add_svc_sets (bt);
 }
 
 /* ---- budgets (issue 9): a byte quota and a connection-rate breaker ---- */
@@ -685,7 +685,6 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   struct nftnl_expr *e;
 
   add_fresh_table (bt);
-  add_svc_sets (bt);
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
   add_chain (bt, "forward", NF_INET_FORWARD, NULL);
   add_budget_objects (bt, budget, NULL);
@@ -721,13 +720,56 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   rule_send (bt, r);
 }
 
+static void
+expr_immediate (struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("immediate");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_IMM_DREG, dreg);
+  nftnl_expr_set (e, NFTNL_EXPR_IMM_DATA, data, len);
+  nftnl_rule_add_expr (r, e);
+}
+
+/* ip daddr GUARD (udp|tcp) dport 53 ether daddr set MAC fwd to WIRE: the
+ * sandbox's queries to the guard go to its wire (hooks/wire.h), addressed
+ * to the wire's end, and never on to the network. */
+static void
+add_dns_wire_rules (struct batch *bt, const char *chain, const nft_dns_wire_t *wire)
+{
+  static const uint8_t protos[] = { IPPROTO_UDP, IPPROTO_TCP };
+
+  for (size_t i = 0; i < sizeof (protos); i++)
+    {
+      struct nftnl_rule *r = rule_new (bt, chain, "DNS to the guard, forwarded to its wire");
+      struct nftnl_expr *e;
+
+      match_ip_family (r, bt->family, AF_INET);
+      expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4);
+      expr_cmp (r, NFT_CMP_EQ, &wire->guard_addr, sizeof (wire->guard_addr));
+      match_port (r, protos[i], 53);
+      expr_counter (r);
+      expr_immediate (r, NFT_REG_1, wire->mac, sizeof (wire->mac));
+      e = nftnl_expr_alloc ("payload");
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_SREG, NFT_REG_1);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_LL_HEADER);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, 0);
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, sizeof (wire->mac));
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_CSUM_TYPE, NFT_PAYLOAD_CSUM_NONE);
+      nftnl_rule_add_expr (r, e);
+      expr_immediate (r, NFT_REG_2, &wire->ifindex, sizeof (wire->ifindex));
+      e = nftnl_expr_alloc ("fwd");
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_FWD_SREG_DEV, NFT_REG_2);
+      nftnl_rule_add_expr (r, e);
+      rule_send (bt, r);
+    }
+}
+
 /* gVisor's netstack writes frames to a packet socket, which the IP output
  * hook never sees (measured, FACTS.md); an egress hook on the device does.
  * It is stateless: ARP passes, and the allowlist matches every packet of an
  * allowed client flow by destination. */
 static void
 build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-              const nft_budget_t *budget)
+              const nft_budget_t *budget, const nft_dns_wire_t *wire)
 {
   const uint16_t arp = htons (0x0806);
   struct nftnl_rule *r;
@@ -738,6 +780,8 @@ build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, 
   add_budget_objects (bt, budget, device);
   add_dns_rate_rules (bt, "egress", budget, true);
   add_budget_output_rules (bt, "egress", budget, true);
+  if (wire)
+    add_dns_wire_rules (bt, "egress", wire);
 
   r = rule_new (bt, "egress", "arp");
   expr_meta (r, NFT_META_PROTOCOL);
@@ -819,7 +863,8 @@ batch_send (struct mnl_socket *nl, struct batch *bt, corral_error_t *err)
 
 static int
 install (struct mnl_socket *nl, uint16_t family, const char *table, const char *device, const egress_rule_t *rules,
-         size_t n_rules, uint16_t log_group, const nft_budget_t *budget, corral_error_t *err)
+         size_t n_rules, uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
+         corral_error_t *err)
 {
   struct batch bt = { .family = family, .table = table };
   int ret;
@@ -830,7 +875,7 @@ install (struct mnl_socket *nl, uint16_t family, const char *table, const char *
                               EGRESS_MAX_RULES);
   batch_init (&bt);
   if (family == NFPROTO_NETDEV)
-    build_netdev (&bt, device, rules, n_rules, log_group, budget);
+    build_netdev (&bt, device, rules, n_rules, log_group, budget, wire);
   else
     build_inet (&bt, rules, n_rules, log_group, budget);
   batch_finish (&bt);
@@ -845,17 +890,18 @@ int
 nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
                            const nft_budget_t *budget, corral_error_t *err)
 {
-  return install (nl, NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, err);
+  return install (nl, NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, NULL, err);
 }
 
 int
 nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
-                           uint16_t log_group, const nft_budget_t *budget, corral_error_t *err)
+                           uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
+                           corral_error_t *err)
 {
   cleanup_free char *table = NULL;
 
   xasprintf (&table, NFT_TABLE_NAME "_%s", device);
-  return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, budget, err);
+  return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, budget, wire, err);
 }
 
 /* ---- show ---- */

@@ -12,7 +12,7 @@
 
 #define NFT_TABLE_NAME "corral"
 #define NFT_NETDEV_LOG_PREFIX "corral-netdev"
-/* The DNS guard's sets in table inet corral: addresses any port may reach
+/* The DNS guard's sets in table inet corral (and netdev corral_<device>): addresses any port may reach
  * (allow4/allow6) and address . protocol . port (svc4/svc6). */
 #define NFT_SET_ALLOW4 "allow4"
 #define NFT_SET_ALLOW6 "allow6"
@@ -52,12 +52,24 @@ typedef struct nft_budget_s nft_budget_t;
 int nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
                                const nft_budget_t *budget, corral_error_t *err);
 
+/* Under gVisor's own netstack with a DNS guard: where the sandbox's queries
+ * to the guard's address go instead of the network (hooks/wire.h). */
+struct nft_dns_wire_s
+{
+  uint32_t guard_addr; /* IPv4, network order */
+  uint32_t ifindex;    /* the wire's query end */
+  uint8_t mac[6];      /* the wire's guard end */
+};
+typedef struct nft_dns_wire_s nft_dns_wire_t;
+
 /* The same policy as nft_install_egress_budget, statelessly, as table
  * netdev corral_<device> with an egress hook on device: for gVisor, whose
  * packets bypass the IP hooks; with the budget's objects and rules too
- * (stateless: a TCP SYN is a new connection), which then count there. */
+ * (stateless: a TCP SYN is a new connection), which then count there;
+ * and, with wire, DNS to the guard forwarded to the guard's wire. */
 int nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
-                               uint16_t log_group, const nft_budget_t *budget, corral_error_t *err);
+                               uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
+                               corral_error_t *err);
 
 struct nft_budget_usage_s
 {

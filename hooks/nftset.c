@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -24,17 +25,21 @@
 struct nftset_conn_s
 {
   struct mnl_socket *nl;
+  uint16_t family;
+  char *table;
   char *buf;
   char *rbuf;
   uint32_t seq;
 };
 
 nftset_conn_t *
-nftset_open (corral_error_t *err)
+nftset_open (uint16_t family, const char *table, corral_error_t *err)
 {
   nftset_conn_t *c = xmalloc0 (sizeof (*c));
   struct timeval tv = { .tv_sec = 5 };
 
+  c->family = family;
+  c->table = xstrdup (table);
   c->nl = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (c->nl == NULL)
     {
@@ -64,6 +69,7 @@ nftset_close (nftset_conn_t *c)
     mnl_socket_close (c->nl);
   free (c->buf);
   free (c->rbuf);
+  free (c->table);
   free (c);
 }
 
@@ -142,7 +148,7 @@ send_and_ack (nftset_conn_t *c, struct mnl_nlmsg_batch *b, size_t n_acks, corral
           acked++;
         }
       if (first_error)
-        return corral_error_make (err, first_error, "add elements to the sets of table inet %s", NFT_TABLE_NAME);
+        return corral_error_make (err, first_error, "add elements to the sets of table %s", c->table);
     }
   return 0;
 }
@@ -171,7 +177,7 @@ add_chunk (nftset_conn_t *c, const nftset_elem_t *elems, size_t n, corral_error_
           if (s == NULL)
             {
               s = nftnl_set_alloc ();
-              nftnl_set_set_str (s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+              nftnl_set_set_str (s, NFTNL_SET_TABLE, c->table);
               nftnl_set_set_str (s, NFTNL_SET_NAME, sets[k]);
             }
           e = nftnl_set_elem_alloc ();
@@ -184,8 +190,8 @@ add_chunk (nftset_conn_t *c, const nftset_elem_t *elems, size_t n, corral_error_
       /* NLM_F_CREATE without NLM_F_EXCL: an element already there gets the
        * new timeout (Linux >= 6.12, "set element timeout update support");
        * older kernels keep the first one. */
-      nlh = nftnl_nlmsg_build_hdr (mnl_nlmsg_batch_current (b), NFT_MSG_NEWSETELEM, NFPROTO_INET,
-                                   NLM_F_CREATE | NLM_F_ACK, c->seq++);
+      nlh = nftnl_nlmsg_build_hdr (mnl_nlmsg_batch_current (b), NFT_MSG_NEWSETELEM, c->family, NLM_F_CREATE | NLM_F_ACK,
+                                   c->seq++);
       nftnl_set_elems_nlmsg_build_payload (nlh, s);
       nftnl_set_free (s);
       n_acks++;
@@ -251,54 +257,88 @@ elems_cb (const struct nlmsghdr *nlh, void *data)
   return MNL_CB_OK;
 }
 
-int
-nftset_show (FILE *out, corral_error_t *err)
+/* Run a dump request to its end through cb. */
+static int
+dump (nftset_conn_t *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+  int ret;
+
+  if (mnl_socket_sendto (c->nl, nlh, nlh->nlmsg_len) < 0)
+    return -1;
+  do
+    {
+      ssize_t n = mnl_socket_recvfrom (c->nl, c->rbuf, MNL_SOCKET_BUFFER_SIZE);
+      if (n < 0)
+        return -1;
+      ret = mnl_cb_run (c->rbuf, (size_t) n, nlh->nlmsg_seq, mnl_socket_get_portid (c->nl), cb, data);
+    }
+  while (ret > 0);
+  return ret;
+}
+
+static int
+show_table (nftset_conn_t *c, struct show_ctx *ctx, uint16_t family, const char *table, corral_error_t *err)
 {
   static const char *const sets[] = { NFT_SET_ALLOW4, NFT_SET_ALLOW6, NFT_SET_SVC4, NFT_SET_SVC6 };
-  cleanup_free char *buf = xmalloc (MNL_SOCKET_BUFFER_SIZE);
-  struct show_ctx ctx = { .out = out };
-  nftset_conn_t *c = nftset_open (err);
 
-  if (c == NULL)
-    return -1;
   for (size_t k = 0; k < sizeof (sets) / sizeof (sets[0]); k++)
     {
       struct nftnl_set *s = nftnl_set_alloc ();
       struct nlmsghdr *nlh;
-      uint32_t seq = c->seq++;
-      int ret;
 
-      ctx.set = sets[k];
-      nftnl_set_set_str (s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+      ctx->set = sets[k];
+      nftnl_set_set_str (s, NFTNL_SET_TABLE, table);
       nftnl_set_set_str (s, NFTNL_SET_NAME, sets[k]);
-      nlh = nftnl_nlmsg_build_hdr (buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+      nlh = nftnl_nlmsg_build_hdr (c->buf, NFT_MSG_GETSETELEM, family, NLM_F_DUMP, c->seq++);
       nftnl_set_elems_nlmsg_build_payload (nlh, s);
       nftnl_set_free (s);
-      if (mnl_socket_sendto (c->nl, nlh, nlh->nlmsg_len) < 0)
-        {
-          nftset_close (c);
-          return corral_error_make (err, errno, "ask for the elements of set %s", sets[k]);
-        }
-      do
-        {
-          ssize_t n = mnl_socket_recvfrom (c->nl, buf, MNL_SOCKET_BUFFER_SIZE);
-          if (n < 0)
-            {
-              nftset_close (c);
-              return corral_error_make (err, errno, "read the elements of set %s", sets[k]);
-            }
-          ret = mnl_cb_run (buf, (size_t) n, seq, mnl_socket_get_portid (c->nl), elems_cb, &ctx);
-        }
-      while (ret > 0);
       /* A table from before the DNS guard has no svc sets: nothing to list. */
-      if (ret < 0 && errno != ENOENT)
-        {
-          nftset_close (c);
-          return corral_error_make (err, errno, "list the elements of set %s", sets[k]);
-        }
+      if (dump (c, nlh, elems_cb, ctx) < 0 && errno != ENOENT)
+        return corral_error_make (err, errno, "list the elements of set %s in table %s", sets[k], table);
     }
-  nftset_close (c);
-  if (ctx.n == 0)
-    fprintf (out, "  (none)\n");
   return 0;
+}
+
+static int
+netdev_table_cb (const struct nlmsghdr *nlh, void *data)
+{
+  char ***names = data;
+  struct nftnl_table *t = nftnl_table_alloc ();
+
+  if (nftnl_table_nlmsg_parse (nlh, t) == 0
+      && str_has_prefix (nftnl_table_get_str (t, NFTNL_TABLE_NAME), NFT_TABLE_NAME "_"))
+    {
+      size_t n = strv_len (*names);
+      *names = xrealloc (*names, (n + 2) * sizeof (char *));
+      (*names)[n] = xstrdup (nftnl_table_get_str (t, NFTNL_TABLE_NAME));
+      (*names)[n + 1] = NULL;
+    }
+  nftnl_table_free (t);
+  return MNL_CB_OK;
+}
+
+int
+nftset_show (FILE *out, corral_error_t *err)
+{
+  struct show_ctx ctx = { .out = out };
+  cleanup_strv char **netdev = NULL;
+  nftset_conn_t *c = nftset_open (NFPROTO_INET, NFT_TABLE_NAME, err);
+  struct nlmsghdr *nlh;
+  int ret;
+
+  if (c == NULL)
+    return -1;
+  /* Under gVisor's own netstack the guard fills the netdev table of the
+   * sandbox's interface instead. */
+  nlh = nftnl_nlmsg_build_hdr (c->buf, NFT_MSG_GETTABLE, NFPROTO_NETDEV, NLM_F_DUMP, c->seq++);
+  if (dump (c, nlh, netdev_table_cb, &netdev) < 0)
+    ret = corral_error_make (err, errno, "list the netdev tables");
+  else
+    ret = show_table (c, &ctx, NFPROTO_INET, NFT_TABLE_NAME, err);
+  for (size_t i = 0; ret == 0 && netdev && netdev[i]; i++)
+    ret = show_table (c, &ctx, NFPROTO_NETDEV, netdev[i], err);
+  nftset_close (c);
+  if (ret == 0 && ctx.n == 0)
+    fprintf (out, "  (none)\n");
+  return ret;
 }

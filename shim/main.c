@@ -13,6 +13,7 @@
 
 #include "hooks/dnsguard.h"
 #include "hooks/hook.h"
+#include "hooks/wire.h"
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
 #include "shim/budget_cli.h"
@@ -171,12 +172,8 @@ profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t 
 {
   const json_t *ann = json_get (spec, "annotations");
   const corral_profile_t *base = policy_select_profile (policy, cli->profile, ann, err);
-  cleanup_profile corral_profile_t *p = base ? profile_with_annotations (base, ann, err) : NULL;
 
-  /* run.corral.runtime=gvisor on a profile with domain names. */
-  if (p == NULL || policy_check_gvisor_domains (policy, p, err) < 0)
-    return NULL;
-  return steal_pointer (&p);
+  return base ? profile_with_annotations (base, ann, err) : NULL;
 }
 
 /* state_dir is where the injected hooks find their plan (NULL: explain). */
@@ -346,15 +343,6 @@ read_pid_file (const char *path, pid_t *ret, corral_error_t *err)
     return corral_error_make (err, 0, "pid file `%s` holds no pid", path);
   *ret = (pid_t) v;
   return 0;
-}
-
-static bool
-strv_has_pair (char *const *v, const char *key, const char *value)
-{
-  for (size_t i = 0; v && v[i] && v[i + 1]; i++)
-    if (str_eq (v[i], key) && str_eq (v[i + 1], value))
-      return true;
-  return false;
 }
 
 /* gVisor: runsc has made the sandbox and its netns; put the egress tables
@@ -614,7 +602,7 @@ cmd_create (const cli_t *cli)
   if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
     return fail (&err);
   if (budget_write_plan (state_dir, profile, cli->id, json_get (spec, "annotations"), &err) < 0
-      || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &err) < 0))
+      || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &rec, &err) < 0))
     {
       (void) state_record_remove (state_base (), cli->root, cli->id, NULL);
       return fail (&err);
@@ -1020,6 +1008,29 @@ gvisor_kill_paused (const cli_t *cli, const state_record_t *rec, corral_error_t 
   return 0;
 }
 
+/* start for a gVisor container whose DNS guard serves it on the wire side:
+ * runsc takes the netns's interfaces over at start, so the guard's wire
+ * comes up only after it (hooks/wire.h).  If it cannot, the container is
+ * killed: running without its resolver is not what was asked for.  Returns
+ * -1 on error, else runsc start's exit status. */
+static int
+gvisor_start_wire (const cli_t *cli, const state_record_t *rec, char *const *argv, corral_error_t *err)
+{
+  char *args[] = { (char *) cli->id, (char *) "KILL", NULL };
+  cli_t k = cli_with_command (cli, "kill", args, 2);
+  int status, ignored;
+  pid_t pid;
+
+  if (delegate_spawn (argv, &status, err) < 0)
+    return -1;
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
+  if (container_pid (cli, rec, &pid, err) == 0 && hook_enter_netns (pid, err) == 0 && wire_activate (err) == 0)
+    return 0;
+  (void) run_quietly (&k, rec, NULL, &ignored, NULL);
+  return corral_error_wrap (err, "the DNS guard's wire for gVisor container %s; the container is killed", cli->id);
+}
+
 static int
 cmd_passthrough (const cli_t *cli)
 {
@@ -1061,6 +1072,12 @@ cmd_passthrough (const cli_t *cli)
     {
       state_record_release (&rec);
       return fail (&err);
+    }
+  if (str_eq (cli->command, "start") && dnsguard_on_wire (&rec) && dnsguard_needed (&rec))
+    {
+      int r = gvisor_start_wire (cli, &rec, argv, &err);
+      state_record_release (&rec);
+      return r < 0 ? fail (&err) : r;
     }
   state_record_release (&rec);
   delegate_exec (argv, &err);

@@ -84,6 +84,15 @@ strv_len (char *const *v)
   return n;
 }
 
+bool
+strv_has_pair (char *const *v, const char *key, const char *value)
+{
+  for (size_t i = 0; v && v[i] && v[i + 1]; i++)
+    if (str_eq (v[i], key) && str_eq (v[i + 1], value))
+      return true;
+  return false;
+}
+
 static bool
 chr_eq (char a, char b, bool ignore_case)
 {

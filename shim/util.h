@@ -82,6 +82,9 @@ str_has_prefix (const char *s, const char *prefix)
 
 size_t strv_len (char *const *v);
 
+/* Does v hold key immediately followed by value ("--network", "host")? */
+bool strv_has_pair (char *const *v, const char *key, const char *value);
+
 /* The current UTC time, RFC 3339 with nanoseconds (buf: 40 bytes). */
 void now_rfc3339 (char *buf, size_t len);
 

@@ -37,6 +37,8 @@ harden_dns (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_er
     json_push (options, json_new_string (opts[i]));
   json_set (m, "options", options);
   changes_add (changes, "dns",
-               "mounts[/etc/resolv.conf]: `nameserver 127.0.0.53`, the container's DNS guard (read-only; %s)", src);
+               "mounts[/etc/resolv.conf]: the container's DNS guard, `nameserver 127.0.0.53` (169.254.53.53 under "
+               "gVisor's own netstack; read-only; %s)",
+               src);
   return 0;
 }

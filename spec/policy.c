@@ -634,38 +634,15 @@ profile_has_domains (const corral_profile_t *p)
   return false;
 }
 
-/* Domain entries need the guard, and the guard needs an upstream and a
- * loopback the container shares (not gVisor's own netstack, yet). */
-int
-policy_check_gvisor_domains (const corral_policy_t *policy, const corral_profile_t *p, corral_error_t *err)
+static int
+check_domains (const corral_profile_t *p, const char *path, corral_error_t *err)
 {
-  /* gVisor's own netstack (network "sandbox") sends the container's DNS
-   * through a packet socket on its interface: the guard's 127.0.0.53 in the
-   * container's network namespace is out of its reach, and 127.0.0.53 in
-   * the sandbox is gVisor's own loopback.  With network "host" the sandbox
-   * uses the kernel's stack in that namespace, so the guard works as under
-   * runc. */
-  if (!profile_has_domains (p) || !str_eq (p->runtime, "gvisor") || str_eq (policy->gvisor_network, "host"))
+  if (!profile_has_domains (p) || p->dns_upstream != NULL)
     return 0;
   return corral_error_make (err, 0,
-                            "profile %s: domain names in egress.allow or egress.ask need gvisor.network \"host\" "
-                            "under gVisor (with \"sandbox\", the sandbox's 127.0.0.53 is gVisor's own loopback and "
-                            "the DNS guard is out of its reach): set it, use addresses, or use runtime runc",
-                            p->name);
-}
-
-static int
-check_domains (const corral_policy_t *policy, const corral_profile_t *p, const char *path, corral_error_t *err)
-{
-  if (!profile_has_domains (p))
-    return 0;
-  if (p->dns_upstream == NULL)
-    return corral_error_make (err, 0,
-                              "%s.dns.upstream: required when egress.allow or egress.ask has domain names (the "
-                              "resolver the DNS "
-                              "guard forwards allowed names to, \"IP[:port]\")",
-                              path);
-  return policy_check_gvisor_domains (policy, p, err) < 0 ? corral_error_wrap (err, "%s", path) : 0;
+                            "%s.dns.upstream: required when egress.allow or egress.ask has domain names (the "
+                            "resolver the DNS guard forwards allowed names to, \"IP[:port]\")",
+                            path);
 }
 
 typedef int (*section_fn) (corral_profile_t *p, const json_t *v, const char *path, corral_error_t *err);
@@ -737,7 +714,7 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
       || parse_section (p, obj, "budgets", path, parse_budgets, err) < 0
       || parse_section (p, obj, "dns", path, parse_dns, err) < 0
       || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0
-      || check_domains (policy, p, path, err) < 0)
+      || check_domains (p, path, err) < 0)
     return -1;
   if (p->capabilities == NULL)
     p->capabilities = xmalloc0 (sizeof (char *));

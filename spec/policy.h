@@ -159,8 +159,6 @@ profile_freep (corral_profile_t **p)
 
 /* Does the profile allow any domain name (and so need the DNS guard)? */
 bool profile_has_domains (const corral_profile_t *p);
-/* Domain names under gVisor need its network "host" mode (the guard). */
-int policy_check_gvisor_domains (const corral_policy_t *policy, const corral_profile_t *p, corral_error_t *err);
 
 /* Human-readable summary for `corral policy check`. */
 char *policy_summary (const corral_policy_t *p);

@@ -225,6 +225,30 @@ PY
     start_agent
     in_netns dig +tcp +short @127.0.0.53 api.allowed.test
     assert_eq "$output" "$GW" "a query over TCP"
+    # A client that sends its query and shuts its side down still gets the
+    # answer (RFC 7766 6.2.4), even one that comes only later: an ask name,
+    # held until a human approves it.
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    nsenter -t "$pid" -n /usr/bin/python3 -c '
+import socket, struct
+q = struct.pack("!HHHHHH", 0x4321, 0x0100, 1, 0, 0, 0) + b"\x03ask\x07allowed\x04test\x00" + struct.pack("!HH", 1, 1)
+s = socket.create_connection(("127.0.0.53", 53), timeout=20)
+s.sendall(struct.pack("!H", len(q)) + q)
+s.shutdown(socket.SHUT_WR)
+a = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    a += d
+print(a[2:4].hex(), socket.inet_ntoa(a[-4:]) if len(a) > 6 else "none")' >"$WORK/halfclosed" 2>&1 &
+    DIG_PID=$!
+    wait_for 10 test -s "$WORK/alerts.jsonl" || die "the half-closed query was not held for approval"
+    run_corral approve "$CID" ask.allowed.test --reason "test: half-closed client"
+    wait "$DIG_PID" || die "the half-closed client failed: $(cat "$WORK/halfclosed")"
+    DIG_PID=
+    assert_eq "$(cat "$WORK/halfclosed")" "4321 $GW" "an answer after the client half-closed"
 
     # Without EDNS0 the upstream truncates (40 A records > 512 bytes): the
     # guard asks again over TCP, adds all 40, and tells the client to use
@@ -296,11 +320,49 @@ PY
     assert_no_state_record "$NAME"
 }
 
-@test "under gVisor's own netstack a domain allowlist is refused, not silently unfiltered" {
+@test "under gVisor's own netstack the guard answers on the wire: allowed and wildcard names connect, denied name and address do not" {
     command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
-    run_podman '!' run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" echo agent-process-ran
-    assert_not_contains "$output" "agent-process-ran" "nothing ran"
-    assert_contains "$output" 'need gvisor.network "host" under gVisor' "the reason and the way out are given"
+    run_podman run -d --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" sleep 300
+    CID=$output
+    start_listener "$GW" 8080 "$WORK/api.log"
+    start_evil_listener
+    run_podman exec "$NAME" uname -r
+    [ "$output" != "$(uname -r)" ] || die "not running under gVisor (kernel $output)"
+    run_podman exec "$NAME" cat /etc/resolv.conf
+    assert_eq "$output" "nameserver 169.254.53.53" "the sandbox's resolver is the guard on the wire side"
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "an allowed name resolves through the guard and connects from gVisor's netstack"
+    run_podman exec "$NAME" sh -c "nc -w 3 www.wild.test 8080 </dev/null"
+    assert_eq "$output" "hello" "a wildcard name resolves and connects"
+    run_podman '?' exec "$NAME" nslookup evil.test
+    assert_contains "$output" "REFUSED" "evil.test refused"
+    run_podman exec "$NAME" sh -c "nc -w 3 $UP 8080 </dev/null; echo rc=\$?"
+    assert_contains "$output" "rc=1" "a direct connection to evil's address fails under gVisor"
+    [ ! -s "$WORK/evil.log" ] || die "evil's listener saw a connection: $(cat "$WORK/evil.log")"
+    # Resolved again just before: the set's entries last TTL (2 s) + grace.
+    run_podman '?' exec "$NAME" nslookup api.allowed.test
+    run_corral egress show "$CID"
+    assert_contains "$output" "DNS to the guard, forwarded to its wire" "the table forwards DNS to the wire"
+    assert_contains "$output" "svc4    $GW . tcp . 8080" "the guard filled the sandbox interface's table"
+    assert_contains "$output" "evil.test" "the denied name is listed"
+}
+
+@test "under gVisor's own netstack DNS over TCP reaches the guard too, and a query right at start is answered" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    # A query for api.allowed.test over TCP: a 2-byte length, then id 0x1234.
+    /usr/bin/python3 -c '
+import struct, sys
+q = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"\x03api\x07allowed\x04test\x00" + struct.pack("!HH", 1, 1)
+sys.stdout.buffer.write(struct.pack("!H", len(q)) + q)' >"$WORK/query.tcp"
+    run_podman run -d --name "$NAME" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" sleep 300
+    run_cmd sh -c "podman exec -i $NAME nc -w 3 169.254.53.53 53 <$WORK/query.tcp | od -An -tx1 | tr -d ' \\n'"
+    assert_contains "$output" "1234" "an answer over TCP from the guard, with the query's id"
+    assert_contains "$output" "0a580001" "it carries the allowed name's address ($GW)"
+    # The wire comes up only after runsc start (gVisor takes every interface
+    # that is up then); the agent's very first query is answered all the same.
+    run_podman '?' run --rm --name "$NAME-2" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" \
+        nslookup api.allowed.test
+    assert_contains "$output" "Address: $GW" "a query at the agent's start is answered"
 }
 
 @test "under gVisor with network host the guard works: allowed name connects, denied name and its host do not" {
