@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_ether.h>
@@ -14,11 +15,14 @@
 #include <linux/tc_act/tc_mirred.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "hooks/dnsguard.h"
+#include "hooks/hook.h"
 #include "hooks/wire.h"
 #include "shim/util.h"
 
@@ -351,4 +355,164 @@ wire_activate (corral_error_t *err)
   if (guard_index == 0)
     return corral_error_make (err, errno, "find `%s`", WIRE_GUARD_DEV);
   return add_return_route (&r, guard_index, err);
+}
+
+/* ---- the watcher around runsc start ---- */
+
+/* Has the netns seen an address removed from an interface other than the
+ * pair's?  That is runsc taking the sandbox's interface over. */
+static bool
+saw_takeover (const char *buf, size_t len)
+{
+  const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf;
+  int left = (int) len;
+
+  for (; mnl_nlmsg_ok (nlh, left); nlh = mnl_nlmsg_next (nlh, &left))
+    if (nlh->nlmsg_type == RTM_DELADDR)
+      {
+        const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload (nlh);
+        char name[IF_NAMESIZE];
+        if (if_indextoname (ifa->ifa_index, name) == NULL || !wire_is_own_device (name))
+          return true;
+      }
+  return false;
+}
+
+/* Wait (at most timeout_ms) for the takeover or for start's end. */
+static void
+wait_for_takeover (struct mnl_socket *nl, int done_fd, int timeout_ms)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+
+  for (;;)
+    {
+      struct pollfd p[2] = { { .fd = mnl_socket_get_fd (nl), .events = POLLIN }, { .fd = done_fd, .events = POLLIN } };
+      int r = poll (p, 2, timeout_ms);
+      ssize_t n;
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0 || p[1].revents)
+        return;
+      n = recv (p[0].fd, buf, sizeof (buf), MSG_DONTWAIT);
+      /* ENOBUFS: events were lost; one of them may have been it. */
+      if ((n < 0 && errno == ENOBUFS) || (n > 0 && saw_takeover (buf, (size_t) n)))
+        return;
+    }
+}
+
+/* Does the guard's end still hold its address after runsc start? */
+static int
+check_pair_kept (corral_error_t *err)
+{
+  cleanup_close int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = { 0 };
+  struct in_addr want;
+
+  inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &want);
+  strcpy (ifr.ifr_name, WIRE_GUARD_DEV);
+  if (fd < 0 || ioctl (fd, SIOCGIFADDR, &ifr) < 0
+      || ((struct sockaddr_in *) &ifr.ifr_addr)->sin_addr.s_addr != want.s_addr)
+    return corral_error_make (err, 0,
+                              "runsc took the DNS guard's wire (%s) over: its address is gone; the guard cannot "
+                              "answer the sandbox",
+                              WIRE_GUARD_DEV);
+  return 0;
+}
+
+static int
+watch (pid_t container_pid, int report_fd, int done_fd, corral_error_t *err)
+{
+  struct mnl_socket *nl = NULL;
+  struct pollfd p = { .fd = done_fd, .events = POLLIN };
+  int ret;
+
+  if (hook_enter_netns (container_pid, err) < 0)
+    return -1;
+  nl = mnl_socket_open2 (NETLINK_ROUTE, SOCK_CLOEXEC);
+  if (nl == NULL || mnl_socket_bind (nl, RTMGRP_IPV4_IFADDR, MNL_SOCKET_AUTOPID) < 0)
+    {
+      if (nl)
+        mnl_socket_close (nl);
+      return corral_error_make (err, errno, "watch the container's addresses");
+    }
+  /* Subscribed: the caller may start runsc now. */
+  if (write (report_fd, "R", 1) != 1)
+    {
+      mnl_socket_close (nl);
+      return corral_error_make (err, errno, "tell corral the watcher is ready");
+    }
+  wait_for_takeover (nl, done_fd, 60 * 1000);
+  mnl_socket_close (nl);
+  ret = wire_activate (err);
+  /* The check, once runsc start is over. */
+  while (ret == 0 && poll (&p, 1, 60 * 1000) < 0 && errno == EINTR)
+    ;
+  return ret < 0 ? -1 : check_pair_kept (err);
+}
+
+int
+wire_watch_start (pid_t container_pid, wire_watch_t *ret, corral_error_t *err)
+{
+  int report[2], done[2];
+  pid_t pid;
+  char c = 0;
+
+  if (pipe2 (report, O_CLOEXEC) < 0)
+    return corral_error_make (err, errno, "pipe");
+  if (pipe2 (done, O_CLOEXEC) < 0)
+    {
+      close (report[0]);
+      close (report[1]);
+      return corral_error_make (err, errno, "pipe");
+    }
+  pid = fork ();
+  if (pid == 0)
+    {
+      corral_error_t e = NULL;
+      close (report[0]);
+      close (done[1]);
+      if (watch (container_pid, report[1], done[0], &e) < 0)
+        {
+          dprintf (report[1], "%s", e->msg);
+          _exit (1);
+        }
+      _exit (0);
+    }
+  close (report[1]);
+  close (done[0]);
+  ret->pid = pid;
+  ret->report_fd = report[0];
+  ret->done_fd = done[1];
+  if (pid < 0)
+    {
+      int e = errno;
+      close (report[0]);
+      close (done[1]);
+      return corral_error_make (err, e, "fork the DNS wire's watcher");
+    }
+  if (read (ret->report_fd, &c, 1) == 1 && c == 'R')
+    return 0;
+  return wire_watch_finish (ret, err) < 0 ? -1 : corral_error_make (err, 0, "the DNS wire's watcher did not start");
+}
+
+int
+wire_watch_finish (wire_watch_t *w, corral_error_t *err)
+{
+  char msg[512];
+  ssize_t n, len = 0;
+  int status;
+
+  close (w->done_fd);
+  while (len < (ssize_t) sizeof (msg) - 1
+         && ((n = read (w->report_fd, msg + len, sizeof (msg) - 1 - (size_t) len)) > 0 || (n < 0 && errno == EINTR)))
+    len += n > 0 ? n : 0;
+  msg[len] = '\0';
+  close (w->report_fd);
+  while (waitpid (w->pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return corral_error_make (err, errno, "wait for the DNS wire's watcher");
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return corral_error_make (err, 0, "%s", len > 0 ? msg : "the DNS wire's watcher failed");
+  return 0;
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "shim/error.h"
 
@@ -39,9 +40,23 @@ bool wire_is_own_device (const char *name);
  * start` (and strips its addresses), so the pair stays down until then. */
 int wire_create (const char *device, wire_t *ret, corral_error_t *err);
 
-/* After `runsc start`, in the same namespace: bring the pair up and route
- * the guard's answers into it.  Until then the sandbox's queries are
- * dropped (its resolver retries), never sent elsewhere. */
+/* Bring the pair up and route the guard's answers into it, in the current
+ * namespace.  Until then the sandbox's queries are dropped (its resolver
+ * retries), never sent elsewhere. */
 int wire_activate (corral_error_t *err);
+
+/* Around `runsc start`: a watcher process in the container's netns brings
+ * the pair up the moment runsc has taken the sandbox's interface over (it
+ * strips the interface's addresses then, before the agent runs), or when
+ * start ends; then it checks that runsc left the pair alone. */
+typedef struct
+{
+  pid_t pid;
+  int report_fd; /* watcher -> caller: its error, if any */
+  int done_fd;   /* caller -> watcher: closed when runsc start has ended */
+} wire_watch_t;
+
+int wire_watch_start (pid_t container_pid, wire_watch_t *ret, corral_error_t *err);
+int wire_watch_finish (wire_watch_t *w, corral_error_t *err);
 
 #endif

@@ -1010,7 +1010,7 @@ gvisor_kill_paused (const cli_t *cli, const state_record_t *rec, corral_error_t 
 
 /* start for a gVisor container whose DNS guard serves it on the wire side:
  * runsc takes the netns's interfaces over at start, so the guard's wire
- * comes up only after it (hooks/wire.h).  If it cannot, the container is
+ * comes up only then (hooks/wire.h).  If it cannot, the container is
  * killed: running without its resolver is not what was asked for.  Returns
  * -1 on error, else runsc start's exit status. */
 static int
@@ -1018,15 +1018,17 @@ gvisor_start_wire (const cli_t *cli, const state_record_t *rec, char *const *arg
 {
   char *args[] = { (char *) cli->id, (char *) "KILL", NULL };
   cli_t k = cli_with_command (cli, "kill", args, 2);
-  int status, ignored;
+  wire_watch_t w;
+  int status, ignored, r;
   pid_t pid;
 
-  if (delegate_spawn (argv, &status, err) < 0)
+  if (container_pid (cli, rec, &pid, err) < 0 || wire_watch_start (pid, &w, err) < 0)
     return -1;
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+  r = delegate_spawn (argv, &status, err);
+  if (wire_watch_finish (&w, err) == 0 && r == 0)
     return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
-  if (container_pid (cli, rec, &pid, err) == 0 && hook_enter_netns (pid, err) == 0 && wire_activate (err) == 0)
-    return 0;
+  if (r == 0 && (!WIFEXITED (status) || WEXITSTATUS (status) != 0))
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
   (void) run_quietly (&k, rec, NULL, &ignored, NULL);
   return corral_error_wrap (err, "the DNS guard's wire for gVisor container %s; the container is killed", cli->id);
 }
