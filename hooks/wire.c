@@ -15,6 +15,7 @@
 #include <linux/tc_act/tc_mirred.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <poll.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
@@ -111,7 +112,7 @@ sandbox_link (const char *device, uint32_t *ret_index, uint8_t *ret_mac, corral_
   strcpy (ifr.ifr_name, device);
   if (ioctl (fd, SIOCGIFHWADDR, &ifr) < 0)
     return corral_error_make (err, errno, "read the address of the sandbox's interface `%s`", device);
-  if (ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */)
+  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
     return corral_error_make (err, ENOTSUP, "the sandbox's interface `%s` is not Ethernet", device);
   memcpy (ret_mac, ifr.ifr_hwaddr.sa_data, 6);
   *ret_index = if_nametoindex (device);
