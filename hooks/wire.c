@@ -151,6 +151,7 @@ create_pair (struct rtnl *r, const uint8_t *sandbox_mac, corral_error_t *err)
   struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
   struct nlattr *info, *data, *peer;
   struct ifinfomsg *peer_ifm;
+  int ret;
 
   ifm->ifi_family = AF_UNSPEC;
   ifm->ifi_flags = ifm->ifi_change = IFF_NOARP;
@@ -167,7 +168,13 @@ create_pair (struct rtnl *r, const uint8_t *sandbox_mac, corral_error_t *err)
   mnl_attr_nest_end (nlh, peer);
   mnl_attr_nest_end (nlh, data);
   mnl_attr_nest_end (nlh, info);
-  return rtnl_do (r, nlh, "create the DNS guard's veth pair " WIRE_QUERY_DEV "/" WIRE_GUARD_DEV, err);
+  ret = rtnl_call (r, nlh);
+  if (ret == -EEXIST)
+    return corral_error_make (err, EEXIST,
+                              "create the DNS guard's veth pair " WIRE_QUERY_DEV "/" WIRE_GUARD_DEV
+                              ": the container's network namespace already has an interface of that name");
+  return ret < 0 ? corral_error_make (err, -ret, "create the DNS guard's veth pair " WIRE_QUERY_DEV "/" WIRE_GUARD_DEV)
+                 : 0;
 }
 
 /* No IPv6 link-local address, so the pair sends nothing of its own when it

@@ -54,6 +54,7 @@ teardown() {
         kill "$DNSMASQ_PID" 2>/dev/null || true
     fi
     ip netns del "$NS" 2>/dev/null || true
+    ip netns del "$NS-c" 2>/dev/null || true
     ip link del "$VH" 2>/dev/null || true
     if [ -n "$SAVED_LOG" ] && [ -d /var/log/corral/dns.log ]; then
         rmdir /var/log/corral/dns.log
@@ -363,6 +364,20 @@ sys.stdout.buffer.write(struct.pack("!H", len(q)) + q)' >"$WORK/query.tcp"
     run_podman '?' run --rm --name "$NAME-2" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" \
         nslookup api.allowed.test
     assert_contains "$output" "Address: $GW" "a query at the agent's start is answered"
+}
+
+@test "under gVisor's own netstack, if the guard's wire cannot be built the container does not start" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    # A netns of the test's own that already has an interface named like
+    # the wire's guard end: the wire cannot be made there.
+    ip netns add "$NS-c"
+    ip -n "$NS-c" link add "cwa$X" type veth peer name corral-dnsg
+    ip -n "$NS-c" link set "cwa$X" up
+    run_podman 126 run --rm --name "$NAME" --network "ns:/run/netns/$NS-c" --annotation run.corral.runtime=gvisor \
+        "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "nothing ran"
+    assert_contains "$output" "already has an interface of that name" "the error says what was wrong"
+    ip netns del "$NS-c"
 }
 
 @test "under gVisor with network host the guard works: allowed name connects, denied name and its host do not" {
