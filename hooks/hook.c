@@ -110,7 +110,7 @@ install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t
     return -1;
   /* One quota and one rate per container, one way back for the guard's
    * answers: on one interface only. */
-  if ((budget || dns_wire) && n != 1)
+  if ((budget && n > 1) || (dns_wire && n != 1))
     return corral_error_make (err, ENOTSUP,
                               "%s under gVisor's own netstack need a single network interface, the sandbox has %zu",
                               dns_wire ? "domain names" : "byte, connection and DNS budgets", n);
