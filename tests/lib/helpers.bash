@@ -110,7 +110,13 @@ unique_name() {
 
 # ensure_podman_image: import the busybox image once per run.
 ensure_podman_image() {
-    podman image exists "$CORRAL_TEST_IMAGE" || import_podman_image "$CORRAL_TEST_IMAGE"
+    podman image exists "$CORRAL_TEST_IMAGE" && return
+    import_podman_image "$CORRAL_TEST_IMAGE"
+    # The image's tag follows its recipe: drop the tags older recipes left.
+    local old
+    for old in $(podman images --format '{{.Repository}}:{{.Tag}}' "${CORRAL_TEST_IMAGE%:*}"); do
+        [ "$old" = "$CORRAL_TEST_IMAGE" ] || podman rmi "$old" >/dev/null 2>&1 || true
+    done
 }
 
 # state_records_for ID: corral state directories left for a container id.
