@@ -18,6 +18,11 @@ setup() {
     WORK=$(mktemp -d)
     # A /24 of 10.250/16 per test process; veth names at most 15 bytes.
     X=$((($$ + RANDOM) % 200 + 20))
+    # Not a /24 some other host of this machine already has: the upstream
+    # would then be somebody else's.
+    while ip -4 -o addr show | grep -q " 10\.250\.$X\."; do
+        X=$(((X + 1) % 200 + 20))
+    done
     NS=corral-dns-$$-$RANDOM
     VH=cdnsh$X
     VN=cdnsn$X
