@@ -71,10 +71,11 @@ parse_rules (char **entries, egress_rule_t **ret, size_t *ret_n, corral_error_t 
   return 0;
 }
 
-/* The interfaces the sandbox took over: all present now but loopback (and
- * a DNS wire an earlier container in this netns left). */
+/* The interfaces the sandbox took over: all present now but loopback, and
+ * with skip_wire a DNS wire an earlier container in this netns left (it is
+ * replaced); without, such a leftover is filtered like any interface. */
 static char **
-sandbox_devices (corral_error_t *err)
+sandbox_devices (bool skip_wire, corral_error_t *err)
 {
   struct if_nameindex *ifs = if_nameindex ();
   char **v;
@@ -90,7 +91,7 @@ sandbox_devices (corral_error_t *err)
   v = xmalloc0 ((n + 1) * sizeof (char *));
   n = 0;
   for (struct if_nameindex *i = ifs; i->if_index != 0; i++)
-    if (!str_eq (i->if_name, "lo") && !wire_is_own_device (i->if_name))
+    if (!str_eq (i->if_name, "lo") && !(skip_wire && wire_is_own_device (i->if_name)))
       v[n++] = xstrdup (i->if_name);
   if_freenameindex (ifs);
   return v;
@@ -102,7 +103,7 @@ static int
 install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t group,
                        const nft_budget_t *budget, bool dns_wire, char **ret_wire_device, corral_error_t *err)
 {
-  cleanup_strv char **devs = sandbox_devices (err);
+  cleanup_strv char **devs = sandbox_devices (dns_wire, err);
   nft_dns_wire_t dns = { 0 };
   size_t n = strv_len (devs);
 
