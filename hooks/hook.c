@@ -2,7 +2,6 @@
  * the container's network namespace, before the agent's first instruction. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
@@ -115,15 +114,8 @@ install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t
     return corral_error_make (err, ENOTSUP,
                               "%s under gVisor's own netstack need a single network interface, the sandbox has %zu",
                               dns_wire ? "domain names" : "byte, connection and DNS budgets", n);
-  if (dns_wire)
-    {
-      wire_t wire;
-      if (wire_create (devs[0], &wire, err) < 0)
-        return corral_error_wrap (err, "the DNS guard's wire");
-      inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &dns.guard_addr);
-      dns.ifindex = wire.query_ifindex;
-      memcpy (dns.mac, wire.sandbox_mac, sizeof (dns.mac));
-    }
+  if (dns_wire && wire_create (devs[0], &dns, err) < 0)
+    return corral_error_wrap (err, "the DNS guard's wire");
   for (size_t i = 0; i < n; i++)
     if (nft_install_egress_device (nl, devs[i], rules, n_rules, group, budget, dns_wire ? &dns : NULL, err) < 0)
       return -1;

@@ -121,19 +121,29 @@ sandbox_link (const char *device, uint32_t *ret_index, uint8_t *ret_mac, corral_
   return 0;
 }
 
+/* A link message for the interface called name; ret_ifm (may be NULL)
+ * for its flags. */
+static struct nlmsghdr *
+link_msg (struct rtnl *r, char *buf, uint16_t type, const char *name, struct ifinfomsg **ret_ifm)
+{
+  struct nlmsghdr *nlh = rtnl_msg (r, buf, type, 0);
+  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
+
+  ifm->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  if (ret_ifm)
+    *ret_ifm = ifm;
+  return nlh;
+}
+
 /* Remove a pair an earlier container left in this netns (a pod's shared
  * namespace); removing one end removes both. */
 static int
 delete_pair (struct rtnl *r, corral_error_t *err)
 {
   char buf[MSG_SIZE];
-  struct nlmsghdr *nlh = rtnl_msg (r, buf, RTM_DELLINK, 0);
-  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
-  int ret;
+  int ret = rtnl_call (r, link_msg (r, buf, RTM_DELLINK, WIRE_QUERY_DEV, NULL));
 
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, WIRE_QUERY_DEV);
-  ret = rtnl_call (r, nlh);
   if (ret < 0 && ret != -ENODEV)
     return corral_error_make (err, -ret, "remove an old `%s`", WIRE_QUERY_DEV);
   return 0;
@@ -184,13 +194,10 @@ static int
 no_ipv6 (struct rtnl *r, const char *name, corral_error_t *err)
 {
   char buf[MSG_SIZE];
-  struct nlmsghdr *nlh = rtnl_msg (r, buf, RTM_NEWLINK, 0);
-  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
+  struct nlmsghdr *nlh = link_msg (r, buf, RTM_NEWLINK, name, NULL);
   struct nlattr *spec, *inet6;
   int ret;
 
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   spec = mnl_attr_nest_start (nlh, IFLA_AF_SPEC);
   inet6 = mnl_attr_nest_start (nlh, AF_INET6);
   mnl_attr_put_u8 (nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
@@ -206,13 +213,11 @@ static int
 link_up (struct rtnl *r, const char *name, corral_error_t *err)
 {
   char buf[MSG_SIZE];
-  struct nlmsghdr *nlh = rtnl_msg (r, buf, RTM_NEWLINK, 0);
-  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
+  struct ifinfomsg *ifm;
+  struct nlmsghdr *nlh = link_msg (r, buf, RTM_NEWLINK, name, &ifm);
   int ret;
 
-  ifm->ifi_family = AF_UNSPEC;
   ifm->ifi_flags = ifm->ifi_change = IFF_UP;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   ret = rtnl_call (r, nlh);
   return ret < 0 ? corral_error_make (err, -ret, "bring `%s` up", name) : 0;
 }
@@ -327,7 +332,7 @@ wire_is_own_device (const char *name)
 }
 
 int
-wire_create (const char *device, wire_t *ret, corral_error_t *err)
+wire_create (const char *device, nft_dns_wire_t *ret, corral_error_t *err)
 {
   struct rtnl r __attribute__ ((cleanup (rtnl_close))) = { 0 };
   uint32_t sandbox_index, query_index, guard_index;
@@ -346,8 +351,9 @@ wire_create (const char *device, wire_t *ret, corral_error_t *err)
   if (add_guard_address (&r, guard_index, addr, err) < 0 || add_return_rule (&r, addr, err) < 0
       || add_redirect (&r, query_index, sandbox_index, err) < 0)
     return -1;
-  ret->query_ifindex = query_index;
-  memcpy (ret->sandbox_mac, mac, 6);
+  ret->guard_addr = addr;
+  ret->ifindex = query_index;
+  memcpy (ret->mac, mac, sizeof (ret->mac));
   return 0;
 }
 

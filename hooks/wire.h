@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hooks/nft.h"
 #include "shim/error.h"
 
 /* The pair: queries are forwarded to WIRE_QUERY_DEV and arrive on
@@ -25,20 +26,15 @@
 #define WIRE_ROUTE_TABLE 5353
 #define WIRE_RULE_PRIORITY 5353
 
-typedef struct
-{
-  uint32_t query_ifindex; /* WIRE_QUERY_DEV, the nft fwd target */
-  uint8_t sandbox_mac[6]; /* the frames' destination: the sandbox's own */
-} wire_t;
-
 /* Is name one of the pair's interfaces (not the sandbox's)? */
 bool wire_is_own_device (const char *name);
 
 /* After `runsc create`: build the pair, down, in the current network
  * namespace for the sandbox's interface `device`, replacing one a previous
- * container left.  gVisor takes every interface that is up at `runsc
+ * container left; ret: what the netdev table needs to forward to it.
+ * gVisor takes every interface that is up at `runsc
  * start` (and strips its addresses), so the pair stays down until then. */
-int wire_create (const char *device, wire_t *ret, corral_error_t *err);
+int wire_create (const char *device, nft_dns_wire_t *ret, corral_error_t *err);
 
 /* Bring the pair up and route the guard's answers into it, in the current
  * namespace.  Until then the sandbox's queries are dropped (its resolver
