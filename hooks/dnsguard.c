@@ -1506,9 +1506,8 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
   if ((g->udp = listen_socket (SOCK_DGRAM, addr, err)) < 0 || (g->tcp = listen_socket (SOCK_STREAM, addr, err)) < 0)
     goto fail;
   (void) setsockopt (g->udp, SOL_SOCKET, SO_RCVBUF, &buf, sizeof (buf));
-  if (wire_device)
-    xasprintf (&table, NFT_TABLE_NAME "_%s", wire_device);
-  g->nft = wire_device ? nftset_open (NFPROTO_NETDEV, table, err) : nftset_open (NFPROTO_INET, NFT_TABLE_NAME, err);
+  table = wire_device ? nft_device_table (wire_device) : NULL;
+  g->nft = table ? nftset_open (NFPROTO_NETDEV, table, err) : nftset_open (NFPROTO_INET, NFT_TABLE_NAME, err);
   if (g->nft == NULL)
     goto fail;
   /* Back home: TCP retries to the upstream are opened from there. */

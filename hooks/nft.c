@@ -893,14 +893,22 @@ nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, si
   return install (nl, NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, NULL, err);
 }
 
+char *
+nft_device_table (const char *device)
+{
+  char *table;
+
+  xasprintf (&table, NFT_DEVICE_TABLE_PREFIX "%s", device);
+  return table;
+}
+
 int
 nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
                            uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
                            corral_error_t *err)
 {
-  cleanup_free char *table = NULL;
+  cleanup_free char *table = nft_device_table (device);
 
-  xasprintf (&table, NFT_TABLE_NAME "_%s", device);
   return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, budget, wire, err);
 }
 
@@ -1019,7 +1027,7 @@ budget_table (struct nftnl_obj *o)
   uint32_t f = nftnl_obj_get_u32 (o, NFTNL_OBJ_FAMILY);
 
   return (f == NFPROTO_INET && str_eq (t, NFT_TABLE_NAME))
-         || (f == NFPROTO_NETDEV && str_has_prefix (t, NFT_TABLE_NAME "_"));
+         || (f == NFPROTO_NETDEV && str_has_prefix (t, NFT_DEVICE_TABLE_PREFIX));
 }
 
 static int

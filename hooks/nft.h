@@ -12,6 +12,11 @@
 
 #define NFT_TABLE_NAME "corral"
 #define NFT_NETDEV_LOG_PREFIX "corral-netdev"
+/* Under gVisor: table netdev corral_<device> on each sandbox interface. */
+#define NFT_DEVICE_TABLE_PREFIX NFT_TABLE_NAME "_"
+
+/* The name of the netdev table on device (the caller frees it). */
+char *nft_device_table (const char *device);
 /* The DNS guard's sets in table inet corral (and netdev corral_<device>): addresses any port may reach
  * (allow4/allow6) and address . protocol . port (svc4/svc6). */
 #define NFT_SET_ALLOW4 "allow4"

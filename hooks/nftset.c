@@ -306,7 +306,7 @@ netdev_table_cb (const struct nlmsghdr *nlh, void *data)
   struct nftnl_table *t = nftnl_table_alloc ();
 
   if (nftnl_table_nlmsg_parse (nlh, t) == 0
-      && str_has_prefix (nftnl_table_get_str (t, NFTNL_TABLE_NAME), NFT_TABLE_NAME "_"))
+      && str_has_prefix (nftnl_table_get_str (t, NFTNL_TABLE_NAME), NFT_DEVICE_TABLE_PREFIX))
     {
       size_t n = strv_len (*names);
       *names = xrealloc (*names, (n + 2) * sizeof (char *));
