@@ -1409,7 +1409,8 @@ int
 dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
                 const char *wire_device, corral_error_t *err)
 {
-  const char *addr = wire_device ? DNSGUARD_WIRE_ADDR : DNSGUARD_ADDR;
+  /* The address the container's resolv.conf names (written at create). */
+  const char *addr = dnsguard_address (rec);
   cleanup_free char *ns_path = NULL, *table = NULL;
   cleanup_close int container_ns = -1;
   struct guard *g = xmalloc0 (sizeof (*g));
