@@ -22,6 +22,13 @@ write_file (const char *path, const char *data)
   fclose (f);
 }
 
+/* A log at log, keyed by key, without fsync (the tests need no durability). */
+static audit_config_t
+test_config (char *log, char *key)
+{
+  return (audit_config_t){ .path = log, .key_path = key, .fsync = false, .fail_closed = true };
+}
+
 static char *
 read_file (const char *path)
 {
@@ -91,10 +98,7 @@ test_chain (void)
   xasprintf (&log, "%s/audit.jsonl", dir);
   xasprintf (&key, "%s/audit.key", dir);
   xasprintf (&copy, "%s/copy.jsonl", dir);
-  c.path = log;
-  c.key_path = key;
-  c.fsync = false;
-  c.fail_closed = true;
+  c = test_config (log, key);
   for (int i = 0; i < 4; i++)
     {
       cleanup_error corral_error_t err = NULL;
@@ -262,10 +266,7 @@ test_rotation (void)
   xasprintf (&log, "%s/audit.jsonl", sub);
   xasprintf (&key, "%s/audit.key", dir);
   xasprintf (&copy, "%s/copy.jsonl", dir);
-  c.path = log;
-  c.key_path = key;
-  c.fsync = false;
-  c.fail_closed = true;
+  c = test_config (log, key);
 
   {
     cleanup_error corral_error_t err = NULL;
@@ -356,10 +357,7 @@ test_concurrent_first_use (void)
   xasprintf (&sub, "%s/race", dir);
   xasprintf (&log, "%s/log/audit.jsonl", sub);
   xasprintf (&key, "%s/key/audit.key", sub);
-  c.path = log;
-  c.key_path = key;
-  c.fsync = false;
-  c.fail_closed = true;
+  c = test_config (log, key);
   if (pipe (gate) < 0)
     bail_out ("pipe");
   for (int i = 0; i < N; i++)
