@@ -1020,14 +1020,16 @@ gvisor_start_wire (const cli_t *cli, const state_record_t *rec, char *const *arg
   cli_t k = cli_with_command (cli, "kill", args, 2);
   wire_watch_t w;
   int status, ignored, r;
+  bool wired;
   pid_t pid;
 
   if (container_pid (cli, rec, &pid, err) < 0 || wire_watch_start (pid, &w, err) < 0)
     return -1;
   r = delegate_spawn (argv, &status, err);
-  if (wire_watch_finish (&w, err) == 0 && r == 0)
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
-  if (r == 0 && (!WIFEXITED (status) || WEXITSTATUS (status) != 0))
+  wired = wire_watch_finish (&w, err) == 0;
+  /* A start that failed is runsc's to report; the wire matters only for a
+   * container that runs. */
+  if (r == 0 && (wired || !WIFEXITED (status) || WEXITSTATUS (status) != 0))
     return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
   (void) run_quietly (&k, rec, NULL, &ignored, NULL);
   return corral_error_wrap (err, "the DNS guard's wire for gVisor container %s; the container is killed", cli->id);
