@@ -93,7 +93,7 @@ create_key (const char *path, corral_error_t *err)
   dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return corral_error_make (err, errno, "open `%s`", dir);
-  return file_create_at (dfd, strrchr (path, '/') + 1, hex, strlen (hex), 0600, err) < 0 ? -1 : 0;
+  return file_create_at (dfd, strrchr (path, '/') + 1, hex, strlen (hex), 0600, err);
 }
 
 /* Load the key, creating it (root-only) on first use.  Whoever creates it,

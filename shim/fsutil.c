@@ -126,7 +126,7 @@ file_create_at (int dirfd, const char *name, const char *data, size_t len, mode_
     return corral_error_make (err, e, "link temporary file to `%s`", name);
   if (fsync (dirfd) < 0)
     return corral_error_make (err, errno, "fsync directory of `%s`", name);
-  return 1;
+  return 0;
 }
 
 int

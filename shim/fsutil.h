@@ -16,8 +16,7 @@ int fd_read_all (int fd, size_t max, const char *name, char **ret, size_t *ret_l
 int file_replace_at (int dirfd, const char *name, const char *data, size_t len, mode_t mode, corral_error_t *err);
 
 /* Create dirfd/name with data, complete or not at all, unless the name
- * already exists: 1 if this call created it, 0 if it existed (it is left
- * as it was), -1 on error. */
+ * already exists (then it is left as it was). */
 int file_create_at (int dirfd, const char *name, const char *data, size_t len, mode_t mode, corral_error_t *err);
 
 /* mkdir -p with the given mode for each component created. */
