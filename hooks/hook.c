@@ -219,7 +219,9 @@ read_nft_budget (const char *state_dir, nft_budget_t *ret, corral_error_t *err)
   ret->egress_bytes = (uint64_t) (b.limit[BUDGET_EGRESS] > 0 ? b.limit[BUDGET_EGRESS] : b.daily[BUDGET_EGRESS]);
   ret->connections_per_minute = (uint32_t) b.limit[BUDGET_CONNECTIONS];
   ret->dns_queries_per_minute = (uint32_t) b.limit[BUDGET_DNS_QUERIES];
-  ret->count_connections = b.anomaly_rate_factor > 0;
+  /* Counted for the anomaly baseline, and for the connection breaker's
+   * alert, which reports the connections of the last minute. */
+  ret->count_connections = b.anomaly_rate_factor > 0 || b.limit[BUDGET_CONNECTIONS] > 0;
   budget_clear (&b);
   return 1;
 }

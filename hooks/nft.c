@@ -643,11 +643,11 @@ add_budget_objects (struct batch *bt, const nft_budget_t *budget, const char *de
 }
 
 /* Every new outbound connection, counted (the watchdog compares its rate
- * with the agent's baseline). */
+ * with the agent's baseline, and reports it when the breaker opens). */
 static void
 add_conn_count_rule (struct batch *bt, const char *chain, bool stateless)
 {
-  struct nftnl_rule *r = rule_new (bt, chain, "budget: new connections (anomaly baseline)");
+  struct nftnl_rule *r = rule_new (bt, chain, "budget: new connections (counted)");
 
   expr_new_connection (r, stateless);
   expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_CONNS);

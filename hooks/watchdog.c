@@ -187,6 +187,7 @@ struct watchdog
   /* Anomaly: new connections now and at the start of this minute, the
    * agent's baseline per minute (x1000), whether this run was reported. */
   uint64_t conns, conns_window;
+  budget_minute_t conns_minute; /* for the breaker's alert */
   int64_t window_start_ms, baseline_milli;
   bool rate_alerted;
   char *annotations; /* JSON, for the meter's stdin */
@@ -340,6 +341,7 @@ sample (struct watchdog *w)
           w->usage[BUDGET_CONNECTIONS] = (int64_t) (u.over - w->over_base);
           w->usage[BUDGET_DNS_QUERIES] = (int64_t) (u.dns_over - w->dns_over_base);
           w->conns = u.conns;
+          budget_minute_push (&w->conns_minute, now_ms (CLOCK_MONOTONIC), u.conns);
         }
     }
   read_reported (w);
@@ -523,6 +525,19 @@ audit_watchdog_event (const struct watchdog *w, const char *event, const char *j
   state_record_release (&rec);
 }
 
+/* The number the trip compared with the limit, in the limit's terms: for
+ * the connection breaker, the connections of the last minute (the kernel
+ * counts only those past its bucket, the watchdog's trigger). */
+static int64_t
+trip_usage (const struct watchdog *w, int k)
+{
+  int64_t now = now_ms (CLOCK_MONOTONIC);
+
+  if (k == BUDGET_CONNECTIONS)
+    return (int64_t) budget_minute_increase (&w->conns_minute, now, w->start_mono_ms, w->conns);
+  return w->usage[k];
+}
+
 static void
 trip (struct watchdog *w, int k)
 {
@@ -533,7 +548,7 @@ trip (struct watchdog *w, int k)
     .kind = (enum budget_kind) k,
     .daily = w->limit_daily[k],
     .limit = k == BUDGET_CONNECTIONS || k == BUDGET_DNS_QUERIES ? w->b.limit[k] : w->limit[k],
-    .usage = w->usage[k],
+    .usage = trip_usage (w, k),
     .action = budget_action_name (w->b.action),
     .time_ms = now_ms (CLOCK_REALTIME),
   };
@@ -937,6 +952,7 @@ watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
 
   w.start_mono_ms = now_ms (CLOCK_MONOTONIC);
   w.window_start_ms = w.start_mono_ms;
+  budget_minute_init (&w.conns_minute);
   w.start_unix_ms = now_ms (CLOCK_REALTIME);
   if (load_plan (&w, state_dir, err) < 0 || compute_limits (&w, err) < 0)
     return -1;

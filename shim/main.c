@@ -308,6 +308,24 @@ run_quietly (const cli_t *q, const state_record_t *rec, char **ret_out, int *ret
   return 0;
 }
 
+/* The pid in a delegate's `state` output.  A container whose process has
+ * ended reports "stopped" and pid 0: say that, in the user's terms. */
+static int
+delegate_state_pid (const char *id, const char *out, pid_t *ret, corral_error_t *err)
+{
+  cleanup_json json_t *state = json_parse (out, strlen (out), err);
+  const char *status;
+  int64_t pid;
+
+  if (state == NULL)
+    return corral_error_wrap (err, "the delegate's state of container `%s`", id);
+  status = json_get_string (state, "status");
+  if (!json_int64 (json_get (state, "pid"), &pid) || pid <= 0 || pid > INT32_MAX || str_eq (status, "stopped"))
+    return corral_error_make (err, ESRCH, "container `%s` is not running (status %s)", id, status ? status : "unknown");
+  *ret = (pid_t) pid;
+  return 0;
+}
+
 /* The pid of a created or running container, from its delegate's state. */
 static int
 container_pid (const cli_t *cli, const state_record_t *rec, pid_t *ret, corral_error_t *err)
@@ -321,7 +339,7 @@ container_pid (const cli_t *cli, const state_record_t *rec, pid_t *ret, corral_e
     return -1;
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     return corral_error_make (err, 0, "`%s state %s` failed: is the container running?", rec->delegate, cli->id);
-  return hook_state_pid (out, strlen (out), ret, err);
+  return delegate_state_pid (cli->id, out, ret, err);
 }
 
 static int
@@ -1405,7 +1423,7 @@ cmd_egress (const cli_t *cli)
   q.id = cli->command_args[1];
   r = state_record_read (state_base (), cli->root, q.id, &rec, &err);
   if (r == 0)
-    corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", q.id,
+    corral_error_make (&err, ENOENT, "container `%s` is not running (not managed by corral under root `%s`)", q.id,
                        cli->root ? cli->root : RUNC_DEFAULT_ROOT);
   if (r <= 0)
     return fail (&err);

@@ -556,3 +556,44 @@ budget_event_json (const budget_event_t *ev)
              when, event, id, agent, budget_name (ev->kind), extra, action);
   return out;
 }
+
+void
+budget_minute_init (budget_minute_t *m)
+{
+  for (size_t i = 0; i < BUDGET_MINUTE_SLOTS; i++)
+    {
+      m->second[i] = -1;
+      m->count[i] = 0;
+    }
+}
+
+void
+budget_minute_push (budget_minute_t *m, int64_t now_ms, uint64_t count)
+{
+  int64_t sec = now_ms / 1000;
+  size_t slot = (size_t) (sec % BUDGET_MINUTE_SLOTS);
+
+  if (m->second[slot] != sec)
+    {
+      m->second[slot] = sec;
+      m->count[slot] = count;
+    }
+}
+
+uint64_t
+budget_minute_increase (const budget_minute_t *m, int64_t now_ms, int64_t started_ms, uint64_t count)
+{
+  int64_t sec = now_ms / 1000, oldest = -1;
+  uint64_t base = 0;
+
+  /* A counter younger than a minute started at zero: all of it counts. */
+  if (now_ms - started_ms < 60000)
+    return count;
+  for (size_t i = 0; i < BUDGET_MINUTE_SLOTS; i++)
+    if (m->second[i] >= 0 && m->second[i] > sec - BUDGET_MINUTE_SLOTS && (oldest < 0 || m->second[i] < oldest))
+      {
+        oldest = m->second[i];
+        base = m->count[i];
+      }
+  return count >= base ? count - base : 0;
+}

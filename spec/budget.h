@@ -127,6 +127,26 @@ char *budget_format_amount (enum budget_kind k, int64_t internal);
 /* One JSON object on one line (no newline). */
 char *budget_event_json (const budget_event_t *ev);
 
+/* A counter's increase over the last minute, from samples taken at any
+ * interval: one slot per second keeps the counter's first value seen in
+ * that second.  Used to report a rate breaker's trip in the terms of its
+ * limit (connections in the last minute), where the kernel only counts
+ * what went past the bucket. */
+#define BUDGET_MINUTE_SLOTS 60
+struct budget_minute_s
+{
+  int64_t second[BUDGET_MINUTE_SLOTS]; /* -1: never filled */
+  uint64_t count[BUDGET_MINUTE_SLOTS];
+};
+typedef struct budget_minute_s budget_minute_t;
+
+void budget_minute_init (budget_minute_t *m);
+/* Record COUNT (monotonic) seen at NOW_MS (any monotonic clock). */
+void budget_minute_push (budget_minute_t *m, int64_t now_ms, uint64_t count);
+/* How much COUNT grew since the oldest sample less than a minute old
+ * (since 0 when the counter started within that minute: STARTED_MS). */
+uint64_t budget_minute_increase (const budget_minute_t *m, int64_t now_ms, int64_t started_ms, uint64_t count);
+
 /* "2025-01-31T12:34:56.789Z" */
 void budget_format_time (int64_t time_ms, char buf[32]);
 

@@ -56,6 +56,15 @@ teardown() {
     assert_contains "$output" "device cgroup changes are refused" "device cgroup update refused"
 }
 
+@test "egress show on a container whose process has ended says it is not running" {
+    run_corral --root "$ROOT" kill "$ID" KILL
+    wait_for 10 sh -c "runc --root '$ROOT' state '$ID' | grep -q '\"status\": \"stopped\"'" ||
+        die "the container did not stop"
+    run_corral 1 --root "$ROOT" egress show "$ID"
+    assert_contains "$output" "container \`$ID\` is not running (status stopped)" "said in the user's terms"
+    assert_not_contains "$output" "OCI state on stdin" "not the hook's message"
+}
+
 @test "restore is refused" {
     run_corral 1 --root "$ROOT" restore --bundle "$BUNDLE" "$ID-restored"
     assert_contains "$output" "restore is refused" "restore refused"

@@ -98,6 +98,14 @@ start_agent() {
     assert_eq "$output" "hello" "narrowed allowlist still allows its entry"
 }
 
+@test "egress show on a container that has ended and was deleted says it is not running" {
+    run_podman run --name "$NAME" "$CORRAL_TEST_IMAGE" true
+    run_podman inspect --format '{{.Id}}' "$NAME"
+    run_corral 1 egress show "$output"
+    assert_contains "$output" "is not running" "the user's terms"
+    assert_not_contains "$output" "OCI state on stdin" "not the hook's message"
+}
+
 @test "the offline profile has a table too, and nothing but loopback" {
     run_podman run -d --name "$NAME" --annotation run.corral.profile=offline "$CORRAL_TEST_IMAGE" sleep 300
     run_corral egress show "$output"

@@ -167,18 +167,23 @@ has_alerts() {
     [ "${dropped:-0}" -ge 1 ] || die "no inbound packet was dropped at the quota: $output"
 }
 
-@test "connection rate: 100 connections in a burst against a limit of 50/min open the breaker" {
+@test "connection rate: a connection loop against a limit of 50/min opens the breaker and ends the exec session" {
     with_budgets '{"connections_per_minute": 50, "action": "kill", "grace_seconds": 1}' \
         "p['profiles']['default']['egress']['allow'] = ['$GW:$CONN/tcp']"
     run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 300
     local cid=$output
     start_listener "$GW" "$CONN" "$WORK/conn.log"
-    run_podman '?' exec "$NAME" sh -c \
-        "i=0; while [ \$i -lt 100 ]; do nc -w 1 $GW $CONN </dev/null >/dev/null; i=\$((i+1)); done"
+    # Connections until the breaker stops the container: the exec session
+    # ends with it (SIGKILL, 137), it does not hang.
+    run_podman 137 exec "$NAME" sh -c "while :; do nc -w 1 $GW $CONN </dev/null >/dev/null; done"
     wait_for 20 not_running "$NAME" || die "breaker did not open: container still running"
     wait_for 10 has_alerts 1 || die "the alert command received nothing"
     assert_eq "$(alert_field 1 budget)" "connections_per_minute" "alert names the connection breaker"
     assert_eq "$(alert_field 1 limit)" "50" "alert carries the rate"
+    local usage
+    usage=$(alert_field 1 usage)
+    [ "$usage" -gt 50 ] ||
+        die "alert's usage is not the last minute's connections (more than 50 expected): $usage"
     local seen
     seen=$(grep -c "connection from" "$WORK/conn.log")
     [ "$seen" -ge 50 ] || die "only $seen connections reached the listener: the rate was not what tripped"
@@ -317,9 +322,13 @@ gvisor_is() {
         "p['profiles']['default']['egress']['allow'] = ['$GW:$CONN/tcp']"
     run_podman run -d --name "$NAME-2" --annotation run.corral.runtime=gvisor "$CORRAL_TEST_IMAGE" sleep 300
     start_listener "$GW" "$CONN" "$WORK/conn.log"
-    run_podman '?' exec "$NAME-2" sh -c \
-        "i=0; while [ \$i -lt 60 ]; do nc -w 1 $GW $CONN </dev/null >/dev/null; i=\$((i+1)); done"
+    # As under runc, the exec session ends with the container.
+    run_podman 137 exec "$NAME-2" sh -c "while :; do nc -w 1 $GW $CONN </dev/null >/dev/null; done"
     wait_for 20 not_running "$NAME-2" || die "breaker did not open under gVisor"
     wait_for 10 has_alerts 2 || die "no alert for the breaker"
     assert_eq "$(alert_field 2 budget)" "connections_per_minute" "alert names the connection breaker"
+    local usage
+    usage=$(alert_field 2 usage)
+    [ "$usage" -gt 30 ] ||
+        die "alert's usage is not the last minute's connections (more than 30 expected): $usage"
 }

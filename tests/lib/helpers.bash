@@ -35,6 +35,7 @@ run_cmd() {
             shift
             ;;
     esac
+    local started=$SECONDS
     echo "# \$ $*" >&2
     # Plain `run`, so the output is logged before the status is judged;
     # bats wants an explicit -127 for "command not found" statuses.
@@ -44,7 +45,11 @@ run_cmd() {
         run timeout --foreground -k 5 "$CORRAL_TEST_TIMEOUT" "$@"
     fi
     printf '%s\n' "$output" | sed 's/^/#   /' >&2
-    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "#   (status $status after $((SECONDS - started))s)" >&2
+    # 124 and 137 are also what a command killed by SIGKILL (or an exec
+    # session in a container a budget killed) returns: a timeout is a status
+    # of timeout's own AND the time spent.
+    if { [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; } && [ $((SECONDS - started)) -ge "$CORRAL_TEST_TIMEOUT" ]; then
         die "timed out after ${CORRAL_TEST_TIMEOUT}s: $*"
         return 1
     fi

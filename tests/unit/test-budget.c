@@ -432,6 +432,38 @@ test_anomaly_history (void)
   }
 }
 
+/* The connection breaker's alert reports the last minute's connections. */
+static void
+test_minute_window (void)
+{
+  budget_minute_t m;
+  const int64_t t0 = 1000000;
+
+  budget_minute_init (&m);
+  budget_minute_push (&m, t0, 0);
+  budget_minute_push (&m, t0 + 2000, 31);
+  is_int ((long long) budget_minute_increase (&m, t0 + 2000, t0, 31), 31,
+          "a counter younger than a minute counts from zero");
+  /* 10 a second for 90 s: the last minute holds about 600. */
+  budget_minute_init (&m);
+  for (int s = 0; s <= 90; s++)
+    budget_minute_push (&m, t0 + s * 1000, (uint64_t) s * 10);
+  is_int ((long long) budget_minute_increase (&m, t0 + 90 * 1000, t0, 900), 590,
+          "after 90 s at 10/s, the oldest sample under a minute old is 59 s back");
+  /* Sampled rarely (every 7 s), still bounded by the window. */
+  budget_minute_init (&m);
+  for (int s = 0; s <= 140; s += 7)
+    budget_minute_push (&m, t0 + s * 1000, (uint64_t) s);
+  is_int ((long long) budget_minute_increase (&m, t0 + 140 * 1000, t0, 140), 56,
+          "sparse samples: the increase since the oldest one inside the minute (84 s)");
+  /* Several samples in one second keep the first. */
+  budget_minute_init (&m);
+  budget_minute_push (&m, t0 + 100, 5);
+  budget_minute_push (&m, t0 + 900, 9);
+  is_int ((long long) budget_minute_increase (&m, t0 + 30000, t0 - 60000, 20), 15,
+          "the first value seen in a second is that second's sample");
+}
+
 int
 main (void)
 {
@@ -442,5 +474,6 @@ main (void)
   test_cgroup ();
   test_money_and_meters ();
   test_anomaly_history ();
+  test_minute_window ();
   return done_testing ();
 }
