@@ -171,6 +171,11 @@ struct watchdog
   int64_t usage[BUDGET_N];
   uint64_t over_base;     /* connections over the rate already forgiven */
   uint64_t dns_over_base; /* DNS queries over the rate already forgiven */
+  /* The table's budget objects: kept monotonic across a neighbour's
+   * rebuild, and which of them must be there (nft_budget_usage_t.found
+   * bits) and are not. */
+  budget_counter_t c_bytes, c_over, c_dns_over, c_conns;
+  unsigned expect_objs, lost_objs;
   int pidfd, cpu_fd, mem_fd, log_fd;
   bool cpu_v2;
   struct mnl_socket *nl;
@@ -261,6 +266,23 @@ open_cgroup_files (struct watchdog *w, pid_t pid, corral_error_t *err)
   return 0;
 }
 
+/* The budget objects the hook made for this plan, as found bits. */
+static unsigned
+expected_objects (const struct watchdog *w)
+{
+  unsigned m = 0;
+
+  if (w->has_limit[BUDGET_EGRESS])
+    m |= 1;
+  if (w->has_limit[BUDGET_CONNECTIONS])
+    m |= 2 | 8;
+  if (w->has_limit[BUDGET_DNS_QUERIES])
+    m |= 4;
+  if (w->b.anomaly_rate_factor > 0)
+    m |= 8;
+  return m;
+}
+
 /* A netfilter socket inside the container's netns, made from here. */
 static int
 open_nft_in_netns (struct watchdog *w, pid_t pid, corral_error_t *err)
@@ -283,9 +305,11 @@ open_nft_in_netns (struct watchdog *w, pid_t pid, corral_error_t *err)
     return -1;
   if (nft_budget_read (w->nl, &u, err) < 0)
     return -1;
-  if ((w->has_limit[BUDGET_EGRESS] && !(u.found & 1)) || (w->has_limit[BUDGET_CONNECTIONS] && !(u.found & 2)))
+  w->expect_objs = expected_objects (w);
+  if ((u.found & w->expect_objs) != w->expect_objs)
     return corral_error_make (err, 0, "the container's table has no budget objects");
-  w->over_base = u.over;
+  w->over_base = budget_counter_update (&w->c_over, u.over);
+  w->dns_over_base = budget_counter_update (&w->c_dns_over, u.dns_over);
   return 0;
 }
 
@@ -337,17 +361,35 @@ sample (struct watchdog *w)
       nft_budget_usage_t u;
       if (nft_budget_read (w->nl, &u, NULL) == 0)
         {
-          w->usage[BUDGET_EGRESS] = (int64_t) u.bytes;
-          w->usage[BUDGET_CONNECTIONS] = (int64_t) (u.over - w->over_base);
-          w->usage[BUDGET_DNS_QUERIES] = (int64_t) (u.dns_over - w->dns_over_base);
-          w->conns = u.conns;
-          budget_minute_push (&w->conns_minute, now_ms (CLOCK_MONOTONIC), u.conns);
+          w->lost_objs = w->expect_objs & ~u.found;
+          w->usage[BUDGET_EGRESS] = (int64_t) budget_counter_update (&w->c_bytes, u.bytes);
+          w->usage[BUDGET_CONNECTIONS] = (int64_t) (budget_counter_update (&w->c_over, u.over) - w->over_base);
+          w->usage[BUDGET_DNS_QUERIES]
+              = (int64_t) (budget_counter_update (&w->c_dns_over, u.dns_over) - w->dns_over_base);
+          w->conns = budget_counter_update (&w->c_conns, u.conns);
+          budget_minute_push (&w->conns_minute, now_ms (CLOCK_MONOTONIC), w->conns);
         }
     }
   read_reported (w);
   for (int k = BUDGET_FIRST_METER; k < BUDGET_N_DAILY; k++)
     w->usage[k] = w->metered[k] + w->reported[k];
   w->usage[BUDGET_METER_FAILURES] = w->meter_failures - w->failures_base;
+}
+
+/* A budget whose nft objects vanished (the table was deleted, or another
+ * container in the network namespace replaced it without them) can no
+ * longer be enforced: that opens its breaker.  The anomaly counter alone
+ * only feeds alerts. */
+static int
+lost_budget (const struct watchdog *w)
+{
+  if (w->lost_objs & 1)
+    return BUDGET_EGRESS;
+  if ((w->lost_objs & (2 | 8)) && w->has_limit[BUDGET_CONNECTIONS])
+    return BUDGET_CONNECTIONS;
+  if (w->lost_objs & 4)
+    return BUDGET_DNS_QUERIES;
+  return -1;
 }
 
 static int
@@ -539,7 +581,7 @@ trip_usage (const struct watchdog *w, int k)
 }
 
 static void
-trip (struct watchdog *w, int k)
+trip (struct watchdog *w, int k, const char *cause)
 {
   budget_event_t ev = {
     .event = "budget_exceeded",
@@ -550,6 +592,7 @@ trip (struct watchdog *w, int k)
     .limit = k == BUDGET_CONNECTIONS || k == BUDGET_DNS_QUERIES ? w->b.limit[k] : w->limit[k],
     .usage = trip_usage (w, k),
     .action = budget_action_name (w->b.action),
+    .cause = cause,
     .time_ms = now_ms (CLOCK_REALTIME),
   };
   cleanup_free char *json = budget_event_json (&ev);
@@ -858,9 +901,16 @@ watchdog_loop (struct watchdog *w)
       poll_meter (w);
       sample (w);
       check_rate_anomaly (w);
+      k = lost_budget (w);
+      if (k >= 0)
+        {
+          trip (w, k,
+                "its nft objects vanished from the container's network namespace (the table was deleted or replaced)");
+          continue;
+        }
       k = over_budget (w);
       if (k >= 0)
-        trip (w, k);
+        trip (w, k, NULL);
     }
 }
 

@@ -550,6 +550,12 @@ budget_event_json (const budget_event_t *ev)
   /* A resume or reset is a human's decision: its reason, no usage. */
   if (reason)
     xasprintf (&extra, "\"reason\":%s,\"grant\":%" PRId64, reason, ev->grant);
+  else if (ev->cause)
+    {
+      cleanup_free char *cause = json_quote (ev->cause);
+      xasprintf (&extra, "\"scope\":\"%s\",\"limit\":%s,\"usage\":%s,\"cause\":%s", ev->daily ? "daily" : "run", limit,
+                 usage, cause);
+    }
   else
     xasprintf (&extra, "\"scope\":\"%s\",\"limit\":%s,\"usage\":%s", ev->daily ? "daily" : "run", limit, usage);
   xasprintf (&out, "{\"time\":\"%s\",\"event\":%s,\"container\":%s,\"agent\":%s,\"budget\":\"%s\",%s,\"action\":%s}",
@@ -596,4 +602,13 @@ budget_minute_increase (const budget_minute_t *m, int64_t now_ms, int64_t starte
         base = m->count[i];
       }
   return count >= base ? count - base : 0;
+}
+
+uint64_t
+budget_counter_update (budget_counter_t *c, uint64_t raw)
+{
+  if (raw < c->last)
+    c->base += c->last;
+  c->last = raw;
+  return c->base + raw;
 }

@@ -115,6 +115,7 @@ struct budget_event_s
   int64_t usage; /* internal units */
   const char *action;
   const char *reason; /* resume only, or NULL */
+  const char *cause;  /* why a breaker opened other than usage, or NULL */
   int64_t grant;      /* resume only, policy units */
   int64_t time_ms;    /* Unix time */
 };
@@ -146,6 +147,19 @@ void budget_minute_push (budget_minute_t *m, int64_t now_ms, uint64_t count);
 /* How much COUNT grew since the oldest sample less than a minute old
  * (since 0 when the counter started within that minute: STARTED_MS). */
 uint64_t budget_minute_increase (const budget_minute_t *m, int64_t now_ms, int64_t started_ms, uint64_t count);
+
+/* A kernel counter made monotonic across resets.  A value below the last
+ * one means its nft object was made anew (another container in the network
+ * namespace replaced the table): counting goes on from what was seen, so a
+ * neighbour cannot give an agent its budget back.  What was counted between
+ * the last sample and the reset is lost: at most one watchdog interval. */
+struct budget_counter_s
+{
+  uint64_t base, last;
+};
+typedef struct budget_counter_s budget_counter_t;
+
+uint64_t budget_counter_update (budget_counter_t *c, uint64_t raw);
 
 /* "2025-01-31T12:34:56.789Z" */
 void budget_format_time (int64_t time_ms, char buf[32]);

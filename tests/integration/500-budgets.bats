@@ -189,6 +189,25 @@ has_alerts() {
     [ "$seen" -ge 50 ] || die "only $seen connections reached the listener: the rate was not what tripped"
 }
 
+@test "a byte budget whose nft objects vanish (table deleted or replaced) opens the breaker" {
+    with_budgets '{"egress_bytes": "10m", "connections_per_minute": 1000, "action": "kill", "grace_seconds": 1}' \
+        "p['profiles']['default']['egress']['allow'] = ['$GW:$CONN/tcp']"
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 300
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    # What another container sharing the netns does when its hook replaces
+    # the table: the objects are gone (an agent cannot: no CAP_NET_ADMIN).
+    # Control first: with the objects in place the watchdog (running since
+    # poststart) has not tripped.
+    ! not_running "$NAME" || die "the container stopped before its table was touched"
+    ! has_alerts 1 || die "a trip before anything happened: $(cat "$WORK/alerts.jsonl")"
+    run_cmd nsenter -t "$pid" -n nft delete table inet corral
+    wait_for 20 not_running "$NAME" || die "the container kept running without its budget objects"
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "egress_bytes" "the trip names the lost budget"
+    assert_contains "$(alert_field 1 cause)" "vanished" "and why"
+}
+
 @test "daily total: an agent over its daily CPU total is refused until corral budget reset" {
     with_budgets '{"daily": {"cpu_seconds": 1}, "action": "kill", "grace_seconds": 1}'
     run_podman run -d --name "$NAME" --annotation "run.corral.agent=$AGENT" "$CORRAL_TEST_IMAGE" \

@@ -464,6 +464,38 @@ test_minute_window (void)
           "the first value seen in a second is that second's sample");
 }
 
+/* A neighbour that rebuilds the table resets the kernel's counters: the
+ * watchdog's view of them only grows, and a lost object's trip names why. */
+static void
+test_counter_and_cause (void)
+{
+  budget_counter_t c = { 0 };
+  budget_event_t ev = { .event = "budget_exceeded",
+                        .id = "c1",
+                        .agent = "a",
+                        .kind = BUDGET_EGRESS,
+                        .limit = 1000,
+                        .usage = 10,
+                        .action = "kill",
+                        .cause = "objects vanished",
+                        .time_ms = 0 };
+  char *json;
+
+  is_int ((long long) budget_counter_update (&c, 100), 100, "first reading");
+  is_int ((long long) budget_counter_update (&c, 250), 250, "grows with the kernel's counter");
+  is_int ((long long) budget_counter_update (&c, 0), 250, "a reset to zero keeps what was counted");
+  is_int ((long long) budget_counter_update (&c, 40), 290, "and counting goes on from there");
+  is_int ((long long) budget_counter_update (&c, 5), 295, "a second reset too");
+  json = budget_event_json (&ev);
+  ok (strstr (json, "\"cause\":\"objects vanished\"") != NULL, "a trip's cause is in the event: %s", json);
+  ok (strstr (json, "\"limit\":1000,\"usage\":10") != NULL, "with its limit and usage");
+  free (json);
+  ev.cause = NULL;
+  json = budget_event_json (&ev);
+  ok (strstr (json, "cause") == NULL, "no cause for a plain trip: %s", json);
+  free (json);
+}
+
 int
 main (void)
 {
@@ -475,5 +507,6 @@ main (void)
   test_money_and_meters ();
   test_anomaly_history ();
   test_minute_window ();
+  test_counter_and_cause ();
   return done_testing ();
 }
