@@ -2,6 +2,7 @@
  * the container's network namespace, before the agent's first instruction. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
@@ -70,6 +71,20 @@ parse_rules (char **entries, egress_rule_t **ret, size_t *ret_n, corral_error_t 
   return 0;
 }
 
+static int
+parse_ports (char **entries, ingress_port_t **ret, size_t *ret_n, corral_error_t *err)
+{
+  size_t n = strv_len (entries);
+  cleanup_free ingress_port_t *ports = xmalloc0 ((n ? n : 1) * sizeof (*ports));
+
+  for (size_t i = 0; i < n; i++)
+    if (ingress_port_parse (entries[i], &ports[i], err) < 0)
+      return -1;
+  *ret = steal_pointer (&ports);
+  *ret_n = n;
+  return 0;
+}
+
 /* The interfaces the sandbox took over: all present now but loopback, and
  * with skip_wire a DNS wire an earlier container in this netns left (it is
  * replaced); without, such a leftover is filtered like any interface. */
@@ -99,8 +114,8 @@ sandbox_devices (bool skip_wire, corral_error_t *err)
 /* Install one netdev table per interface of the sandbox; with a DNS guard,
  * first the guard's wire on the one interface there may then be. */
 static int
-install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t group,
-                       const nft_budget_t *budget, bool dns_wire, char **ret_wire_device, corral_error_t *err)
+install_device_tables (struct mnl_socket *nl, const nft_plan_t *plan, const nft_budget_t *budget, bool dns_wire,
+                       char **ret_wire_device, corral_error_t *err)
 {
   cleanup_strv char **devs = sandbox_devices (dns_wire, err);
   nft_dns_wire_t dns = { 0 };
@@ -117,7 +132,7 @@ install_device_tables (struct mnl_socket *nl, const egress_rule_t *rules, size_t
   if (dns_wire && wire_create (devs[0], &dns, err) < 0)
     return corral_error_wrap (err, "the DNS guard's wire");
   for (size_t i = 0; i < n; i++)
-    if (nft_install_egress_device (nl, devs[i], rules, n_rules, group, budget, dns_wire ? &dns : NULL, err) < 0)
+    if (nft_install_egress_device (nl, devs[i], plan, budget, dns_wire ? &dns : NULL, err) < 0)
       return -1;
   if (dns_wire)
     *ret_wire_device = xstrdup (devs[0]);
@@ -172,26 +187,33 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
                 char **ret_wire_device, corral_error_t *err)
 {
   cleanup_free egress_rule_t *rules = NULL;
+  cleanup_free ingress_port_t *ports = NULL;
   __attribute__ ((cleanup (nl_closep))) struct mnl_socket *nl = NULL;
-  size_t n_rules = 0;
-  uint16_t group;
+  nft_plan_t plan = { 0 };
 
   *ret_wire_device = NULL;
   if (rec->egress == NULL || rec->id == NULL || rec->log_group <= 0 || rec->log_group > 65535)
     return corral_error_make (err, 0, "the state record has no egress plan");
-  group = (uint16_t) rec->log_group;
-  if (parse_rules (rec->egress, &rules, &n_rules, err) < 0 || hook_enter_netns (pid, err) < 0
+  plan.log_group = (uint16_t) rec->log_group;
+  if (parse_rules (rec->egress, &rules, &plan.n_rules, err) < 0
+      || parse_ports (rec->ingress, &ports, &plan.n_ports, err) < 0)
+    return -1;
+  plan.rules = rules;
+  plan.ports = ports;
+  if (per_device && dnsguard_needed (rec))
+    (void) inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &plan.guard_addr);
+  if (hook_enter_netns (pid, err) < 0
       || (nl = nft_open (err)) == NULL
       /* gVisor's own netstack bypasses the inet table: its budgets are
        * counted in the netdev table on its interface instead. */
-      || nft_install_egress_budget (nl, rules, n_rules, group, per_device ? NULL : budget, err) < 0
+      || nft_install_egress_budget (nl, &plan, per_device ? NULL : budget, err) < 0
       || (per_device
-          && (install_device_tables (nl, rules, n_rules, group, has_budget (budget) ? budget : NULL,
-                                     dnsguard_needed (rec), ret_wire_device, err)
+          && (install_device_tables (nl, &plan, has_budget (budget) ? budget : NULL, dnsguard_needed (rec),
+                                     ret_wire_device, err)
                   < 0
               || loopback_up (err) < 0)))
     return -1;
-  return nflog_start_logger (nl, rec, group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+  return nflog_start_logger (nl, rec, plan.log_group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
 }
 
 /* The table's budget objects from the container's budget plan, if any: the

@@ -388,13 +388,17 @@ add_svc_rule (struct batch *bt, const char *chain, const char *set, uint32_t set
 }
 
 static void
-add_icmpv6_nd_rules (struct batch *bt, const char *chain)
+add_icmpv6_nd_rules (struct batch *bt, const char *chain, bool inbound)
 {
-  /* IPv6 neighbour discovery (RS, NS, NA) and MLD reports: without them
-   * the container has no IPv6 at all, and they carry no payload. */
-  static const uint8_t icmpv6_types[] = { 133, 135, 136, 143 };
+  /* IPv6 neighbour discovery (out: RS, NS, NA; in: RA, NS, NA) and MLD
+   * reports: without them the container has no IPv6 at all, and they carry
+   * no payload. */
+  static const uint8_t out_types[] = { 133, 135, 136, 143 };
+  static const uint8_t in_types[] = { 134, 135, 136 };
+  const uint8_t *icmpv6_types = inbound ? in_types : out_types;
+  size_t n = inbound ? sizeof (in_types) : sizeof (out_types);
 
-  for (size_t i = 0; i < sizeof (icmpv6_types); i++)
+  for (size_t i = 0; i < n; i++)
     {
       cleanup_free char *comment = NULL;
       struct nftnl_rule *r;
@@ -607,33 +611,14 @@ add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uin
   rule_send (bt, r);
 }
 
-/* device NULL: the inet table (an input chain for the inbound half of the
- * quota, loopback not counted); else a netdev table, whose ingress chain on
- * the device takes that half. */
+/* The budget's named objects; their rules go in the chains. */
 static void
-add_budget_objects (struct batch *bt, const nft_budget_t *budget, const char *device)
+add_budget_objects (struct batch *bt, const nft_budget_t *budget)
 {
-  const uint32_t lo = 1;
-  struct nftnl_rule *r;
-
   if (budget == NULL)
     return;
   if (budget->egress_bytes > 0)
-    {
-      add_budget_obj (bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, budget->egress_bytes, NLM_F_EXCL);
-      if (device)
-        add_chain_policy (bt, "ingress", NF_NETDEV_INGRESS, device, NF_ACCEPT);
-      else
-        {
-          add_chain_policy (bt, "input", NF_INET_LOCAL_IN, NULL, NF_ACCEPT);
-          r = rule_new (bt, "input", "loopback (not counted)");
-          expr_meta (r, NFT_META_IIF);
-          expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
-          expr_accept (r);
-          rule_send (bt, r);
-        }
-      add_quota_rule (bt, device ? "ingress" : "input", budget->egress_bytes);
-    }
+    add_budget_obj (bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, budget->egress_bytes, NLM_F_EXCL);
   if (budget->connections_per_minute > 0)
     add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_EXCL);
   if (budget->dns_queries_per_minute > 0)
@@ -675,10 +660,137 @@ add_dns_rate_rules (struct batch *bt, const char *chain, const nft_budget_t *bud
     }
 }
 
+/* A published port: TCP, UDP or both (two rules). */
 static void
-build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-            const nft_budget_t *budget)
+add_published_rules (struct batch *bt, const char *chain, const ingress_port_t *port)
 {
+  static const uint8_t both[] = { IPPROTO_TCP, IPPROTO_UDP };
+
+  for (size_t i = 0; i < sizeof (both); i++)
+    {
+      cleanup_free char *comment = NULL;
+      struct nftnl_rule *r;
+
+      if (port->proto && port->proto != both[i])
+        continue;
+      xasprintf (&comment, "inbound: published %u/%s", port->port, both[i] == IPPROTO_TCP ? "tcp" : "udp");
+      r = rule_new (bt, chain, comment);
+      expr_new_connection (r, false);
+      match_port (r, both[i], port->port);
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+    }
+}
+
+/* The sandbox's queries arriving on the DNS guard's wire (hooks/wire.h). */
+static void
+add_guard_rules (struct batch *bt, const char *chain, uint32_t guard_addr)
+{
+  static const uint8_t protos[] = { IPPROTO_UDP, IPPROTO_TCP };
+
+  for (size_t i = 0; i < sizeof (protos); i++)
+    {
+      struct nftnl_rule *r = rule_new (bt, chain, "inbound: DNS queries to the guard's wire");
+
+      match_ip_family (r, bt->family, AF_INET);
+      expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4);
+      expr_cmp (r, NFT_CMP_EQ, &guard_addr, sizeof (guard_addr));
+      match_port (r, protos[i], 53);
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+    }
+}
+
+/* Inbound, inet table: loopback, the quota's inbound half, replies, the
+ * published ports and neighbour discovery; every other packet (a new
+ * connection from a peer on the bridge or through a published port of the
+ * engine the profile does not publish) is dropped. */
+static void
+add_inbound_inet (struct batch *bt, const nft_budget_t *budget, const nft_plan_t *plan)
+{
+  const uint32_t lo = 1;
+  const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
+  struct nftnl_rule *r;
+  struct nftnl_expr *e;
+
+  add_chain (bt, "input", NF_INET_LOCAL_IN, NULL);
+  r = rule_new (bt, "input", "loopback");
+  expr_meta (r, NFT_META_IIF);
+  expr_cmp (r, NFT_CMP_EQ, &lo, sizeof (lo));
+  expr_accept (r);
+  rule_send (bt, r);
+  if (budget && budget->egress_bytes > 0)
+    add_quota_rule (bt, "input", budget->egress_bytes);
+
+  r = rule_new (bt, "input", "established, related (replies)");
+  e = nftnl_expr_alloc ("ct");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_bitwise (r, &ct_mask, sizeof (ct_mask));
+  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+
+  for (size_t i = 0; i < plan->n_ports; i++)
+    add_published_rules (bt, "input", &plan->ports[i]);
+  if (plan->guard_addr)
+    add_guard_rules (bt, "input", plan->guard_addr);
+  add_icmpv6_nd_rules (bt, "input", true);
+  r = rule_new (bt, "input", "inbound: deny");
+  expr_counter (r);
+  rule_send (bt, r);
+}
+
+/* Inbound, netdev table (gVisor): only the quota's inbound half.  gVisor
+ * reads frames through a packet socket, which sees them before the ingress
+ * hook does, so nothing is filtered here: an inbound handshake is stopped
+ * on the way out instead, where its answer (from an unpublished port) meets
+ * the egress allowlist. */
+static void
+add_inbound_device (struct batch *bt, const char *device, const nft_budget_t *budget)
+{
+  if (budget && budget->egress_bytes > 0)
+    {
+      add_chain_policy (bt, "ingress", NF_NETDEV_INGRESS, device, NF_ACCEPT);
+      add_quota_rule (bt, "ingress", budget->egress_bytes);
+    }
+}
+
+/* Stateless egress (gVisor) lets a published port's answers out: every
+ * packet of such a flow has the port as its source.  UDP is not published
+ * there: its answers cannot be told from new flows. */
+static void
+add_published_source_rules (struct batch *bt, const char *chain, const ingress_port_t *ports, size_t n_ports)
+{
+  for (size_t i = 0; i < n_ports; i++)
+    {
+      cleanup_free char *comment = NULL;
+      uint16_t be = htons (ports[i].port);
+      struct nftnl_rule *r;
+
+      if (ports[i].proto == IPPROTO_UDP)
+        continue;
+      xasprintf (&comment, "answers of published %u/tcp", ports[i].port);
+      r = rule_new (bt, chain, comment);
+      match_u8 (r, NFT_META_L4PROTO, IPPROTO_TCP);
+      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2);
+      expr_cmp (r, NFT_CMP_EQ, &be, sizeof (be));
+      expr_counter (r);
+      expr_accept (r);
+      rule_send (bt, r);
+    }
+}
+
+static void
+build_inet (struct batch *bt, const nft_plan_t *plan, const nft_budget_t *budget)
+{
+  const egress_rule_t *rules = plan->rules;
+  size_t n_rules = plan->n_rules;
+  uint16_t log_group = plan->log_group;
   const uint32_t lo = 1; /* LOOPBACK_IFINDEX, the same in every netns */
   const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
   struct nftnl_rule *r;
@@ -687,7 +799,8 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   add_fresh_table (bt);
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
   add_chain (bt, "forward", NF_INET_FORWARD, NULL);
-  add_budget_objects (bt, budget, NULL);
+  add_budget_objects (bt, budget);
+  add_inbound_inet (bt, budget, plan);
   add_dns_rate_rules (bt, "output", budget, false);
 
   r = rule_new (bt, "output", "loopback");
@@ -712,7 +825,7 @@ build_inet (struct batch *bt, const egress_rule_t *rules, size_t n_rules, uint16
   expr_accept (r);
   rule_send (bt, r);
 
-  add_icmpv6_nd_rules (bt, "output");
+  add_icmpv6_nd_rules (bt, "output", false);
   add_policy_rules (bt, "output", rules, n_rules, log_group);
 
   r = rule_new (bt, "forward", "deny forwarding");
@@ -769,7 +882,7 @@ add_dns_wire_rules (struct batch *bt, const char *chain, const nft_dns_wire_t *w
  * allowed client flow by destination. */
 static void
 build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-              const nft_budget_t *budget, const nft_dns_wire_t *wire)
+              const nft_budget_t *budget, const nft_dns_wire_t *wire, const ingress_port_t *ports, size_t n_ports)
 {
   const uint16_t arp = htons (0x0806);
   struct nftnl_rule *r;
@@ -777,7 +890,8 @@ build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, 
   add_fresh_table (bt);
   add_chain (bt, "egress", NF_NETDEV_EGRESS, device);
   /* Budgets first: every frame the sandbox sends counts (stateless). */
-  add_budget_objects (bt, budget, device);
+  add_budget_objects (bt, budget);
+  add_inbound_device (bt, device, budget);
   add_dns_rate_rules (bt, "egress", budget, true);
   add_budget_output_rules (bt, "egress", budget, true);
   if (wire)
@@ -790,7 +904,8 @@ build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, 
   expr_accept (r);
   rule_send (bt, r);
 
-  add_icmpv6_nd_rules (bt, "egress");
+  add_icmpv6_nd_rules (bt, "egress", false);
+  add_published_source_rules (bt, "egress", ports, n_ports);
   add_policy_rules (bt, "egress", rules, n_rules, log_group);
 }
 
@@ -862,10 +977,11 @@ batch_send (struct mnl_socket *nl, struct batch *bt, corral_error_t *err)
 }
 
 static int
-install (struct mnl_socket *nl, uint16_t family, const char *table, const char *device, const egress_rule_t *rules,
-         size_t n_rules, uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
-         corral_error_t *err)
+install (struct mnl_socket *nl, uint16_t family, const char *table, const char *device, const nft_plan_t *plan,
+         const nft_budget_t *budget, const nft_dns_wire_t *wire, corral_error_t *err)
 {
+  const egress_rule_t *rules = plan->rules;
+  size_t n_rules = plan->n_rules;
   struct batch bt = { .family = family, .table = table };
   int ret;
 
@@ -873,11 +989,14 @@ install (struct mnl_socket *nl, uint16_t family, const char *table, const char *
   if (n_rules > EGRESS_MAX_RULES)
     return corral_error_make (err, E2BIG, "egress allowlist has %zu entries, at most %d are supported", n_rules,
                               EGRESS_MAX_RULES);
+  if (plan->n_ports > INGRESS_MAX_PORTS)
+    return corral_error_make (err, E2BIG, "%zu published ports, at most %d are supported", plan->n_ports,
+                              INGRESS_MAX_PORTS);
   batch_init (&bt);
   if (family == NFPROTO_NETDEV)
-    build_netdev (&bt, device, rules, n_rules, log_group, budget, wire);
+    build_netdev (&bt, device, rules, n_rules, plan->log_group, budget, wire, plan->ports, plan->n_ports);
   else
-    build_inet (&bt, rules, n_rules, log_group, budget);
+    build_inet (&bt, plan, budget);
   batch_finish (&bt);
   ret = batch_send (nl, &bt, err);
   batch_release (&bt);
@@ -887,10 +1006,10 @@ install (struct mnl_socket *nl, uint16_t family, const char *table, const char *
 }
 
 int
-nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-                           const nft_budget_t *budget, corral_error_t *err)
+nft_install_egress_budget (struct mnl_socket *nl, const nft_plan_t *plan, const nft_budget_t *budget,
+                           corral_error_t *err)
 {
-  return install (nl, NFPROTO_INET, NFT_TABLE_NAME, NULL, rules, n_rules, log_group, budget, NULL, err);
+  return install (nl, NFPROTO_INET, NFT_TABLE_NAME, NULL, plan, budget, NULL, err);
 }
 
 char *
@@ -903,13 +1022,12 @@ nft_device_table (const char *device)
 }
 
 int
-nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
-                           uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
-                           corral_error_t *err)
+nft_install_egress_device (struct mnl_socket *nl, const char *device, const nft_plan_t *plan,
+                           const nft_budget_t *budget, const nft_dns_wire_t *wire, corral_error_t *err)
 {
   cleanup_free char *table = nft_device_table (device);
 
-  return install (nl, NFPROTO_NETDEV, table, device, rules, n_rules, log_group, budget, wire, err);
+  return install (nl, NFPROTO_NETDEV, table, device, plan, budget, wire, err);
 }
 
 /* ---- show ---- */

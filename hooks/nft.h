@@ -48,14 +48,32 @@ typedef struct nft_budget_s nft_budget_t;
 #define NFT_BUDGET_DNS_OVER "budget_dns_over"
 #define NFT_BUDGET_CONNS "budget_connections"
 
+/* What a container's tables let through: the egress allowlist (denied
+ * packets go to NFLOG group log_group) and the ports it publishes. */
+struct nft_plan_s
+{
+  const egress_rule_t *rules;
+  size_t n_rules;
+  uint16_t log_group;
+  const ingress_port_t *ports;
+  size_t n_ports;
+  /* Under gVisor's own netstack with a DNS guard: the guard's address on
+   * its wire (IPv4, network order; 0 = none), which the inet table's input
+   * must let the sandbox's queries reach. */
+  uint32_t guard_addr;
+};
+typedef struct nft_plan_s nft_plan_t;
+
 /* Replace (or create) table inet corral: output and forward policy drop;
  * loopback, established/related and IPv6 neighbour discovery accepted; one
  * accepting rule per allowlist entry; sets allow4/allow6 (with timeouts) for
  * the DNS guard; everything else counted, logged to NFLOG log_group and
- * rejected; and the budget's objects and rules (budget NULL = none).  Every
- * rule carries a counter and a comment. */
-int nft_install_egress_budget (struct mnl_socket *nl, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
-                               const nft_budget_t *budget, corral_error_t *err);
+ * rejected.  Input policy drop: loopback, replies, new connections to the
+ * published ports and neighbour discovery accepted.  And the budget's
+ * objects and rules (budget NULL = none).  Every rule carries a counter and
+ * a comment. */
+int nft_install_egress_budget (struct mnl_socket *nl, const nft_plan_t *plan, const nft_budget_t *budget,
+                               corral_error_t *err);
 
 /* Under gVisor's own netstack with a DNS guard: where the sandbox's queries
  * to the guard's address go instead of the network (hooks/wire.h). */
@@ -69,12 +87,12 @@ typedef struct nft_dns_wire_s nft_dns_wire_t;
 
 /* The same policy as nft_install_egress_budget, statelessly, as table
  * netdev corral_<device> with an egress hook on device: for gVisor, whose
- * packets bypass the IP hooks; with the budget's objects and rules too
+ * packets bypass the IP hooks (inbound: an ingress hook that drops TCP
+ * handshakes to unpublished ports); with the budget's objects and rules too
  * (stateless: a TCP SYN is a new connection), which then count there;
  * and, with wire, DNS to the guard forwarded to the guard's wire. */
-int nft_install_egress_device (struct mnl_socket *nl, const char *device, const egress_rule_t *rules, size_t n_rules,
-                               uint16_t log_group, const nft_budget_t *budget, const nft_dns_wire_t *wire,
-                               corral_error_t *err);
+int nft_install_egress_device (struct mnl_socket *nl, const char *device, const nft_plan_t *plan,
+                               const nft_budget_t *budget, const nft_dns_wire_t *wire, corral_error_t *err);
 
 struct nft_budget_usage_s
 {

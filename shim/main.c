@@ -496,6 +496,7 @@ cmd_create (const cli_t *cli)
   cleanup_free char *state_dir = NULL;
   cleanup_strv char **argv = NULL;
   cleanup_strv char **egress = NULL;
+  cleanup_strv char **ingress = NULL;
   cleanup_strv char **ask = NULL;
   cleanup_strv char **fixed = NULL;
   cleanup_free char *runsc_root = NULL;
@@ -588,6 +589,10 @@ cmd_create (const cli_t *cli)
   rec.id = (char *) cli->id;
   egress = egress_entries (profile->egress, profile->n_egress);
   rec.egress = egress;
+  ingress = xmalloc0 ((profile->n_ingress + 1) * sizeof (char *));
+  for (size_t i = 0; i < profile->n_ingress; i++)
+    ingress[i] = ingress_port_format (&profile->ingress[i]);
+  rec.ingress = ingress;
   rec.log_group = profile->log_group;
   if (profile_has_domains (profile))
     {

@@ -31,6 +31,7 @@ state_record_release (state_record_t *r)
   free (r->audit_key);
   strv_free (r->delegate_args);
   strv_free (r->egress);
+  strv_free (r->ingress);
   free (r->dns_upstream);
   strv_free (r->ask);
   strv_free (r->ask_alert);
@@ -222,6 +223,8 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
   if (r->egress)
     {
       json_set (obj, "egress", strv_to_json (r->egress));
+      if (r->ingress)
+        json_set (obj, "ingress", strv_to_json (r->ingress));
       json_set (obj, "log_group", json_new_int (r->log_group));
     }
   if (r->dns_upstream)
@@ -275,6 +278,7 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
   r.audit_key = dup_opt (obj, "audit_key");
   json_bool (json_get (obj, "audit_fsync"), &r.audit_fsync);
   r.egress = strv_from_json (json_get (obj, "egress"));
+  r.ingress = strv_from_json (json_get (obj, "ingress"));
   r.delegate_args = strv_from_json (json_get (obj, "delegate_args"));
   json_int64 (json_get (obj, "log_group"), &group);
   r.log_group = (int) group;

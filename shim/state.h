@@ -25,6 +25,7 @@ struct state_record_s
   char *id;
   char **delegate_args; /* global flags the delegate gets on every command (runsc) */
   char **egress;        /* canonical allowlist entries, NULL-terminated */
+  char **ingress;       /* published ports ("8080/tcp"), NULL-terminated */
   int log_group;
   /* The DNS guard's plan when egress has domain names (else NULL / 0). */
   char *dns_upstream;

@@ -277,3 +277,35 @@ egress_rule_within (const egress_rule_t *inner, const egress_rule_t *outer)
   clear_host_bits (masked, inner->family == AF_INET ? 4 : 16, outer->prefix);
   return memcmp (masked, outer->addr, inner->family == AF_INET ? 4 : 16) == 0;
 }
+
+int
+ingress_port_parse (const char *s, ingress_port_t *ret, corral_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (s);
+  char *proto = strchr (copy, '/');
+  ingress_port_t p = { 0 };
+  unsigned long v;
+
+  if (proto)
+    *proto++ = '\0';
+  if (parse_u (copy, 65535, &v) < 0 || v == 0)
+    return corral_error_make (err, 0, "ingress entry \"%s\": \"%s\" is not a port (1-65535)", s, copy);
+  p.port = (uint16_t) v;
+  if (proto && str_eq (proto, "tcp"))
+    p.proto = IPPROTO_TCP;
+  else if (proto && str_eq (proto, "udp"))
+    p.proto = IPPROTO_UDP;
+  else if (proto)
+    return corral_error_make (err, 0, "ingress entry \"%s\": protocol \"%s\" is not tcp or udp", s, proto);
+  *ret = p;
+  return 0;
+}
+
+char *
+ingress_port_format (const ingress_port_t *p)
+{
+  char *out;
+
+  xasprintf (&out, "%u%s", p->port, p->proto == IPPROTO_TCP ? "/tcp" : p->proto == IPPROTO_UDP ? "/udp" : "");
+  return out;
+}

@@ -57,4 +57,19 @@ egress_rule_is_name (const egress_rule_t *r)
  * label (an escaped one from the wire) matches nothing. */
 bool egress_rule_matches_name (const egress_rule_t *r, const char *name);
 
+/* Inbound: a port of the container that a profile publishes.  New
+ * connections into the container reach only these (hooks/nft.c). */
+struct ingress_port_s
+{
+  uint16_t port;
+  uint8_t proto; /* 0 = TCP and UDP, IPPROTO_TCP, IPPROTO_UDP */
+};
+typedef struct ingress_port_s ingress_port_t;
+
+#define INGRESS_MAX_PORTS 64
+
+/* "8080/tcp", "53/udp", "8080" (TCP and UDP). */
+int ingress_port_parse (const char *s, ingress_port_t *ret, corral_error_t *err);
+char *ingress_port_format (const ingress_port_t *p);
+
 #endif

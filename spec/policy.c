@@ -515,6 +515,30 @@ set_egress (corral_profile_t *p, char *const *entries, const char *path, corral_
   return 0;
 }
 
+/* "ingress": {"allow": ["8080/tcp", ...]}: what a container serves. */
+static int
+parse_ingress (corral_profile_t *p, const json_t *in, const char *path, corral_error_t *err)
+{
+  static const char *const keys[] = { "allow", NULL };
+  cleanup_strv char **allow = NULL;
+  cleanup_free ingress_port_t *ports = NULL;
+  size_t n;
+
+  if (json_check_keys (in, path, keys, err) < 0 || get_strv (in, "allow", path, NULL, &allow, err) < 0)
+    return -1;
+  n = strv_len (allow);
+  if (n > INGRESS_MAX_PORTS)
+    return corral_error_make (err, 0, "%s.allow: %zu entries, at most %d are supported", path, n, INGRESS_MAX_PORTS);
+  ports = xmalloc0 ((n ? n : 1) * sizeof (*ports));
+  for (size_t i = 0; i < n; i++)
+    if (ingress_port_parse (allow[i], &ports[i], err) < 0)
+      return corral_error_wrap (err, "%s.allow[%zu]", path, i);
+  free (p->ingress);
+  p->ingress = steal_pointer (&ports);
+  p->n_ingress = n;
+  return 0;
+}
+
 /* egress.ask: domain names only, each a request a human decides on. */
 static int
 set_ask (corral_profile_t *p, char *const *entries, const char *path, corral_error_t *err)
@@ -691,8 +715,8 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
                corral_error_t *err)
 {
   static const char *const keys[]
-      = { "description", "inherits",  "runtime", "user",        "filesystem", "capabilities", "rlimits", "seccomp",
-          "environment", "resources", "egress",  "overridable", "budgets",    "dns",          NULL };
+      = { "description", "inherits",  "runtime", "user",    "filesystem",  "capabilities", "rlimits", "seccomp",
+          "environment", "resources", "egress",  "ingress", "overridable", "budgets",      "dns",     NULL };
   cleanup_free char *path = NULL;
 
   xasprintf (&path, "profiles.%s", name);
@@ -711,6 +735,7 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
       || parse_section (p, obj, "environment", path, parse_environment, err) < 0
       || parse_section (p, obj, "resources", path, parse_resources, err) < 0
       || parse_section (p, obj, "egress", path, parse_egress, err) < 0
+      || parse_section (p, obj, "ingress", path, parse_ingress, err) < 0
       || parse_section (p, obj, "budgets", path, parse_budgets, err) < 0
       || parse_section (p, obj, "dns", path, parse_dns, err) < 0
       || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0
@@ -975,6 +1000,7 @@ profile_clear (corral_profile_t *p)
   strv_free (p->env_patterns);
   strv_free (p->overridable);
   free (p->egress);
+  free (p->ingress);
   free (p->ask);
   strv_free (p->ask_alert);
   free (p->dns_upstream);
@@ -1124,6 +1150,9 @@ profile_copy (const corral_profile_t *src)
   p->egress = xmalloc0 ((src->n_egress ? src->n_egress : 1) * sizeof (*p->egress));
   if (src->n_egress)
     memcpy (p->egress, src->egress, src->n_egress * sizeof (*p->egress));
+  p->ingress = xmalloc0 ((src->n_ingress ? src->n_ingress : 1) * sizeof (*p->ingress));
+  if (src->n_ingress)
+    memcpy (p->ingress, src->ingress, src->n_ingress * sizeof (*p->ingress));
   p->ask = xmalloc0 ((src->n_ask ? src->n_ask : 1) * sizeof (*p->ask));
   if (src->n_ask)
     memcpy (p->ask, src->ask, src->n_ask * sizeof (*p->ask));

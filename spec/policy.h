@@ -91,6 +91,9 @@ struct corral_profile_s
   egress_rule_t *egress; /* allowlist; everything else is denied */
   size_t n_egress;
   uint16_t log_group; /* NFLOG group of denied packets */
+  /* Ports that new inbound connections may reach; all others are dropped. */
+  ingress_port_t *ingress;
+  size_t n_ingress;
   /* Names held for a human's approval (corral approve/deny) by the guard. */
   egress_rule_t *ask;
   size_t n_ask;

@@ -106,6 +106,48 @@ start_agent() {
     assert_not_contains "$output" "OCI state on stdin" "not the hook's message"
 }
 
+# serve_two_ports [PODMAN ARGS...]: an agent serving the same page on 8080
+# (published by the policy) and 8081 (not); both are up, seen from inside.
+serve_two_ports() {
+    policy_with "p['profiles']['default']['ingress'] = {'allow': ['8080/tcp']}"
+    run_podman run -d --name "$NAME" "$@" "$CORRAL_TEST_IMAGE" sh -c \
+        'mkdir -p /tmp/www && echo served >/tmp/www/index.html && httpd -p 8081 -h /tmp/www && exec httpd -f -p 8080 -h /tmp/www'
+    local port
+    for port in 8080 8081; do
+        wait_for 10 sh -c "podman exec '$NAME' timeout 3 wget -q -O- http://127.0.0.1:$port/ | grep -q served" ||
+            die "port $port does not answer inside the container"
+    done
+    AGENT_IP=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$NAME")
+    [ -n "$AGENT_IP" ] || die "the agent has no address"
+}
+
+# http_get IP PORT: the page, or "failed: REASON" within 3 s.
+http_get() {
+    /usr/bin/python3 -c '
+import sys, urllib.request
+try:
+    print(urllib.request.urlopen("http://%s:%s/" % (sys.argv[1], sys.argv[2]), timeout=3).read().decode().strip())
+except Exception as e:
+    print("failed: %s" % e)' "$1" "$2"
+}
+
+@test "inbound: a new connection reaches only the ports the profile publishes" {
+    serve_two_ports
+    assert_eq "$(http_get "$AGENT_IP" 8080)" "served" "the published port answers a peer on the bridge"
+    assert_contains "$(http_get "$AGENT_IP" 8081)" "failed" "an unpublished port does not"
+    run_corral egress show "$(podman inspect -f '{{.Id}}' "$NAME")"
+    local denied
+    denied=$(echo "$output" | awk '$1 == "input" && $2 == "inbound:" && $3 == "deny" { print $5 }')
+    [ "${denied:-0}" -ge 1 ] || die "the inbound deny counter did not increase: $output"
+}
+
+@test "inbound under gVisor: the published port answers, an unpublished one does not" {
+    command -v runsc >/dev/null || skip "runsc is not installed (Debian package runsc)"
+    serve_two_ports --annotation run.corral.runtime=gvisor
+    assert_eq "$(http_get "$AGENT_IP" 8080)" "served" "the published port answers a peer on the bridge"
+    assert_contains "$(http_get "$AGENT_IP" 8081)" "failed" "an unpublished port does not"
+}
+
 @test "the offline profile has a table too, and nothing but loopback" {
     run_podman run -d --name "$NAME" --annotation run.corral.profile=offline "$CORRAL_TEST_IMAGE" sleep 300
     run_corral egress show "$output"

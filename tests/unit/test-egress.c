@@ -262,18 +262,31 @@ parse_policy (const char *text, corral_error_t *err)
 }
 
 static void
+profile_section_fails (const char *section, const char *value, const char *needle1, const char *what)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *text = NULL;
+  cleanup_policy corral_policy_t *p = NULL;
+
+  xasprintf (&text, "{\"profiles\":{\"default\":{\"%s\":%s}}}", section, value);
+  p = parse_policy (text, &err);
+  ok (p == NULL, "%s is refused", what);
+  like (err ? err->msg : NULL, needle1, "%s: message has \"%s\"", what, needle1);
+}
+
+static void
 profile_fails (const char *egress, const char *needle1, const char *needle2, const char *what)
 {
   cleanup_error corral_error_t err = NULL;
   cleanup_free char *text = NULL;
   cleanup_policy corral_policy_t *p = NULL;
 
+  profile_section_fails ("egress", egress, needle1, what);
+  if (needle2 == NULL)
+    return;
   xasprintf (&text, "{\"profiles\":{\"default\":{\"egress\":%s}}}", egress);
   p = parse_policy (text, &err);
-  ok (p == NULL, "%s is refused", what);
-  like (err ? err->msg : NULL, needle1, "%s: message has \"%s\"", what, needle1);
-  if (needle2)
-    like (err ? err->msg : NULL, needle2, "%s: message has \"%s\"", what, needle2);
+  like (err ? err->msg : NULL, needle2, "%s: message has \"%s\"", what, needle2);
 }
 
 /* Entry i of a profile's allowlist in canonical text (malloc'd). */
@@ -858,6 +871,64 @@ test_harden_hooks (void)
     }
 }
 
+/* Inbound: the ports a profile publishes. */
+static void
+test_ingress (void)
+{
+  static const struct
+  {
+    const char *in, *out;
+  } good[] = { { "8080/tcp", "8080/tcp" }, { "53/udp", "53/udp" }, { "9000", "9000" }, { "65535/tcp", "65535/tcp" } };
+  static const char *const bad[] = { "0/tcp", "65536", "8080/sctp", "http", "", "80/", "-1", "1.2.3.4:80" };
+
+  for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      ingress_port_t p;
+
+      if (ok (ingress_port_parse (good[i].in, &p, &err) == 0, "ingress \"%s\" parses", good[i].in))
+        {
+          cleanup_free char *text = ingress_port_format (&p);
+          is_str (text, good[i].out, "and formats back");
+        }
+    }
+  for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      ingress_port_t p;
+
+      int r = ingress_port_parse (bad[i], &p, &err);
+
+      ok (r < 0 && err && strstr (err->msg, "ingress entry"), "ingress \"%s\" is refused: %s", bad[i],
+          err ? err->msg : "(accepted)");
+    }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_policy corral_policy_t *p
+        = parse_policy ("{\"profiles\":{\"default\":{\"ingress\":{\"allow\":[\"8080/tcp\",\"53\"]}},"
+                        "\"child\":{\"inherits\":\"default\"}}}",
+                        &err);
+    const corral_profile_t *c = p ? policy_find_profile (p, "child") : NULL;
+
+    if (ok (c != NULL, "a profile with ingress ports parses: %s", err ? err->msg : ""))
+      {
+        is_int ((long long) c->n_ingress, 2, "inherited: two published ports");
+        is_int (c->ingress[0].port, 8080, "the first is 8080");
+        is_int (c->ingress[1].proto, 0, "the second is TCP and UDP");
+      }
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_policy corral_policy_t *p = parse_policy ("{\"profiles\":{\"default\":{}}}", &err);
+    const corral_profile_t *d = p ? policy_find_profile (p, "default") : NULL;
+
+    ok (d && d->n_ingress == 0, "no ingress section: nothing is published");
+  }
+  profile_section_fails ("ingress", "{\"allow\":[\"80/tcp\",\"x\"]}", "profiles.default.ingress.allow[1]",
+                         "a bad port at index 1");
+  profile_section_fails ("ingress", "{\"ports\":[\"80\"]}", "\"ports\"", "an unknown ingress key");
+}
+
 int
 main (void)
 {
@@ -868,5 +939,6 @@ main (void)
   test_state_pid ();
   test_describe_packet ();
   test_harden_hooks ();
+  test_ingress ();
   return done_testing ();
 }
