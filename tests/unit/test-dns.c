@@ -518,50 +518,98 @@ test_hostile (void)
 
 /* ---- garbage ---- */
 
+static uint64_t
+xorshift (uint64_t *s)
+{
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+/* Packet i of the garbage run: random bytes, or a real packet with a few
+ * bytes changed and maybe cut short, so the parsers' success paths are
+ * reached too.  Returns its length. */
+static size_t
+garbage_packet (uint64_t *s, int i, uint8_t *const *real, const size_t *real_len, size_t n_real, uint8_t **ret)
+{
+  size_t n;
+  uint8_t *buf;
+
+  if (i % 2 == 0)
+    {
+      n = (size_t) (xorshift (s) % 600);
+      buf = xmalloc (n ? n : 1);
+      for (size_t k = 0; k < n; k++)
+        buf[k] = (uint8_t) xorshift (s);
+    }
+  else
+    {
+      size_t which = (size_t) (xorshift (s) % n_real), flips = 1 + (size_t) (xorshift (s) % 4);
+
+      n = real_len[which];
+      buf = xmalloc (n);
+      memcpy (buf, real[which], n);
+      for (size_t k = 0; k < flips; k++)
+        buf[xorshift (s) % n] = (uint8_t) xorshift (s);
+      if (xorshift (s) % 4 == 0)
+        n = (size_t) (xorshift (s) % (n + 1));
+    }
+  *ret = buf;
+  return n;
+}
+
 static void
 test_garbage (void)
 {
-  unsigned long long s = 0x9e3779b97f4a7c15ULL;
-  size_t parsed = 0;
+  static const char *const fixtures[] = { "query-a", "query-many-edns", "reply-a", "reply-cname", "reply-many-edns" };
+  enum
+  {
+    N_REAL = sizeof (fixtures) / sizeof (fixtures[0])
+  };
+  uint8_t *real[N_REAL];
+  size_t real_len[N_REAL];
+  uint64_t s = 0x9e3779b97f4a7c15ULL;
+  size_t parsed = 0, answers = 0, broken = 0;
 
+  for (size_t i = 0; i < N_REAL; i++)
+    real[i] = load_hex (fixtures[i], &real_len[i]);
   for (int i = 0; i < 20000; i++)
     {
-      size_t n;
       cleanup_free uint8_t *buf = NULL;
+      size_t n = garbage_packet (&s, i, real, real_len, N_REAL, &buf);
       dns_question_t q;
       dns_answer_t a = { 0 };
       dns_chain_t c = { 0 };
 
-      s ^= s << 13;
-      s ^= s >> 7;
-      s ^= s << 17;
-      n = (size_t) (s % 600);
-      buf = xmalloc (n ? n : 1);
-      for (size_t k = 0; k < n; k++)
-        {
-          s ^= s << 13;
-          s ^= s >> 7;
-          s ^= s << 17;
-          buf[k] = (uint8_t) s;
-        }
-      /* Plausible counts make the parser go deeper. */
-      if (n > 12)
-        {
-          buf[4] = 0;
-          buf[5] = (uint8_t) (s % 2);
-          buf[6] = 0;
-          buf[8] = buf[10] = 0;
-        }
+      /* What a parse accepts must hold its promises: a question ends
+       * inside the packet with a terminated name; an answer's records are
+       * A, AAAA or CNAME and a chain's addresses are IPv4 or IPv6. */
       if (dns_parse_question (buf, n, &q) == 0)
-        parsed++;
+        {
+          parsed++;
+          broken += q.end > n || q.end < 12 || strnlen (q.name, sizeof (q.name)) == sizeof (q.name);
+        }
       if (dns_parse_answer (buf, n, &a) == 0)
         {
+          answers++;
+          for (size_t k = 0; k < a.n; k++)
+            broken += a.rrs[k].type != 1 && a.rrs[k].type != 28 && a.rrs[k].type != 5;
           dns_answer_chain (&a, "x.test", &c);
+          for (size_t k = 0; k < c.n_addrs; k++)
+            broken += c.addrs[k].family != AF_INET && c.addrs[k].family != AF_INET6;
           dns_chain_release (&c);
         }
       dns_answer_release (&a);
     }
-  ok (true, "20000 random packets parsed without a crash (%zu had a question)", parsed);
+  for (size_t i = 0; i < N_REAL; i++)
+    free (real[i]);
+  is_int ((long long) broken, 0,
+          "20000 random and mutated packets: what parsed (%zu questions, %zu answers) is within the packet and well "
+          "formed",
+          parsed, answers);
+  ok (parsed > 1000 && answers > 1000, "the run reaches the parsers' success paths (%zu questions, %zu answers)",
+      parsed, answers);
 }
 
 /* ---- domain-name allowlist entries ---- */
