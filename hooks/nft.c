@@ -466,7 +466,7 @@ add_fresh_table (struct batch *bt)
   add_svc_sets (bt);
 }
 
-/* ---- budgets (issue 9): a byte quota and a connection-rate breaker ---- */
+/* ---- budgets: a byte quota and a connection-rate breaker ---- */
 
 static void
 add_budget_obj (struct batch *bt, uint32_t type, const char *name, uint64_t quota_bytes, uint16_t flags)
@@ -877,7 +877,7 @@ add_dns_wire_rules (struct batch *bt, const char *chain, const nft_dns_wire_t *w
 }
 
 /* gVisor's netstack writes frames to a packet socket, which the IP output
- * hook never sees (measured, FACTS.md); an egress hook on the device does.
+ * hook never sees (measured, docs/facts.md); an egress hook on the device does.
  * It is stateless: ARP passes, and the allowlist matches every packet of an
  * allowed client flow by destination. */
 static void

@@ -1,4 +1,4 @@
-/* corral: the budget watchdog (issue 9).  Set up in the poststart hook, where
+/* corral: the budget watchdog.  Set up in the poststart hook, where
  * every failure fails the hook (runc then kills the container); the loop
  * runs detached, bound to the container's init by pidfd. */
 #include "config.h"

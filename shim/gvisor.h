@@ -1,7 +1,7 @@
 /* corral: handing containers to gVisor's runsc.  runsc takes its own global
  * flags (its own --root, platform, network, seccomp), rejects some of runc's
  * command flags, and on this kernel needs /proc/sys/net hidden before it
- * will run a networked sandbox (FACTS.md). */
+ * will run a networked sandbox (docs/facts.md). */
 #ifndef CORRAL_GVISOR_H
 #define CORRAL_GVISOR_H
 

@@ -11,7 +11,7 @@
 #include "spec/json.h"
 #include "util.h"
 
-/* The log sink is one of the two globals STYLE.md allows. */
+/* The log sink is one of the two globals HACKING.md allows. */
 static struct
 {
   int fd;

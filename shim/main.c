@@ -392,7 +392,7 @@ gvisor_after_create (const cli_t *cli, const state_record_t *rec, corral_error_t
 }
 
 /* Which engine is calling, for the audit log: from its annotations, or the
- * shape of its --root (FACTS.md). */
+ * shape of its --root (docs/facts.md). */
 static const char *
 engine_name (const cli_t *cli, const json_t *annotations)
 {

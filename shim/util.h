@@ -60,7 +60,7 @@ steal_fd (int *fd)
   return r;
 }
 
-/* Out of memory is not propagated: corral aborts (see STYLE.md). */
+/* Out of memory is not propagated: corral aborts (see HACKING.md). */
 void *xmalloc (size_t n);
 void *xmalloc0 (size_t n);
 void *xrealloc (void *p, size_t n);

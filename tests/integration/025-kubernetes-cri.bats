@@ -69,7 +69,7 @@ setup_file() {
 
     # The contrib config plus what this machine and this test need: the
     # local pause image (nothing can be pulled), root without
-    # CAP_SYS_RESOURCE (FACTS.md: restrict_oom_score_adj), and the CNI
+    # CAP_SYS_RESOURCE (docs/facts.md: restrict_oom_score_adj), and the CNI
     # plugins and network of the test's own.
     awk -v img="$PAUSE_IMAGE" '
         { print }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Budgets and circuit breakers (issue 9): the watchdog kills or freezes a
+# Budgets and circuit breakers: the watchdog kills or freezes a
 # container whose budget runs out, alerts, and a frozen one resumes only on
 # a human's word; egress bytes and connection rate trip the same breaker;
 # an agent over its daily total cannot start containers.  Network traffic

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Spend and API-call budgets (issue 9): a meter command the watchdog runs,
+# Spend and API-call budgets: a meter command the watchdog runs,
 # usage a gateway pushes with `corral budget report`, and meter failures.
 
 load ../lib/helpers

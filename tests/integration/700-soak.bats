@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Concurrency and soak (issue 7): 100 containers started at once through
+# Concurrency and soak: 100 containers started at once through
 # Podman with the default profile, then 1 000 `podman run --rm` in a row
 # while one long-lived container keeps its egress logger and budget watchdog
 # busy.  Afterwards: no corral process, state record or nft table of the

@@ -16,7 +16,7 @@ CORRAL_TEST_IMAGE=${CORRAL_TEST_IMAGE:-localhost/corral-test-bb:$(cat "$TESTS_DI
     "$TESTS_DIR/lib/syscall-probe.c" "$TESTS_DIR/lib/dns-junk.c" | sha256sum | cut -c1-12)}
 
 # Podman, confined to a containers.conf that drops the default ulimits that
-# fail on this machine (FACTS.md) and names corral a JSON-log runtime.
+# fail on this machine (docs/facts.md) and names corral a JSON-log runtime.
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$TESTS_DIR/lib/containers.conf}
 
 # die MESSAGE: fail the current test with a message.
