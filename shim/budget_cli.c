@@ -34,9 +34,8 @@ any_daily (const corral_budgets_t *b)
 }
 
 int
-budget_check_create (const corral_profile_t *p, const json_t *annotations, corral_error_t *err)
+budget_check_create (const corral_profile_t *p, const char *agent, corral_error_t *err)
 {
-  const char *agent = budget_agent (annotations);
   cleanup_json json_t *ledger = NULL;
   int64_t used[BUDGET_N_DAILY];
   char day[16];
@@ -64,8 +63,8 @@ budget_check_create (const corral_profile_t *p, const json_t *annotations, corra
 }
 
 int
-budget_write_plan (const char *state_dir, const corral_profile_t *p, const char *id, const json_t *annotations,
-                   corral_error_t *err)
+budget_write_plan (const char *state_dir, const corral_profile_t *p, const char *id, const char *agent,
+                   const json_t *annotations, corral_error_t *err)
 {
   cleanup_json json_t *plan = NULL;
   cleanup_free char *data = NULL;
@@ -73,7 +72,7 @@ budget_write_plan (const char *state_dir, const corral_profile_t *p, const char 
 
   if (!budget_any (&p->budgets))
     return 0;
-  plan = budget_plan_new (&p->budgets, id, budget_agent (annotations));
+  plan = budget_plan_new (&p->budgets, id, agent);
   /* The meter gets them on stdin: a gateway may key usage on them. */
   if (p->budgets.meter)
     json_set (plan, "annotations", annotations ? json_deep_copy (annotations) : json_new_object ());

@@ -13,10 +13,10 @@
 #include "spec/policy.h"
 
 /* Refuse a container whose agent has used up a daily total. */
-int budget_check_create (const corral_profile_t *p, const json_t *annotations, corral_error_t *err);
+int budget_check_create (const corral_profile_t *p, const char *agent, corral_error_t *err);
 /* budget.json in the container's state directory (nothing without budgets). */
-int budget_write_plan (const char *state_dir, const corral_profile_t *p, const char *id, const json_t *annotations,
-                       corral_error_t *err);
+int budget_write_plan (const char *state_dir, const corral_profile_t *p, const char *id, const char *agent,
+                       const json_t *annotations, corral_error_t *err);
 
 /* Is the container tripped?  1 with the event in *ret_event (may be NULL). */
 int budget_tripped (const char *state_dir, char **ret_event);

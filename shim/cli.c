@@ -125,7 +125,7 @@ in_list (const char *const *list, const char *name)
 /* runc's global flags that take a value; the booleans are debug,
  * systemd-cgroup, help and version. */
 static const char *const global_value_flags[] = { "root", "log", "log-format", "criu", "rootless", NULL };
-static const char *const own_value_flags[] = { "policy", "delegate", "profile", NULL };
+static const char *const own_value_flags[] = { "policy", "delegate", "profile", "tenant", NULL };
 
 static int
 take_value (int argc, char **argv, int *i, const char *inline_value, const char *name, const char **ret,
@@ -226,6 +226,8 @@ cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err)
             cli.policy = value;
           else if (str_eq (name, "delegate"))
             cli.delegate = value;
+          else if (str_eq (name, "tenant"))
+            cli.tenant = value;
           else
             cli.profile = value;
           continue;

@@ -19,6 +19,7 @@ struct cli_s
   const char *policy;   /* --policy */
   const char *delegate; /* --delegate */
   const char *profile;  /* --profile */
+  const char *tenant;   /* --tenant: whose daily budgets (the operator's choice) */
   bool help;            /* --help/-h before any command */
   bool version;         /* --version/-v before any command */
 

@@ -34,8 +34,17 @@ agent_entry (const json_t *ledger, const char *agent, const char *day)
   return e && str_eq (json_get_string (e, "day"), day) ? e : NULL;
 }
 
-void
-ledger_get (const json_t *ledger, const char *agent, const char *day, int64_t ret[BUDGET_N_DAILY])
+/* "TENANT/AGENT" lies inside TENANT (spec/budget.h budget_identity):
+ * the length of TENANT, or 0 for an identity without one. */
+static size_t
+tenant_len (const char *agent)
+{
+  const char *slash = strchr (agent, '/');
+  return slash ? (size_t) (slash - agent) : 0;
+}
+
+static void
+entry_get (const json_t *ledger, const char *agent, const char *day, int64_t ret[BUDGET_N_DAILY])
 {
   json_t *e = agent_entry (ledger, agent, day);
 
@@ -44,6 +53,25 @@ ledger_get (const json_t *ledger, const char *agent, const char *day, int64_t re
       ret[k] = 0;
       if (e && (!json_int64 (json_get (e, budget_internal_key ((enum budget_kind) k)), &ret[k]) || ret[k] < 0))
         ret[k] = 0;
+    }
+}
+
+/* An agent inside a tenant has used, of each budget, the more of its own
+ * total and its tenant's: the same daily limits hold for both. */
+void
+ledger_get (const json_t *ledger, const char *agent, const char *day, int64_t ret[BUDGET_N_DAILY])
+{
+  size_t n = tenant_len (agent);
+
+  entry_get (ledger, agent, day, ret);
+  if (n > 0)
+    {
+      cleanup_free char *tenant = xstrndup (agent, n);
+      int64_t t[BUDGET_N_DAILY];
+
+      entry_get (ledger, tenant, day, t);
+      for (int k = 0; k < BUDGET_N_DAILY; k++)
+        ret[k] = t[k] > ret[k] ? t[k] : ret[k];
     }
 }
 
@@ -80,20 +108,8 @@ fresh_entry (json_t *agents, const char *agent, const char *day)
   return e;
 }
 
-void
-ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
-{
-  ledger_add_usage (ledger, agent, day, add);
-  {
-    json_t *e = json_get (json_get (ledger, "agents"), agent);
-    int64_t n = 0;
-    json_int64 (json_get (e, "containers"), &n);
-    json_set (e, "containers", json_new_int (n + 1));
-  }
-}
-
-void
-ledger_add_usage (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
+static void
+entry_add (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY], int containers)
 {
   json_t *e = fresh_entry (today_agents (ledger, day), agent, day);
   int64_t v;
@@ -105,6 +121,35 @@ ledger_add_usage (json_t *ledger, const char *agent, const char *day, const int6
       v = add[k] > 0 && v > INT64_MAX - add[k] ? INT64_MAX : v + (add[k] > 0 ? add[k] : 0);
       json_set (e, budget_internal_key ((enum budget_kind) k), json_new_int (v));
     }
+  v = 0;
+  json_int64 (json_get (e, "containers"), &v);
+  json_set (e, "containers", json_new_int (v + containers));
+}
+
+/* Charged to the identity and to its tenant. */
+static void
+charge (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY], int containers)
+{
+  size_t n = tenant_len (agent);
+
+  entry_add (ledger, agent, day, add, containers);
+  if (n > 0)
+    {
+      cleanup_free char *tenant = xstrndup (agent, n);
+      entry_add (ledger, tenant, day, add, containers);
+    }
+}
+
+void
+ledger_add (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
+{
+  charge (ledger, agent, day, add, 1);
+}
+
+void
+ledger_add_usage (json_t *ledger, const char *agent, const char *day, const int64_t add[BUDGET_N_DAILY])
+{
+  charge (ledger, agent, day, add, 0);
 }
 
 /* ---- history: what anomalies are measured against (kept across days) ---- */
@@ -150,10 +195,9 @@ ledger_note_connection_rate (json_t *ledger, const char *agent, int64_t rate_mil
   json_set (h, "connections_per_minute_milli", json_new_int (b));
 }
 
-void
-ledger_reset (json_t *ledger, const char *agent, const char *day, const char *reason, int64_t time_ms)
+static void
+entry_reset (json_t *e, const char *reason, int64_t time_ms)
 {
-  json_t *e = fresh_entry (today_agents (ledger, day), agent, day);
   json_t *resets = json_ensure_array (e, "resets");
   json_t *r = json_new_object ();
   char when[32];
@@ -164,6 +208,25 @@ ledger_reset (json_t *ledger, const char *agent, const char *day, const char *re
   json_set (r, "time", json_new_string (when));
   json_set (r, "reason", json_new_string (reason));
   json_push (resets, r);
+}
+
+/* A tenant's reset covers the agents inside it (else each would still be
+ * refused on its own total); an agent's, only itself. */
+void
+ledger_reset (json_t *ledger, const char *agent, const char *day, const char *reason, int64_t time_ms)
+{
+  json_t *agents = today_agents (ledger, day);
+  size_t n = strlen (agent);
+
+  entry_reset (fresh_entry (agents, agent, day), reason, time_ms);
+  if (tenant_len (agent) > 0)
+    return;
+  for (size_t i = 0; i < json_len (agents); i++)
+    {
+      const char *key = json_key_at (agents, i);
+      if (strncmp (key, agent, n) == 0 && key[n] == '/')
+        entry_reset (json_value_at (agents, i), reason, time_ms);
+    }
 }
 
 int

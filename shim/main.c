@@ -106,6 +106,7 @@ usage (FILE *f)
               "  --policy FILE     policy file (default " CORRAL_POLICY_PATH ", or $CORRAL_POLICY)\n"
               "  --delegate PATH   runtime to delegate to (default: the profile's runtime)\n"
               "  --profile NAME    profile for containers created by this invocation\n"
+              "  --tenant NAME     whose daily budgets they count against (run.corral.agent narrows within)\n"
               "\n"
               "See corral(8) and corral-policy(5).\n");
 }
@@ -500,6 +501,7 @@ cmd_create (const cli_t *cli)
   cleanup_strv char **ask = NULL;
   cleanup_strv char **fixed = NULL;
   cleanup_free char *runsc_root = NULL;
+  cleanup_free char *agent = NULL;
   changes_t changes = { 0 };
   const char *bundle = cli->bundle ? cli->bundle : ".";
   state_record_t rec = { 0 };
@@ -540,7 +542,8 @@ cmd_create (const cli_t *cli)
       changes_release (&changes);
       return fail (&err);
     }
-  if (budget_check_create (profile, json_get (spec, "annotations"), &err) < 0)
+  if (budget_identity (cli->tenant, policy->tenant_annotation, json_get (spec, "annotations"), &agent, &err) < 0
+      || budget_check_create (profile, agent, &err) < 0)
     {
       changes_release (&changes);
       return fail (&err);
@@ -550,9 +553,8 @@ cmd_create (const cli_t *cli)
     log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
   {
     cleanup_json json_t *fields = create_fields (profile, spec, &changes);
-    audit_subject_t who = { .container = cli->id,
-                            .agent = budget_agent (json_get (spec, "annotations")),
-                            .engine = engine_name (cli, json_get (spec, "annotations")) };
+    audit_subject_t who
+        = { .container = cli->id, .agent = agent, .engine = engine_name (cli, json_get (spec, "annotations")) };
     changes_release (&changes);
     /* No record, no container (unless the policy chose fail-open). */
     if (audit_append (&policy->audit, &who, "create", fields, &err) < 0)
@@ -607,7 +609,7 @@ cmd_create (const cli_t *cli)
       rec.ask_timeout = (int) profile->ask_timeout;
       rec.ask_alert = profile->ask_alert;
     }
-  rec.agent = (char *) budget_agent (json_get (spec, "annotations"));
+  rec.agent = agent;
   rec.engine = (char *) engine_name (cli, json_get (spec, "annotations"));
   rec.audit_path = policy->audit.path;
   rec.audit_key = policy->audit.key_path;
@@ -624,7 +626,7 @@ cmd_create (const cli_t *cli)
    * whatever a half-finished create left. */
   if (state_record_write (state_base (), cli->root, cli->id, &rec, &err) < 0)
     return fail (&err);
-  if (budget_write_plan (state_dir, profile, cli->id, json_get (spec, "annotations"), &err) < 0
+  if (budget_write_plan (state_dir, profile, cli->id, agent, json_get (spec, "annotations"), &err) < 0
       || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &rec, &err) < 0))
     {
       (void) state_record_remove (state_base (), cli->root, cli->id, NULL);

@@ -395,6 +395,48 @@ budget_agent (const json_t *annotations)
   return a && *a ? a : "unnamed";
 }
 
+/* A tenant is one path element: the ledger treats "A/B" as inside "A". */
+static bool
+tenant_name_ok (const char *t)
+{
+  if (t == NULL || *t == '\0' || strlen (t) > 253)
+    return false;
+  for (const char *c = t; *c; c++)
+    if (*c == '/' || (unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
+      return false;
+  return true;
+}
+
+int
+budget_identity (const char *tenant_flag, const char *tenant_annotation, const json_t *annotations, char **ret,
+                 corral_error_t *err)
+{
+  const char *tenant = tenant_flag;
+  const char *agent = json_get_string (annotations, "run.corral.agent");
+
+  if (tenant == NULL && tenant_annotation)
+    {
+      tenant = json_get_string (annotations, tenant_annotation);
+      if (tenant == NULL || *tenant == '\0')
+        return corral_error_make (err, 0,
+                                  "the policy takes the tenant from annotation %s, which this container does not "
+                                  "have: set it in the engine, or pass --tenant",
+                                  tenant_annotation);
+    }
+  if (tenant == NULL)
+    {
+      *ret = xstrdup (budget_agent (annotations));
+      return 0;
+    }
+  if (!tenant_name_ok (tenant))
+    return corral_error_make (err, 0, "tenant \"%s\": a tenant is printable ASCII without '/' or spaces", tenant);
+  if (agent && *agent)
+    xasprintf (ret, "%s/%s", tenant, agent);
+  else
+    *ret = xstrdup (tenant);
+  return 0;
+}
+
 /* ---- plan ---- */
 
 json_t *

@@ -95,6 +95,15 @@ int budget_apply_annotation (corral_budgets_t *b, const char *key, const char *v
  * the CRI names, else "unnamed" (all such containers share one total). */
 const char *budget_agent (const json_t *annotations);
 
+/* Who a container's daily totals belong to.  The operator names the tenant
+ * (--tenant, or the engine-set annotation the policy names in
+ * tenant.annotation); the container's run.corral.agent can only narrow
+ * within it: "TENANT/AGENT" is charged to itself and to TENANT, so a fresh
+ * agent name gets no fresh day and no other tenant's totals are reachable.
+ * Without a tenant, the annotation alone (trusted: see docs). */
+int budget_identity (const char *tenant_flag, const char *tenant_annotation, const json_t *annotations, char **ret,
+                     corral_error_t *err);
+
 /* The plan the poststart hook and the watchdog read (budget.json in the
  * container's state directory). */
 json_t *budget_plan_new (const corral_budgets_t *b, const char *id, const char *agent);

@@ -882,10 +882,30 @@ parse_gvisor (corral_policy_t *p, const json_t *g, corral_error_t *err)
   return 0;
 }
 
+/* "tenant": {"annotation": KEY}: an annotation only the engine sets (a
+ * tenant that could set it could name another tenant). */
+static int
+parse_tenant (corral_policy_t *p, const json_t *t, corral_error_t *err)
+{
+  static const char *const keys[] = { "annotation", NULL };
+
+  if (t == NULL)
+    return 0;
+  if (json_check_keys (t, "tenant", keys, err) < 0
+      || get_string (t, "annotation", "tenant", &p->tenant_annotation, err) < 0)
+    return -1;
+  if (p->tenant_annotation && str_has_prefix (p->tenant_annotation, "run.corral."))
+    return corral_error_make (err, 0,
+                              "tenant.annotation: \"%s\" is a container's own annotation; name one the engine sets, "
+                              "such as io.kubernetes.cri.sandbox-namespace",
+                              p->tenant_annotation);
+  return 0;
+}
+
 corral_policy_t *
 policy_parse (const char *data, size_t len, const char *name, corral_error_t *err)
 {
-  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "audit", "profiles", NULL };
+  static const char *const keys[] = { "default_profile", "runtimes", "gvisor", "audit", "tenant", "profiles", NULL };
   cleanup_json json_t *root = json_parse (data, len, err);
   cleanup_policy corral_policy_t *p = NULL;
   json_t *profiles;
@@ -899,7 +919,8 @@ policy_parse (const char *data, size_t len, const char *name, corral_error_t *er
   if (json_check_keys (root, "(top level)", keys, err) < 0
       || get_string (root, "default_profile", "", &p->default_profile, err) < 0
       || parse_runtimes (p, json_get (root, "runtimes"), err) < 0
-      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0 || parse_audit (p, json_get (root, "audit"), err) < 0)
+      || parse_gvisor (p, json_get (root, "gvisor"), err) < 0 || parse_audit (p, json_get (root, "audit"), err) < 0
+      || parse_tenant (p, json_get (root, "tenant"), err) < 0)
     goto fail;
 
   profiles = json_get (root, "profiles");
@@ -1024,6 +1045,7 @@ policy_free (corral_policy_t *p)
   free (p->default_profile);
   free (p->gvisor_platform);
   free (p->gvisor_network);
+  free (p->tenant_annotation);
   audit_config_release (&p->audit);
   for (size_t i = 0; i < p->n_runtimes; i++)
     {

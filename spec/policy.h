@@ -119,6 +119,9 @@ struct corral_policy_s
   char *default_profile;
   char *gvisor_platform; /* runsc --platform: ptrace, systrap or kvm */
   char *gvisor_network;  /* runsc --network: sandbox (default) or host */
+  /* The annotation the engine sets that names the tenant behind daily
+   * budgets (e.g. the Kubernetes namespace), or NULL. */
+  char *tenant_annotation;
   audit_config_t audit;
   struct runtime_s *runtimes;
   size_t n_runtimes;

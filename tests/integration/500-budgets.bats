@@ -238,6 +238,43 @@ has_alerts() {
     assert_contains "$output" '"reason":"test: reviewed"' "with its reason"
 }
 
+# tenant_wrapper TENANT: the test's policy, with the operator's --tenant
+# (under $WORK, which teardown removes).
+tenant_wrapper() {
+    mkdir -p "$WORK/tenant-$1"
+    printf '#!/bin/sh\nexec %s --policy %s --tenant %s "$@"\n' "$CORRAL" "$WORK/policy.json" "$1" \
+        >"$WORK/tenant-$1/corral"
+    chmod 755 "$WORK/tenant-$1/corral"
+    echo "$WORK/tenant-$1/corral"
+}
+
+@test "daily total with a tenant: a fresh agent name gets no fresh day, another tenant is not charged" {
+    with_budgets '{"daily": {"cpu_seconds": 1}, "action": "kill", "grace_seconds": 1}'
+    local tenant=$AGENT
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$(tenant_wrapper "$tenant")
+    run_podman run -d --name "$NAME" --annotation run.corral.agent=first "$CORRAL_TEST_IMAGE" \
+        sh -c 'while :; do :; done'
+    wait_for 30 not_running "$NAME" || die "first container not stopped at the tenant's daily CPU total"
+    assert_eq "$(alert_field 1 agent)" "$tenant/first" "the identity is the tenant, narrowed by the agent"
+    wait_for 10 grep -q "\"agent\":\"$tenant/first\"" /var/lib/corral/usage.jsonl || die "no usage record"
+
+    # The attack: a fresh agent name, hoping for a fresh day.
+    run_podman 126 run --rm --name "$NAME-2" --annotation run.corral.agent=fresh-name "$CORRAL_TEST_IMAGE" \
+        echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "a fresh agent name inside the tenant did not run"
+    assert_contains "$output" "agent $tenant/fresh-name has used its daily cpu_seconds budget" "clear refusal"
+
+    # Control: the same agent name under another tenant is not charged.
+    RUNTIME=$(tenant_wrapper "other-$tenant")
+    run_podman run --rm --name "$NAME-3" --annotation run.corral.agent=fresh-name "$CORRAL_TEST_IMAGE" echo started
+    assert_eq "$output" "started" "another tenant still runs"
+    run_corral budget reset "$tenant" --reason "test: tenant reviewed"
+    RUNTIME=$(tenant_wrapper "$tenant")
+    run_podman run --rm --name "$NAME-2" --annotation run.corral.agent=fresh-name "$CORRAL_TEST_IMAGE" echo started
+    assert_eq "$output" "started" "the tenant's reset covers its agents"
+}
+
 @test "budget annotations only tighten" {
     with_budgets '{"wall_clock_seconds": 60}'
     run_podman 126 run --rm --name "$NAME" --annotation run.corral.budget.wall_clock_seconds=600 \

@@ -496,6 +496,80 @@ test_counter_and_cause (void)
   free (json);
 }
 
+/* Whose day: the operator's tenant, narrowed by the container's agent
+ * name; a fresh name inside a tenant gets no fresh day. */
+static void
+test_tenant (void)
+{
+  static const char annotations[] = "{\"run.corral.agent\":\"coder\",\"ns\":\"team-a\",\"bad\":\"a/b\"}";
+  cleanup_json json_t *ann = json_parse (annotations, strlen (annotations), NULL);
+  cleanup_json json_t *l = json_new_object ();
+  int64_t add[BUDGET_N_DAILY] = { 0, 2000, 0 };
+  int64_t got[BUDGET_N_DAILY];
+  const char *day = "2023-11-14";
+
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity (NULL, NULL, ann, &id, &err);
+    ok (r == 0 && str_eq (id, "coder"), "no tenant: the agent annotation");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity ("ops", "ns", ann, &id, &err);
+    ok (r == 0 && str_eq (id, "ops/coder"), "the flag's tenant, narrowed by the annotation: %s", id ? id : "(none)");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity (NULL, "ns", ann, &id, &err);
+    ok (r == 0 && str_eq (id, "team-a/coder"), "the engine's annotation names the tenant: %s", id ? id : "(none)");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity (NULL, "missing", ann, &id, &err);
+    ok (r < 0 && err && strstr (err->msg, "missing"), "a tenant annotation the container lacks: refused (%s)",
+        err ? err->msg : "accepted");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity (NULL, "bad", ann, &id, &err);
+    ok (r < 0, "a tenant with '/' could name another's: refused");
+  }
+
+  ledger_add (l, "team-a/coder", day, add);
+  ledger_get (l, "team-a/fresh-name", day, got);
+  is_int (got[BUDGET_CPU], 2000, "a fresh agent name inside the tenant sees the tenant's total");
+  ledger_get (l, "team-b/coder", day, got);
+  is_int (got[BUDGET_CPU], 0, "another tenant's agent of the same name does not");
+  ledger_add (l, "team-a/other", day, add);
+  ledger_get (l, "team-a", day, got);
+  is_int (got[BUDGET_CPU], 4000, "the tenant's total is the sum of its agents");
+  ledger_get (l, "team-a/coder", day, got);
+  is_int (got[BUDGET_CPU], 4000, "an agent sees the larger of its own and its tenant's total");
+  ledger_reset (l, "team-a", day, "reviewed", 1700000000000LL);
+  ledger_get (l, "team-a/coder", day, got);
+  is_int (got[BUDGET_CPU], 0, "a tenant's reset covers the agents inside it");
+
+  {
+    cleanup_error corral_error_t err = NULL;
+    const char *text = "{\"tenant\":{\"annotation\":\"run.corral.agent\"},\"profiles\":{\"default\":{}}}";
+    cleanup_policy corral_policy_t *p = policy_parse (text, strlen (text), "t.json", &err);
+    ok (p == NULL && err && strstr (err->msg, "the engine sets"),
+        "a container's own annotation cannot name the tenant: %s", err ? err->msg : "accepted");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    const char *text
+        = "{\"tenant\":{\"annotation\":\"io.kubernetes.cri.sandbox-namespace\"},\"profiles\":{\"default\":{}}}";
+    cleanup_policy corral_policy_t *p = policy_parse (text, strlen (text), "t.json", &err);
+    ok (p && str_eq (p->tenant_annotation, "io.kubernetes.cri.sandbox-namespace"), "an engine's annotation can");
+  }
+}
+
 int
 main (void)
 {
@@ -508,5 +582,6 @@ main (void)
   test_anomaly_history ();
   test_minute_window ();
   test_counter_and_cause ();
+  test_tenant ();
   return done_testing ();
 }
