@@ -270,6 +270,7 @@ tenant_wrapper() {
     run_podman run --rm --name "$NAME-3" --annotation run.corral.agent=fresh-name "$CORRAL_TEST_IMAGE" echo started
     assert_eq "$output" "started" "another tenant still runs"
     run_corral budget reset "$tenant" --reason "test: tenant reviewed"
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
     RUNTIME=$(tenant_wrapper "$tenant")
     run_podman run --rm --name "$NAME-2" --annotation run.corral.agent=fresh-name "$CORRAL_TEST_IMAGE" echo started
     assert_eq "$output" "started" "the tenant's reset covers its agents"
