@@ -761,11 +761,16 @@ add_inbound_device (struct batch *bt, const char *device, const nft_budget_t *bu
 }
 
 /* Stateless egress (gVisor) lets a published port's answers out: every
- * packet of such a flow has the port as its source.  UDP is not published
- * there: its answers cannot be told from new flows. */
+ * packet of such a flow has the port as its source and ACK set.  ACK is what
+ * keeps this from being a way out: a connection the agent opens from that
+ * port starts with a SYN without ACK, which meets the allowlist like any
+ * other.  UDP is not published there: its answers cannot be told from new
+ * flows. */
 static void
 add_published_source_rules (struct batch *bt, const char *chain, const ingress_port_t *ports, size_t n_ports)
 {
+  const uint8_t ack = 0x10, zero = 0;
+
   for (size_t i = 0; i < n_ports; i++)
     {
       cleanup_free char *comment = NULL;
@@ -774,11 +779,14 @@ add_published_source_rules (struct batch *bt, const char *chain, const ingress_p
 
       if (ports[i].proto == IPPROTO_UDP)
         continue;
-      xasprintf (&comment, "answers of published %u/tcp", ports[i].port);
+      xasprintf (&comment, "answers of published %u/tcp (ACK set)", ports[i].port);
       r = rule_new (bt, chain, comment);
       match_u8 (r, NFT_META_L4PROTO, IPPROTO_TCP);
       expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2);
       expr_cmp (r, NFT_CMP_EQ, &be, sizeof (be));
+      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1); /* TCP flags */
+      expr_bitwise (r, &ack, sizeof (ack));
+      expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
       expr_counter (r);
       expr_accept (r);
       rule_send (bt, r);

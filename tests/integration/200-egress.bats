@@ -109,7 +109,7 @@ start_agent() {
 # serve_two_ports [PODMAN ARGS...]: an agent serving the same page on 8080
 # (published by the policy) and 8081 (not); both are up, seen from inside.
 serve_two_ports() {
-    policy_with "p['profiles']['default']['ingress'] = {'allow': ['8080/tcp']}"
+    policy_with "p['profiles']['default']['ingress'] = {'allow': ['8080/tcp', '9090/tcp']}"
     run_podman run -d --name "$NAME" "$@" "$CORRAL_TEST_IMAGE" sh -c \
         'mkdir -p /tmp/www && echo served >/tmp/www/index.html && httpd -p 8081 -h /tmp/www && exec httpd -f -p 8080 -h /tmp/www'
     local port
@@ -146,6 +146,12 @@ except Exception as e:
     serve_two_ports --annotation run.corral.runtime=gvisor
     assert_eq "$(http_get "$AGENT_IP" 8080)" "served" "the published port answers a peer on the bridge"
     assert_contains "$(http_get "$AGENT_IP" 8081)" "failed" "an unpublished port does not"
+    # A published port is no way out: a connection the agent opens *from*
+    # it (9090, published, nothing listening) meets the allowlist.
+    start_listener "$GW" "$DENIED" "$WORK/denied.log"
+    run_podman exec "$NAME" syscall-probe connect-from 9090 "$GW" "$DENIED"
+    assert_not_contains "$output" "connect-from: ok" "the connection from a published port failed"
+    [ ! -s "$WORK/denied.log" ] || die "the denied listener saw a connection from the published port"
 }
 
 @test "the offline profile has a table too, and nothing but loopback" {

@@ -7,13 +7,16 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -30,6 +33,45 @@ try_clone_newuser (void)
   if (r > 0)
     waitpid ((pid_t) r, NULL, 0);
   return r < 0 ? -1 : 0;
+}
+
+/* connect-from SRCPORT IP PORT: a TCP connection from a chosen local port
+ * (busybox nc ignores -p when it connects), 3 s at most (non-blocking:
+ * gVisor's connect ignores SO_SNDTIMEO). */
+static long
+try_connect_from (int argc, char **argv)
+{
+  struct sockaddr_in local = { .sin_family = AF_INET }, peer = { .sin_family = AF_INET };
+  int one = 1, soerr = 0, fd;
+  socklen_t len = sizeof (soerr);
+  struct pollfd p;
+
+  if (argc != 5 || inet_pton (AF_INET, argv[3], &peer.sin_addr) != 1)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  local.sin_port = htons ((uint16_t) atoi (argv[2]));
+  peer.sin_port = htons ((uint16_t) atoi (argv[4]));
+  fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one)) < 0
+      || bind (fd, (struct sockaddr *) &local, sizeof (local)) < 0)
+    return -1;
+  if (connect (fd, (struct sockaddr *) &peer, sizeof (peer)) == 0)
+    return 0;
+  if (errno != EINPROGRESS)
+    return -1;
+  p.fd = fd;
+  p.events = POLLOUT;
+  if (poll (&p, 1, 3000) == 0)
+    {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+  if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+    return -1;
+  errno = soerr;
+  return soerr ? -1 : 0;
 }
 
 static long
@@ -131,10 +173,12 @@ main (int argc, char **argv)
     r = try_nft_delete ();
   else if (strcmp (what, "getpid") == 0)
     r = getpid ();
+  else if (strcmp (what, "connect-from") == 0)
+    r = try_connect_from (argc, argv);
   else
     {
       fprintf (stderr, "usage: syscall-probe ptrace|process_vm_readv|mount|unshare|clone-newuser|fork|bpf|keyctl|"
-                       "io_uring_setup|personality|nft-delete|getpid\n");
+                       "io_uring_setup|personality|nft-delete|getpid|connect-from SRCPORT IP PORT\n");
       return 2;
     }
   if (r < 0 && errno)
