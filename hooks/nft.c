@@ -483,9 +483,9 @@ add_budget_obj (struct batch *bt, uint32_t type, const char *name, uint64_t quot
       nftnl_obj_set_u64 (o, NFTNL_OBJ_QUOTA_BYTES, quota_bytes);
       nftnl_obj_set_u32 (o, NFTNL_OBJ_QUOTA_FLAGS, NFT_QUOTA_F_INV);
     }
-  /* Without NLM_F_EXCL an existing object is updated in place (its
+  /* Without NLM_F_CREATE only an existing object is updated in place (its
    * consumed bytes kept): that is how a grant raises the quota. */
-  nlh = batch_hdr (bt, NFT_MSG_NEWOBJ, NLM_F_CREATE | flags);
+  nlh = batch_hdr (bt, NFT_MSG_NEWOBJ, flags);
   nftnl_obj_nlmsg_build_payload (nlh, o);
   nftnl_obj_free (o);
   batch_next (bt);
@@ -618,13 +618,13 @@ add_budget_objects (struct batch *bt, const nft_budget_t *budget)
   if (budget == NULL)
     return;
   if (budget->egress_bytes > 0)
-    add_budget_obj (bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, budget->egress_bytes, NLM_F_EXCL);
+    add_budget_obj (bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, budget->egress_bytes, NLM_F_CREATE | NLM_F_EXCL);
   if (budget->connections_per_minute > 0)
-    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_EXCL);
+    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER, 0, NLM_F_CREATE | NLM_F_EXCL);
   if (budget->dns_queries_per_minute > 0)
-    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_DNS_OVER, 0, NLM_F_EXCL);
+    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_DNS_OVER, 0, NLM_F_CREATE | NLM_F_EXCL);
   if (budget->count_connections)
-    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_CONNS, 0, NLM_F_EXCL);
+    add_budget_obj (bt, NFT_OBJECT_COUNTER, NFT_BUDGET_CONNS, 0, NLM_F_CREATE | NLM_F_EXCL);
 }
 
 /* Every new outbound connection, counted (the watchdog compares its rate
@@ -1170,6 +1170,10 @@ obj_cb (const struct nlmsghdr *nlh, void *data)
   if (budget_table (o))
     {
       const char *name = nftnl_obj_get_str (o, NFTNL_OBJ_NAME);
+
+      /* Handles are never reused in a table: a new one is a new object. */
+      if (nftnl_obj_is_set (o, NFTNL_OBJ_HANDLE))
+        u->generation = u->generation * 31 + nftnl_obj_get_u64 (o, NFTNL_OBJ_HANDLE);
       if (str_eq (name, NFT_BUDGET_QUOTA))
         {
           u->bytes = nftnl_obj_get_u64 (o, NFTNL_OBJ_QUOTA_CONSUMED);
@@ -1231,14 +1235,14 @@ nft_budget_set_quota (struct mnl_socket *nl, uint64_t bytes, corral_error_t *err
   nft_budget_usage_t u;
   int ret;
 
-  /* Where the quota is: the inet table, or gVisor's netdev table. */
+  /* Where the quota is: the inet table, or gVisor's netdev table.  Never
+   * made anew: an object no rule refers to would count nothing. */
   if (nft_budget_read (nl, &u, err) < 0)
     return -1;
-  if (u.found & 1)
-    {
-      bt.family = u.quota_family;
-      bt.table = u.quota_table;
-    }
+  if (!(u.found & 1))
+    return corral_error_make (err, ENOENT, "the container's byte quota is gone from its network namespace");
+  bt.family = u.quota_family;
+  bt.table = u.quota_table;
   batch_init (&bt);
   add_budget_obj (&bt, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA, bytes, 0);
   batch_finish (&bt);

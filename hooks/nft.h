@@ -101,6 +101,7 @@ struct nft_budget_usage_s
   uint64_t over;         /* new connections past the rate */
   uint64_t dns_over;     /* DNS queries past the rate */
   uint64_t conns;        /* new outbound connections */
+  uint64_t generation;   /* changes when the objects are made anew */
   uint16_t quota_family; /* where the quota object is */
   char quota_table[64];
   unsigned found; /* bits: quota, connection counter, DNS counter seen */

@@ -175,6 +175,7 @@ struct watchdog
    * rebuild, and which of them must be there (nft_budget_usage_t.found
    * bits) and are not. */
   budget_counter_t c_bytes, c_over, c_dns_over, c_conns;
+  uint64_t objs_generation;
   unsigned expect_objs, lost_objs;
   int pidfd, cpu_fd, mem_fd, log_fd;
   bool cpu_v2;
@@ -308,6 +309,7 @@ open_nft_in_netns (struct watchdog *w, pid_t pid, corral_error_t *err)
   w->expect_objs = expected_objects (w);
   if ((u.found & w->expect_objs) != w->expect_objs)
     return corral_error_make (err, 0, "the container's table has no budget objects");
+  w->objs_generation = u.generation;
   w->over_base = budget_counter_update (&w->c_over, u.over);
   w->dns_over_base = budget_counter_update (&w->c_dns_over, u.dns_over);
   return 0;
@@ -340,6 +342,30 @@ read_reported (struct watchdog *w)
     json_int64 (json_get (r, budget_internal_key ((enum budget_kind) k)), &w->reported[k]);
 }
 
+/* The kernel quota's limit: the byte budget, less what objects that were
+ * made anew since (see rebuilt) no longer count. */
+static uint64_t
+kernel_quota (const struct watchdog *w)
+{
+  int64_t left = w->limit[BUDGET_EGRESS] - (int64_t) w->c_bytes.base;
+  return (uint64_t) (left > 0 ? left : 0);
+}
+
+/* Another container in the network namespace replaced the table: its
+ * objects start from zero (and its quota is its own).  Counting goes on
+ * from what was seen, and the kernel's quota is set to what is left. */
+static void
+rebuilt (struct watchdog *w, uint64_t generation)
+{
+  w->objs_generation = generation;
+  budget_counter_rebase (&w->c_bytes);
+  budget_counter_rebase (&w->c_over);
+  budget_counter_rebase (&w->c_dns_over);
+  budget_counter_rebase (&w->c_conns);
+  if (w->has_limit[BUDGET_EGRESS])
+    (void) nft_budget_set_quota (w->nl, kernel_quota (w), NULL);
+}
+
 static void
 sample (struct watchdog *w)
 {
@@ -362,6 +388,8 @@ sample (struct watchdog *w)
       if (nft_budget_read (w->nl, &u, NULL) == 0)
         {
           w->lost_objs = w->expect_objs & ~u.found;
+          if (u.generation != w->objs_generation)
+            rebuilt (w, u.generation);
           w->usage[BUDGET_EGRESS] = (int64_t) budget_counter_update (&w->c_bytes, u.bytes);
           w->usage[BUDGET_CONNECTIONS] = (int64_t) (budget_counter_update (&w->c_over, u.over) - w->over_base);
           w->usage[BUDGET_DNS_QUERIES]
@@ -646,7 +674,7 @@ check_resume (struct watchdog *w)
        * before the freeze took hold. */
       w->limit[k] = w->usage[k] + budget_to_internal ((enum budget_kind) k, grant > 0 ? grant : 0);
       if (k == BUDGET_EGRESS && w->nl)
-        (void) nft_budget_set_quota (w->nl, (uint64_t) w->limit[k], NULL);
+        (void) nft_budget_set_quota (w->nl, kernel_quota (w), NULL);
     }
   w->tripped = -1;
   sample (w);

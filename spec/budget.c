@@ -654,3 +654,10 @@ budget_counter_update (budget_counter_t *c, uint64_t raw)
   c->last = raw;
   return c->base + raw;
 }
+
+void
+budget_counter_rebase (budget_counter_t *c)
+{
+  c->base += c->last;
+  c->last = 0;
+}

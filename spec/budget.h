@@ -169,6 +169,9 @@ struct budget_counter_s
 typedef struct budget_counter_s budget_counter_t;
 
 uint64_t budget_counter_update (budget_counter_t *c, uint64_t raw);
+/* The object was made anew (its handle changed), even if its new value is
+ * not below the last one: count on from what was seen. */
+void budget_counter_rebase (budget_counter_t *c);
 
 /* "2025-01-31T12:34:56.789Z" */
 void budget_format_time (int64_t time_ms, char buf[32]);

@@ -189,6 +189,37 @@ has_alerts() {
     [ "$seen" -ge 50 ] || die "only $seen connections reached the listener: the rate was not what tripped"
 }
 
+@test "a neighbour that rebuilds the table does not give the byte budget back" {
+    local bulk2=18096
+    with_budgets '{"egress_bytes": "1m", "interval_ms": 2000, "action": "kill", "grace_seconds": 1}' \
+        "p['profiles']['default']['egress']['allow'] = ['$GW:$BULK/tcp', '$GW:$bulk2/tcp']"
+    run_podman run -d --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 300
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    rm -f "$WORK/bulk.log.ready" "$WORK/bulk2.log.ready"
+    /usr/bin/python3 "$TESTS_DIR/lib/bulk-listener.py" "$GW" "$BULK" "$WORK/bulk.log" 450000 &
+    LISTENER_PIDS+=($!)
+    /usr/bin/python3 "$TESTS_DIR/lib/bulk-listener.py" "$GW" "$bulk2" "$WORK/bulk2.log" 800000 &
+    LISTENER_PIDS+=($!)
+    wait_for 10 test -e "$WORK/bulk.log.ready" -a -e "$WORK/bulk2.log.ready" || die "bulk listeners did not start"
+    # Downloads from inside the container's netns count as the agent's.
+    run_cmd nsenter -t "$pid" -n sh -c "busybox nc $GW $BULK </dev/null | wc -c"
+    assert_eq "$output" "450000" "the first download, under the budget"
+    # One watchdog interval, so it has seen the first download.
+    sleep 2.5
+    ! not_running "$NAME" || die "stopped under its budget"
+    # What a second container joining the netns does (the same table made
+    # anew, counters and quota from zero), then at once a download larger
+    # than the first and smaller than the budget: the kernel's counter never
+    # goes down between two samples; only the objects' handles tell.
+    run_cmd nsenter -t "$pid" -n sh -c \
+        "nft -s list table inet corral >$WORK/table && nft delete table inet corral && nft -f $WORK/table && busybox nc $GW $bulk2 </dev/null | wc -c"
+    assert_eq "$output" "800000" "the second download went through the rebuilt table"
+    wait_for 20 not_running "$NAME" || die "1.25 MB against a 1 MB budget across a rebuild: still running"
+    wait_for 10 has_alerts 1 || die "the alert command received nothing"
+    assert_eq "$(alert_field 1 budget)" "egress_bytes" "the byte budget opened"
+}
+
 @test "a byte budget whose nft objects vanish (table deleted or replaced) opens the breaker" {
     with_budgets '{"egress_bytes": "10m", "connections_per_minute": 1000, "action": "kill", "grace_seconds": 1}' \
         "p['profiles']['default']['egress']['allow'] = ['$GW:$CONN/tcp']"
