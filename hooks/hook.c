@@ -201,7 +201,10 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
   plan.rules = rules;
   plan.ports = ports;
   if (per_device && dnsguard_needed (rec))
-    (void) inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &plan.guard_addr);
+    {
+      (void) inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &plan.guard_addr);
+      plan.guard_device = WIRE_GUARD_DEV;
+    }
   if (hook_enter_netns (pid, err) < 0
       || (nl = nft_open (err)) == NULL
       /* gVisor's own netstack bypasses the inet table: its budgets are

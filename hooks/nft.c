@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
+#include <net/if.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/object.h>
@@ -503,14 +504,21 @@ expr_objref (struct nftnl_rule *r, uint32_t type, const char *name)
 /* "quota over N": the object adds every packet's bytes and matches once
  * the total is past N; the packets past it are dropped and the watchdog,
  * which reads the consumed bytes, trips the breaker. */
+static void expr_ct_established (struct nftnl_rule *r);
+
+/* established: inbound, only packets of flows already accepted count, so a
+ * peer that floods the agent with packets the table drops anyway cannot
+ * spend its budget. */
 static void
-add_quota_rule (struct batch *bt, const char *chain, uint64_t bytes)
+add_quota_rule (struct batch *bt, const char *chain, uint64_t bytes, bool established)
 {
   cleanup_free char *comment = NULL;
   struct nftnl_rule *r;
 
   xasprintf (&comment, "budget: bytes over %" PRIu64 " (breaker)", bytes);
   r = rule_new (bt, chain, comment);
+  if (established)
+    expr_ct_established (r);
   expr_objref (r, NFT_OBJECT_QUOTA, NFT_BUDGET_QUOTA);
   expr_counter (r);
   expr_verdict (r, NF_DROP);
@@ -573,8 +581,6 @@ add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, bool st
   rule_send (bt, r);
 }
 
-/* Objects, the inbound half of the quota (its own chain, policy accept, so
- * nothing else about input changes) and nothing when there is no budget. */
 /* DNS queries (UDP packets, TCP connections to port 53, to any resolver)
  * past the rate are counted, not dropped, like new connections.  Before the
  * loopback rule: the DNS guard listens on loopback. */
@@ -643,7 +649,7 @@ static void
 add_budget_output_rules (struct batch *bt, const char *chain, const nft_budget_t *budget, bool stateless)
 {
   if (budget && budget->egress_bytes > 0)
-    add_quota_rule (bt, chain, budget->egress_bytes);
+    add_quota_rule (bt, chain, budget->egress_bytes, false);
   if (budget && budget->connections_per_minute > 0)
     add_rate_rule (bt, chain, budget->connections_per_minute, stateless);
   if (budget && budget->count_connections)
@@ -658,6 +664,20 @@ add_dns_rate_rules (struct batch *bt, const char *chain, const nft_budget_t *bud
       add_dns_rate_rule (bt, chain, budget->dns_queries_per_minute, IPPROTO_UDP, stateless);
       add_dns_rate_rule (bt, chain, budget->dns_queries_per_minute, IPPROTO_TCP, stateless);
     }
+}
+
+/* ct state established,related */
+static void
+expr_ct_established (struct nftnl_rule *r)
+{
+  const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
+  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
+
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_bitwise (r, &ct_mask, sizeof (ct_mask));
+  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
 }
 
 /* A published port: TCP, UDP or both (two rules). */
@@ -685,14 +705,19 @@ add_published_rules (struct batch *bt, const char *chain, const ingress_port_t *
 
 /* The sandbox's queries arriving on the DNS guard's wire (hooks/wire.h). */
 static void
-add_guard_rules (struct batch *bt, const char *chain, uint32_t guard_addr)
+add_guard_rules (struct batch *bt, const char *chain, uint32_t guard_addr, const char *device)
 {
   static const uint8_t protos[] = { IPPROTO_UDP, IPPROTO_TCP };
+  char ifname[IFNAMSIZ] = { 0 };
 
+  /* Only from the wire: nothing else may reach this container's guard. */
+  snprintf (ifname, sizeof (ifname), "%s", device);
   for (size_t i = 0; i < sizeof (protos); i++)
     {
       struct nftnl_rule *r = rule_new (bt, chain, "inbound: DNS queries to the guard's wire");
 
+      expr_meta (r, NFT_META_IIFNAME);
+      expr_cmp (r, NFT_CMP_EQ, ifname, sizeof (ifname));
       match_ip_family (r, bt->family, AF_INET);
       expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4);
       expr_cmp (r, NFT_CMP_EQ, &guard_addr, sizeof (guard_addr));
@@ -711,9 +736,7 @@ static void
 add_inbound_inet (struct batch *bt, const nft_budget_t *budget, const nft_plan_t *plan)
 {
   const uint32_t lo = 1;
-  const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
   struct nftnl_rule *r;
-  struct nftnl_expr *e;
 
   add_chain (bt, "input", NF_INET_LOCAL_IN, NULL);
   r = rule_new (bt, "input", "loopback");
@@ -722,23 +745,18 @@ add_inbound_inet (struct batch *bt, const nft_budget_t *budget, const nft_plan_t
   expr_accept (r);
   rule_send (bt, r);
   if (budget && budget->egress_bytes > 0)
-    add_quota_rule (bt, "input", budget->egress_bytes);
+    add_quota_rule (bt, "input", budget->egress_bytes, true);
 
   r = rule_new (bt, "input", "established, related (replies)");
-  e = nftnl_expr_alloc ("ct");
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
-  expr_bitwise (r, &ct_mask, sizeof (ct_mask));
-  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  expr_ct_established (r);
   expr_counter (r);
   expr_accept (r);
   rule_send (bt, r);
 
   for (size_t i = 0; i < plan->n_ports; i++)
     add_published_rules (bt, "input", &plan->ports[i]);
-  if (plan->guard_addr)
-    add_guard_rules (bt, "input", plan->guard_addr);
+  if (plan->guard_addr && plan->guard_device)
+    add_guard_rules (bt, "input", plan->guard_addr, plan->guard_device);
   add_icmpv6_nd_rules (bt, "input", true);
   r = rule_new (bt, "input", "inbound: deny");
   expr_counter (r);
@@ -756,7 +774,7 @@ add_inbound_device (struct batch *bt, const char *device, const nft_budget_t *bu
   if (budget && budget->egress_bytes > 0)
     {
       add_chain_policy (bt, "ingress", NF_NETDEV_INGRESS, device, NF_ACCEPT);
-      add_quota_rule (bt, "ingress", budget->egress_bytes);
+      add_quota_rule (bt, "ingress", budget->egress_bytes, false);
     }
 }
 

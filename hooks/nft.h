@@ -61,6 +61,7 @@ struct nft_plan_s
    * its wire (IPv4, network order; 0 = none), which the inet table's input
    * must let the sandbox's queries reach. */
   uint32_t guard_addr;
+  const char *guard_device; /* the wire's end the queries arrive on */
 };
 typedef struct nft_plan_s nft_plan_t;
 
@@ -87,8 +88,9 @@ typedef struct nft_dns_wire_s nft_dns_wire_t;
 
 /* The same policy as nft_install_egress_budget, statelessly, as table
  * netdev corral_<device> with an egress hook on device: for gVisor, whose
- * packets bypass the IP hooks (inbound: an ingress hook that drops TCP
- * handshakes to unpublished ports); with the budget's objects and rules too
+ * packets bypass the IP hooks (inbound: the answers of published TCP ports
+ * go out; an unpublished port's answer meets the allowlist); with the
+ * budget's objects and rules too
  * (stateless: a TCP SYN is a new connection), which then count there;
  * and, with wire, DNS to the guard forwarded to the guard's wire. */
 int nft_install_egress_device (struct mnl_socket *nl, const char *device, const nft_plan_t *plan,

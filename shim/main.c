@@ -408,6 +408,24 @@ engine_name (const cli_t *cli, const json_t *annotations)
   return cli->root ? "unknown" : "podman or runc-style";
 }
 
+/* The policy's tenant annotation is the engine's word only where the engine
+ * writes it over whatever the tenant asked for: containerd's CRI (its shim
+ * passes --root under /run/containerd/).  Podman passes every annotation a
+ * user gives, and Docker none: there the operator names the tenant with
+ * --tenant, or the container is refused. */
+static int
+check_tenant_source (const cli_t *cli, const corral_policy_t *policy, corral_error_t *err)
+{
+  if (policy->tenant_annotation == NULL || cli->tenant)
+    return 0;
+  if (cli->root && str_has_prefix (cli->root, "/run/containerd/"))
+    return 0;
+  return corral_error_make (err, 0,
+                            "the policy takes the tenant from annotation %s, which only containerd's CRI sets "
+                            "reliably; with this engine (%s) give the runtime --tenant NAME",
+                            policy->tenant_annotation, cli->root ? cli->root : "no --root: Podman or runc-style");
+}
+
 /* A record for an existing container, where its record says, best effort:
  * the container already runs under the policy it was created with. */
 static void
@@ -542,7 +560,8 @@ cmd_create (const cli_t *cli)
       changes_release (&changes);
       return fail (&err);
     }
-  if (budget_identity (cli->tenant, policy->tenant_annotation, json_get (spec, "annotations"), &agent, &err) < 0
+  if (check_tenant_source (cli, policy, &err) < 0
+      || budget_identity (cli->tenant, policy->tenant_annotation, json_get (spec, "annotations"), &agent, &err) < 0
       || budget_check_create (profile, agent, &err) < 0)
     {
       changes_release (&changes);

@@ -395,16 +395,36 @@ budget_agent (const json_t *annotations)
   return a && *a ? a : "unnamed";
 }
 
-/* A tenant is one path element: the ledger treats "A/B" as inside "A". */
+/* Names that become ledger keys and appear in messages and alerts:
+ * printable ASCII without spaces, bounded. */
+#define IDENTITY_NAME_MAX 253
+
 static bool
-tenant_name_ok (const char *t)
+identity_name_ok (const char *t)
 {
-  if (t == NULL || *t == '\0' || strlen (t) > 253)
+  if (t == NULL || *t == '\0' || strlen (t) > IDENTITY_NAME_MAX)
     return false;
   for (const char *c = t; *c; c++)
-    if (*c == '/' || (unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
+    if ((unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
       return false;
   return true;
+}
+
+/* Without a tenant a name is one key: '/' (the ledger's tenant separator,
+ * common in image names) and '%' are escaped, so "docker.io/library/x" is
+ * not charged to a tenant "docker.io". */
+static char *
+escape_slashes (const char *name)
+{
+  char *out = xmalloc (strlen (name) * 3 + 1), *o = out;
+
+  for (const char *c = name; *c; c++)
+    if (*c == '/' || *c == '%')
+      o += sprintf (o, "%%%02X", (unsigned char) *c);
+    else
+      *o++ = *c;
+  *o = '\0';
+  return out;
 }
 
 int
@@ -414,6 +434,11 @@ budget_identity (const char *tenant_flag, const char *tenant_annotation, const j
   const char *tenant = tenant_flag;
   const char *agent = json_get_string (annotations, "run.corral.agent");
 
+  if (agent && !identity_name_ok (agent))
+    return corral_error_make (err, 0,
+                              "annotation run.corral.agent: an agent name is 1-%d printable ASCII characters "
+                              "without spaces",
+                              IDENTITY_NAME_MAX);
   if (tenant == NULL && tenant_annotation)
     {
       tenant = json_get_string (annotations, tenant_annotation);
@@ -425,11 +450,15 @@ budget_identity (const char *tenant_flag, const char *tenant_annotation, const j
     }
   if (tenant == NULL)
     {
-      *ret = xstrdup (budget_agent (annotations));
+      const char *name = budget_agent (annotations);
+      *ret = escape_slashes (identity_name_ok (name) ? name : "unnamed");
       return 0;
     }
-  if (!tenant_name_ok (tenant))
-    return corral_error_make (err, 0, "tenant \"%s\": a tenant is printable ASCII without '/' or spaces", tenant);
+  if (!identity_name_ok (tenant) || strchr (tenant, '/'))
+    return corral_error_make (err, 0,
+                              "tenant \"%s\": a tenant is 1-%d printable ASCII characters without '/' or "
+                              "spaces",
+                              tenant, IDENTITY_NAME_MAX);
   if (agent && *agent)
     xasprintf (ret, "%s/%s", tenant, agent);
   else
@@ -631,19 +660,36 @@ budget_minute_push (budget_minute_t *m, int64_t now_ms, uint64_t count)
 uint64_t
 budget_minute_increase (const budget_minute_t *m, int64_t now_ms, int64_t started_ms, uint64_t count)
 {
-  int64_t sec = now_ms / 1000, oldest = -1;
-  uint64_t base = 0;
+  int64_t sec = now_ms / 1000, before = -1, inside = -1;
+  uint64_t before_count = 0, inside_count = 0;
 
   /* A counter younger than a minute started at zero: all of it counts. */
   if (now_ms - started_ms < 60000)
     return count;
+  /* The base: the newest sample a minute old or more (the window's start);
+   * with none kept, the oldest inside the minute. */
   for (size_t i = 0; i < BUDGET_MINUTE_SLOTS; i++)
-    if (m->second[i] >= 0 && m->second[i] > sec - BUDGET_MINUTE_SLOTS && (oldest < 0 || m->second[i] < oldest))
-      {
-        oldest = m->second[i];
-        base = m->count[i];
-      }
-  return count >= base ? count - base : 0;
+    {
+      int64_t s = m->second[i];
+
+      if (s < 0 || s > sec)
+        continue;
+      if (s <= sec - 60 && s > before)
+        {
+          before = s;
+          before_count = m->count[i];
+        }
+      else if (s > sec - 60 && (inside < 0 || s < inside))
+        {
+          inside = s;
+          inside_count = m->count[i];
+        }
+    }
+  if (before >= 0)
+    return count >= before_count ? count - before_count : 0;
+  if (inside >= 0)
+    return count >= inside_count ? count - inside_count : 0;
+  return count;
 }
 
 uint64_t

@@ -138,11 +138,12 @@ char *budget_format_amount (enum budget_kind k, int64_t internal);
 char *budget_event_json (const budget_event_t *ev);
 
 /* A counter's increase over the last minute, from samples taken at any
- * interval: one slot per second keeps the counter's first value seen in
- * that second.  Used to report a rate breaker's trip in the terms of its
- * limit (connections in the last minute), where the kernel only counts
- * what went past the bucket. */
-#define BUDGET_MINUTE_SLOTS 60
+ * interval up to a minute: one slot per second keeps the counter's first
+ * value seen in that second, for two minutes, so a sample from the
+ * window's start is still there.  Used to report a rate breaker's trip in
+ * the terms of its limit (connections in the last minute), where the
+ * kernel only counts what went past the bucket. */
+#define BUDGET_MINUTE_SLOTS 128
 struct budget_minute_s
 {
   int64_t second[BUDGET_MINUTE_SLOTS]; /* -1: never filled */
@@ -153,8 +154,9 @@ typedef struct budget_minute_s budget_minute_t;
 void budget_minute_init (budget_minute_t *m);
 /* Record COUNT (monotonic) seen at NOW_MS (any monotonic clock). */
 void budget_minute_push (budget_minute_t *m, int64_t now_ms, uint64_t count);
-/* How much COUNT grew since the oldest sample less than a minute old
- * (since 0 when the counter started within that minute: STARTED_MS). */
+/* How much COUNT grew in the last minute: since the newest sample at least
+ * a minute old (else the oldest one kept; since 0 when the counter started
+ * within that minute: STARTED_MS). */
 uint64_t budget_minute_increase (const budget_minute_t *m, int64_t now_ms, int64_t started_ms, uint64_t count);
 
 /* A kernel counter made monotonic across resets.  A value below the last

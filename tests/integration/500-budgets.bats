@@ -307,6 +307,20 @@ tenant_wrapper() {
     assert_eq "$output" "started" "the tenant's reset covers its agents"
 }
 
+@test "a tenant annotation is the engine's word only under containerd's CRI: through Podman it is refused" {
+    with_budgets '{"daily": {"cpu_seconds": 100}}' \
+        "p['tenant'] = {'annotation': 'io.kubernetes.cri.sandbox-namespace'}"
+    run_podman 126 run --rm --name "$NAME" --annotation io.kubernetes.cri.sandbox-namespace=someone-else \
+        "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "a tenant naming itself did not run"
+    assert_contains "$output" "only containerd's CRI sets" "clear refusal"
+    # Control: the operator's --tenant works with the same policy.
+    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
+    RUNTIME=$(tenant_wrapper "$AGENT")
+    run_podman run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" echo started
+    assert_eq "$output" "started" "with --tenant the container runs"
+}
+
 @test "budget annotations only tighten" {
     with_budgets '{"wall_clock_seconds": 60}'
     run_podman 126 run --rm --name "$NAME" --annotation run.corral.budget.wall_clock_seconds=600 \

@@ -448,14 +448,20 @@ test_minute_window (void)
   budget_minute_init (&m);
   for (int s = 0; s <= 90; s++)
     budget_minute_push (&m, t0 + s * 1000, (uint64_t) s * 10);
-  is_int ((long long) budget_minute_increase (&m, t0 + 90 * 1000, t0, 900), 590,
-          "after 90 s at 10/s, the oldest sample under a minute old is 59 s back");
+  is_int ((long long) budget_minute_increase (&m, t0 + 90 * 1000, t0, 900), 600,
+          "after 90 s at 10/s, the last minute holds 600");
   /* Sampled rarely (every 7 s), still bounded by the window. */
   budget_minute_init (&m);
   for (int s = 0; s <= 140; s += 7)
     budget_minute_push (&m, t0 + s * 1000, (uint64_t) s);
-  is_int ((long long) budget_minute_increase (&m, t0 + 140 * 1000, t0, 140), 56,
-          "sparse samples: the increase since the oldest one inside the minute (84 s)");
+  is_int ((long long) budget_minute_increase (&m, t0 + 140 * 1000, t0, 140), 63,
+          "sparse samples: the increase since the newest one a minute old or more (77 s)");
+  /* Sampled once a minute (interval_ms 60000): the previous sample is kept. */
+  budget_minute_init (&m);
+  for (int s = 0; s <= 180; s += 60)
+    budget_minute_push (&m, t0 + s * 1000, (uint64_t) s * 2);
+  is_int ((long long) budget_minute_increase (&m, t0 + 180 * 1000, t0, 360), 120,
+          "a sample a minute apart: the window still has its start");
   /* Several samples in one second keep the first. */
   budget_minute_init (&m);
   budget_minute_push (&m, t0 + 100, 5);
@@ -532,6 +538,23 @@ test_tenant (void)
     int r = budget_identity (NULL, "missing", ann, &id, &err);
     ok (r < 0 && err && strstr (err->msg, "missing"), "a tenant annotation the container lacks: refused (%s)",
         err ? err->msg : "accepted");
+  }
+  {
+    static const char image[] = "{\"io.kubernetes.cri.image-name\":\"docker.io/library/x%y\"}";
+    cleanup_json json_t *a = json_parse (image, strlen (image), NULL);
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity (NULL, NULL, a, &id, &err);
+    ok (r == 0 && str_eq (id, "docker.io%2Flibrary%2Fx%25y"),
+        "no tenant: an image name is one key, not inside a tenant \"docker.io\": %s", id ? id : "(none)");
+  }
+  {
+    static const char bad_agent[] = "{\"run.corral.agent\":\"has space\"}";
+    cleanup_json json_t *a = json_parse (bad_agent, strlen (bad_agent), NULL);
+    cleanup_error corral_error_t err = NULL;
+    cleanup_free char *id = NULL;
+    int r = budget_identity ("ops", NULL, a, &id, &err);
+    ok (r < 0 && err && strstr (err->msg, "run.corral.agent"), "an agent name with a space is refused");
   }
   {
     cleanup_error corral_error_t err = NULL;
