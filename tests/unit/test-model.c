@@ -1,0 +1,306 @@
+/* corral: unit tests of the "keep only what we understand" model
+ * (spec/harden_ns.c, harden_mounts.c, harden_fields.c, secrets.c) on
+ * engine fixtures and crafted hostile specs, with the shipped policy. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "shim/fsutil.h"
+#include "shim/util.h"
+#include "spec/harden.h"
+#include "spec/policy.h"
+#include "tests/unit/tap.h"
+
+#define cleanup_changes __attribute__ ((cleanup (changes_release)))
+
+static const char *const test_arches[] = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", NULL };
+
+static char *
+read_file (const char *path, size_t *ret_len)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  char *data = NULL;
+
+  if (fd < 0 || fd_read_all (fd, 16 * 1024 * 1024, path, &data, ret_len, &err) < 0)
+    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
+  return data;
+}
+
+static json_t *
+parse_json (const char *text)
+{
+  cleanup_error corral_error_t err = NULL;
+  json_t *v = json_parse (text, strlen (text), &err);
+
+  if (v == NULL)
+    bail_out ("test JSON does not parse: %s", err ? err->msg : text);
+  return v;
+}
+
+/* dir/name under tests/fixtures. */
+static json_t *
+load_fixture (const char *dir, const char *name)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  size_t len;
+
+  xasprintf (&path, "%s/tests/fixtures/%s/%s", tap_srcdir (), dir, name);
+  data = read_file (path, &len);
+  return parse_json (data);
+}
+
+static corral_policy_t *
+load_policy (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  corral_policy_t *p;
+  size_t len;
+
+  xasprintf (&path, "%s/configs/policy.json", tap_srcdir ());
+  data = read_file (path, &len);
+  p = policy_parse (data, len, path, &err);
+  if (p == NULL)
+    bail_out ("configs/policy.json: %s", err ? err->msg : "?");
+  return p;
+}
+
+/* What the driver proves on a host (see shim/facts.c): named netns are
+ * fresh, /proc/self is the host, /proc/4242 is the corral pod sandbox
+ * "sandbox-ok"; nothing else is proven. */
+static enum ns_join
+fake_classify_join (const harden_ctx_t *ctx, const char *type, const char *path, const char *sandbox_id)
+{
+  (void) ctx;
+  if (str_has_prefix (path, "/run/netns/") && str_eq (type, "network"))
+    return NS_JOIN_FRESH_NETNS;
+  if (str_has_prefix (path, "/proc/self/ns/"))
+    return NS_JOIN_HOST;
+  if (str_has_prefix (path, "/proc/4242/ns/") && str_eq (sandbox_id, "sandbox-ok"))
+    return NS_JOIN_POD_SANDBOX;
+  return NS_JOIN_UNPROVEN;
+}
+
+/* Bind sources as a host would have them: /srv/link -> /srv/data, sockets
+ * and FIFOs where the names say so. */
+static char *
+fake_resolve (const char *source)
+{
+  if (str_has_prefix (source, "/srv/link"))
+    {
+      char *r;
+      xasprintf (&r, "/srv/data%s", source + strlen ("/srv/link"));
+      return r;
+    }
+  return xstrdup (source);
+}
+
+static unsigned
+fake_mode (const char *canon)
+{
+  if (strstr (canon, ".sock"))
+    return S_IFSOCK | 0666;
+  if (strstr (canon, ".fifo"))
+    return S_IFIFO | 0600;
+  if (strstr (canon, "/sda"))
+    return S_IFBLK | 0600;
+  if (strstr (canon, ".txt"))
+    return S_IFREG | 0644;
+  return S_IFDIR | 0755;
+}
+
+static harden_ctx_t
+make_ctx (const corral_profile_t *profile)
+{
+  harden_ctx_t ctx = { .profile = profile,
+                       .seccomp_arches = test_arches,
+                       .classify_join = fake_classify_join,
+                       .resolve_source = fake_resolve,
+                       .source_mode = fake_mode };
+  return ctx;
+}
+
+static json_t *
+find_ns (const json_t *spec, const char *type)
+{
+  json_t *nss = json_get (json_get (spec, "linux"), "namespaces");
+
+  for (size_t i = 0; i < json_len (nss); i++)
+    if (str_eq (json_get_string (json_at (nss, i), "type"), type))
+      return json_at (nss, i);
+  return NULL;
+}
+
+static bool
+msg_has (const corral_error_t err, const char *needle)
+{
+  return err && strstr (err->msg, needle) != NULL;
+}
+
+/* Run the whole pipeline; returns its result and leaves the error. */
+static int
+harden_all (json_t *spec, const corral_profile_t *p, corral_error_t *err)
+{
+  harden_ctx_t ctx = make_ctx (p);
+  cleanup_changes changes_t changes = { 0 };
+
+  return harden_spec (spec, &ctx, &changes, err);
+}
+
+static void
+test_namespace_joins (const corral_profile_t *def, const corral_profile_t *offline)
+{
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "podman-join-container-namespaces.json");
+
+    ok (harden_all (spec, def, &err) < 0, "--pid/--ipc/--uts container:X: refused");
+    ok (msg_has (err, "linux.namespaces.pid") && msg_has (err, "/proc/31353/ns/pid"),
+        "the error names the field and the path");
+    ok (msg_has (err, "--pid container:X"), "the error names the engine flag");
+    ok (msg_has (err, "give the container its own namespace"), "the error says the way out");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "cri-app-container-joins-sandbox.json");
+
+    ok (harden_all (spec, def, &err) == 0, "a CRI app container joining its corral sandbox is kept: %s",
+        err ? err->msg : "");
+    ok (str_eq (json_get_string (find_ns (spec, "network"), "path"), "/proc/4242/ns/net"), "network join kept");
+    ok (str_eq (json_get_string (find_ns (spec, "ipc"), "path"), "/proc/4242/ns/ipc"), "ipc join kept");
+    ok (find_ns (spec, "cgroup") && json_get (find_ns (spec, "cgroup"), "path") == NULL, "fresh cgroup namespace");
+  }
+  {
+    /* The same joins naming another sandbox than the one holding them. */
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "cri-app-container-joins-sandbox.json");
+
+    json_set (json_get (spec, "annotations"), "io.kubernetes.cri.sandbox-id", json_new_string ("someone-else"));
+    ok (harden_all (spec, def, &err) < 0, "a join into a pod the annotations do not name: refused");
+    ok (msg_has (err, "cannot prove"), "the error says the join is unproven");
+  }
+  {
+    /* A pod sandbox is joinable for network/ipc/uts/pid, never mount. */
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "cri-app-container-joins-sandbox.json");
+
+    json_set (find_ns (spec, "mount"), "path", json_new_string ("/proc/4242/ns/mnt"));
+    ok (harden_all (spec, def, &err) < 0, "joining the sandbox's mount namespace: refused");
+    ok (msg_has (err, "linux.namespaces.mount"), "the error names the mount namespace");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+
+    json_push (json_get (json_get (spec, "linux"), "namespaces"),
+               parse_json ("{\"type\":\"cgroup\",\"path\":\"/proc/self/ns/cgroup\"}"));
+    ok (harden_all (spec, def, &err) < 0, "a cgroup namespace path (the host's): refused");
+    ok (msg_has (err, "host's"), "the error says it is the host's");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+
+    json_push (json_get (json_get (spec, "linux"), "namespaces"), parse_json ("{\"type\":\"time\"}"));
+    ok (harden_all (spec, def, &err) < 0, "an unknown namespace kind: refused");
+    ok (msg_has (err, "`time`"), "the error names the kind");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+
+    json_push (json_get (json_get (spec, "linux"), "namespaces"), parse_json ("{\"type\":\"pid\"}"));
+    ok (harden_all (spec, def, &err) < 0, "a namespace listed twice: refused");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+
+    json_set (json_at (json_get (json_get (spec, "linux"), "namespaces"), 0), "flags", json_new_int (1));
+    ok (harden_all (spec, def, &err) < 0, "an unknown key in a namespace entry: refused");
+  }
+  {
+    /* Offline: a network join into someone else's netns is dropped, not
+     * refused (a fresh netns replaces it). */
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+
+    json_set (find_ns (spec, "network"), "path", json_new_string ("/proc/31353/ns/net"));
+    ok (harden_all (spec, offline, &err) == 0, "offline: a network join is replaced by a fresh netns");
+    ok (json_get (find_ns (spec, "network"), "path") == NULL, "offline: the path is gone");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+
+    ok (harden_all (spec, def, &err) == 0, "podman's own fresh netns is kept: %s", err ? err->msg : "");
+    ok (str_has_prefix (json_get_string (find_ns (spec, "network"), "path"), "/run/netns/"), "netns path kept");
+  }
+}
+
+static void
+test_userns (const corral_profile_t *def)
+{
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+
+    ok (harden_all (spec, def, &err) < 0, "userns mapping container 65534 onto host uid 0: refused");
+    ok (msg_has (err, "linux.uidMappings[1]") && msg_has (err, "host ids 0-0"), "the error names the mapping");
+    ok (msg_has (err, "65536 and above"), "the error says the way out");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+    json_t *maps = json_get (json_get (spec, "linux"), "uidMappings");
+
+    json_remove_at (maps, 1);
+    json_set (json_at (maps, 0), "size", json_new_int (65536));
+    ok (harden_all (spec, def, &err) == 0, "userns onto a subordinate range (100000+): kept: %s", err ? err->msg : "");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+    json_t *maps = json_get (json_get (spec, "linux"), "gidMappings");
+
+    json_set (json_get (spec, "linux"), "uidMappings",
+              parse_json ("[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]"));
+    json_set (json_at (maps, 0), "hostID", json_new_int (1000));
+    ok (harden_all (spec, def, &err) < 0, "gid mapping onto host gid 1000 (a person's group): refused");
+    ok (msg_has (err, "linux.gidMappings[0]"), "the error names the gid mapping");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+
+    json_set (find_ns (spec, "user"), "path", json_new_string ("/proc/1/ns/user"));
+    ok (harden_all (spec, def, &err) < 0, "joining an existing user namespace: refused");
+    ok (msg_has (err, "linux.namespaces.user"), "the error names the user namespace");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "containerd-ctr-run.json");
+
+    json_set (json_get (spec, "linux"), "uidMappings", parse_json ("[{\"containerID\":0,\"hostID\":0,\"size\":1}]"));
+    ok (harden_all (spec, def, &err) < 0, "id mappings without a user namespace: refused");
+  }
+}
+
+int
+main (void)
+{
+  cleanup_policy corral_policy_t *policy = load_policy ();
+  const corral_profile_t *def = policy_find_profile (policy, "default");
+  const corral_profile_t *offline = policy_find_profile (policy, "offline");
+
+  if (def == NULL || offline == NULL)
+    bail_out ("configs/policy.json lacks the default or offline profile");
+  test_namespace_joins (def, offline);
+  test_userns (def);
+  done_testing ();
+}
