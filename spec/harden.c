@@ -50,6 +50,8 @@ static const struct
   /* After filesystem: its source is corral's own file under /run/corral,
    * which the mount rules refuse to any other bind. */
   { "dns", harden_dns },
+  /* After filesystem and dns: judges every mount they left or added. */
+  { "mounts", harden_mounts },
   { "devices", harden_devices },
   { "privileges", harden_privileges },
   { "seccomp", harden_seccomp },

@@ -49,8 +49,7 @@ struct harden_ctx_s
   /* Classify a namespace path the spec joins (NULL: every join is
    * unproven).  sandbox_id is the pod sandbox the spec's CRI annotations
    * name, or NULL. */
-  enum ns_join (*classify_join) (const harden_ctx_t *ctx, const char *type, const char *path,
-                                 const char *sandbox_id);
+  enum ns_join (*classify_join) (const harden_ctx_t *ctx, const char *type, const char *path, const char *sandbox_id);
   /* The engine's --root (NULL: runc's default), for classify_join. */
   const char *engine_root;
   /* lstat mode of a canonical bind source, or 0 when unknown (NULL: not
@@ -75,6 +74,11 @@ typedef int (*harden_step_fn) (json_t *spec, const harden_ctx_t *ctx, changes_t 
 
 int harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+/* Does a host path expose what a mount-rule pattern names (the path, an
+ * ancestor or something below it)?  harden_fs.c. */
+bool harden_pattern_hits (const char *pattern, const char *path);
+
+int harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

@@ -58,6 +58,12 @@ pattern_hits (const char *pattern, const char *path)
   return cut < plen && glob_match_n (pattern, cut, path, len, false);
 }
 
+bool
+harden_pattern_hits (const char *pattern, const char *path)
+{
+  return pattern_hits (pattern, path);
+}
+
 static void
 strv_json_remove (json_t *arr, const char *s)
 {

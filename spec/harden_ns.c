@@ -78,8 +78,7 @@ check_mappings (const json_t *spec, const char *key, corral_error_t *err)
       if (json_check_keys (m, key, keys, err) < 0)
         return -1;
       if (!json_int64 (json_get (m, "containerID"), &cid) || !json_int64 (json_get (m, "hostID"), &hid)
-          || !json_int64 (json_get (m, "size"), &size) || cid < 0 || size < 1 || cid > UINT32_MAX
-          || size > UINT32_MAX)
+          || !json_int64 (json_get (m, "size"), &size) || cid < 0 || size < 1 || cid > UINT32_MAX || size > UINT32_MAX)
         return corral_error_make (err, 0, "linux.%s[%zu]: expected containerID, hostID and size as ids", key, i);
       if (hid < USERNS_MIN_HOST_ID || hid + size - 1 > (int64_t) UINT32_MAX - 1)
         return corral_error_make (err, 0,
@@ -144,7 +143,8 @@ judge_join (json_t *ns, const json_t *spec, const harden_ctx_t *ctx, changes_t *
                             "Kubernetes pod's containers may join their own corral sandbox (and a fresh named "
                             "netns may be entered): give the container its own namespace",
                             type, kind == NS_JOIN_HOST ? "host's" : "existing", path, join_hint (type),
-                            kind == NS_JOIN_HOST ? "it is the host's own" : "corral cannot prove it is the container's own");
+                            kind == NS_JOIN_HOST ? "it is the host's own"
+                                                 : "corral cannot prove it is the container's own");
 }
 
 int

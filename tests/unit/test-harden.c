@@ -826,8 +826,8 @@ test_namespaces (const corral_profile_t *def, const corral_profile_t *offline)
 
     ok (harden_namespaces (spec, &ctx, &changes, &err) == 0, "default: containerd's own netns is accepted");
     ok (has_namespace (spec, "cgroup"), "default: a private cgroup namespace is added");
-    is_int (json_len (get_path2 (spec, "linux", "namespaces")),
-            json_len (get_path2 (orig, "linux", "namespaces")) + 1, "default: only the cgroup namespace is added");
+    is_int (json_len (get_path2 (spec, "linux", "namespaces")), json_len (get_path2 (orig, "linux", "namespaces")) + 1,
+            "default: only the cgroup namespace is added");
   }
 }
 

@@ -291,16 +291,170 @@ test_userns (const corral_profile_t *def)
   }
 }
 
+static json_t *
+find_mount (const json_t *spec, const char *dest)
+{
+  json_t *mounts = json_get (spec, "mounts");
+
+  for (size_t i = 0; i < json_len (mounts); i++)
+    if (str_eq (json_get_string (json_at (mounts, i), "destination"), dest))
+      return json_at (mounts, i);
+  return NULL;
+}
+
+/* podman-run.json plus one mount (JSON text). */
+static json_t *
+spec_with_mount (const char *mount)
+{
+  json_t *spec = load_fixture ("engines", "podman-run.json");
+
+  json_push (json_get (spec, "mounts"), parse_json (mount));
+  return spec;
+}
+
+static void
+expect_mount_refused (const corral_profile_t *p, const char *mount, const char *needle, const char *what)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_json json_t *spec = spec_with_mount (mount);
+
+  ok (harden_all (spec, p, &err) < 0, "%s: refused", what);
+  ok (msg_has (err, needle), "%s: the error says `%s` (%s)", what, needle, err ? err->msg : "no error");
+}
+
+/* The floor alone (harden_mounts), where the shipped profile's own
+ * mount_rules would refuse the mount first. */
+static void
+expect_floor_refused (const corral_profile_t *p, const char *mount, const char *needle, const char *what)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_changes changes_t changes = { 0 };
+  cleanup_json json_t *spec = spec_with_mount (mount);
+  harden_ctx_t ctx = make_ctx (p);
+
+  ok (harden_mounts (spec, &ctx, &changes, &err) < 0, "%s: refused by the floor", what);
+  ok (msg_has (err, needle), "%s: the error says `%s` (%s)", what, needle, err ? err->msg : "no error");
+}
+
+static void
+test_mounts (const corral_profile_t *def, const corral_profile_t *untrusted)
+{
+  expect_mount_refused (
+      def,
+      "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"/x/merge\",\"options\":["
+      "\"lowerdir=/etc/corral\",\"upperdir=/var/lib/containers/u\",\"workdir=/var/lib/containers/w\"]}",
+      "overlay lowerdir `/etc/corral` is denied", "overlay of a refused source (-v /etc/corral:/ov:O)");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
+                        "\"lowerdir=/srv/data,upperdir=/etc/cron.d,workdir=/var/lib/containers/w\"]}",
+                        "overlay upperdir/workdir `/etc/cron.d` is denied",
+                        "overlay writing into /etc (read-only rule)");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
+                        "\"lowerdir=/srv/link/a\",\"upperdir=/var/lib/c/u\",\"workdir=/var/lib/c/w\"]}",
+                        "goes through a symlink", "overlay layer through a symlink");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
+                        "\"upperdir=/var/lib/c/u\"]}",
+                        "needs a lowerdir", "overlay without lowerdir");
+  expect_mount_refused (def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/dev\",\"options\":[\"rbind\"]}",
+                        "`/dev`", "-v /dev:/x");
+  expect_mount_refused (
+      def, "{\"destination\":\"/dev/shm\",\"type\":\"bind\",\"source\":\"/dev/shm\",\"options\":[\"rbind\"]}",
+      "bind source `/dev/shm`", "--ipc host's /dev/shm");
+  expect_floor_refused (def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/run\",\"options\":[\"rbind\"]}",
+                        "is or holds `/run/user`", "-v /run:/x");
+  expect_floor_refused (def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/var\",\"options\":[\"rbind\"]}",
+                        "is or holds `/var/run/dbus`", "-v /var:/x (holds /var/run)");
+  expect_floor_refused (
+      def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/run/user/1000\",\"options\":[\"rbind\"]}",
+      "`/run/user`", "-v /run/user/1000:/x");
+  expect_mount_refused (def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/tmp\",\"options\":[\"rbind\"]}",
+                        "`/tmp/.X11-unix`", "-v /tmp:/x (holds the X11 sockets)");
+  expect_mount_refused (
+      def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/srv/agent.sock\",\"options\":[\"rbind\"]}",
+      "is a socket", "a host socket bound in");
+  expect_mount_refused (
+      def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/srv/pipe.fifo\",\"options\":[\"rbind\"]}",
+      "is a FIFO", "a host FIFO bound in");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/srv/sda\",\"options\":[\"rbind\"]}",
+                        "is a device node", "a device node outside /dev bound in");
+  expect_mount_refused (def, "{\"destination\":\"/x\",\"type\":\"ext4\",\"source\":\"/dev/vda\"}",
+                        "mount type `ext4` is refused", "a block device mounted by type");
+  expect_mount_refused (def, "{\"destination\":\"/x\",\"type\":\"devtmpfs\",\"source\":\"devtmpfs\"}",
+                        "mount type `devtmpfs` is refused", "devtmpfs (every host device)");
+  expect_mount_refused (def, "{\"destination\":\"/x\",\"source\":\"/srv/data\"}", "mount type `(none)`",
+                        "a mount without type or bind option");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/srv/data\",\"options\":[\"rbind\"],"
+                        "\"uidMappings\":[{\"containerID\":0,\"hostID\":0,\"size\":1}]}",
+                        "id-mapped mounts are refused", "an id-mapped bind");
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = spec_with_mount (
+        "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/link/x\",\"options\":[\"rbind\",\"rshared\"]}");
+    json_t *m;
+
+    json_set (json_get (spec, "linux"), "rootfsPropagation", json_new_string ("shared"));
+    ok (harden_all (spec, def, &err) == 0, "a plain bind through a symlink is kept: %s", err ? err->msg : "");
+    m = find_mount (spec, "/data");
+    ok (str_eq (json_get_string (m, "source"), "/srv/data/x"), "its source is rewritten to the canonical path");
+    ok (json_array_has_string (json_get (m, "options"), "ro") && json_array_has_string (json_get (m, "options"), "rro"),
+        "read-only is recursive (ro + rro)");
+    ok (!json_array_has_string (json_get (m, "options"), "rshared")
+            && json_array_has_string (json_get (m, "options"), "rprivate"),
+        "rshared is rewritten to rprivate");
+    ok (str_eq (json_get_string (json_get (spec, "linux"), "rootfsPropagation"), "rprivate"),
+        "rootfsPropagation shared -> rprivate");
+    ok (json_array_has_string (json_get (find_mount (spec, "/etc/hosts"), "options"), "rro"),
+        "the engine's own ro binds get rro too");
+    ok (json_array_has_string (json_get (find_mount (spec, "/proc"), "options"), "nosuid"), "proc is nosuid");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = spec_with_mount (
+        "{\"destination\":\"/workspace\",\"type\":\"bind\",\"source\":\"/srv/data\",\"options\":[\"rbind\"]}");
+
+    ok (harden_all (spec, def, &err) == 0, "a writable /workspace bind is kept");
+    ok (!json_array_has_string (json_get (find_mount (spec, "/workspace"), "options"), "rro"),
+        "a writable bind gets no rro");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = spec_with_mount (
+        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"/x/merge\",\"options\":["
+        "\"lowerdir=/srv/data\",\"upperdir=/var/lib/containers/u\",\"workdir=/var/lib/containers/w\",\"private\"]}");
+
+    ok (harden_all (spec, def, &err) == 0, "an overlay volume of a plain directory is kept: %s", err ? err->msg : "");
+    ok (json_array_has_string (json_get (find_mount (spec, "/ov"), "options"), "nosuid")
+            && json_array_has_string (json_get (find_mount (spec, "/ov"), "options"), "nodev"),
+        "the overlay is nosuid,nodev");
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = spec_with_mount (
+        "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/data\",\"options\":[\"rbind\"]}");
+
+    ok (harden_all (spec, untrusted, &err) == 0, "gVisor: a bind is kept: %s", err ? err->msg : "");
+    ok (json_array_has_string (json_get (find_mount (spec, "/data"), "options"), "ro")
+            && !json_array_has_string (json_get (find_mount (spec, "/data"), "options"), "rro"),
+        "gVisor: ro without rro (runsc refuses rro; its gofer mount is read-only whole)");
+  }
+}
+
 int
 main (void)
 {
   cleanup_policy corral_policy_t *policy = load_policy ();
   const corral_profile_t *def = policy_find_profile (policy, "default");
   const corral_profile_t *offline = policy_find_profile (policy, "offline");
+  const corral_profile_t *untrusted = policy_find_profile (policy, "untrusted");
 
-  if (def == NULL || offline == NULL)
+  if (def == NULL || offline == NULL || untrusted == NULL)
     bail_out ("configs/policy.json lacks the default or offline profile");
   test_namespace_joins (def, offline);
   test_userns (def);
+  test_mounts (def, untrusted);
   done_testing ();
 }
