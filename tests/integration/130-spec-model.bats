@@ -177,3 +177,16 @@ PY
     assert_contains "$output" "sub" "the bind itself is there"
     [ ! -e "$WORK/src/sub/x" ] || die "the sandbox wrote into the host submount"
 }
+
+@test "secrets under other names and by value are stripped; plain variables pass" {
+    run_podman run --rm --name "$NAME" -e MYSQL_PWD=hunter2 -e npm_config__authToken=npmtok \
+        -e REDIS_URL=redis://:hunter2@cache:6379/0 -e GITHUB_PAT=patvalue \
+        -e NOTES=ghp_0123456789abcdefghijABCDEFGHIJ012345 -e CACHE_URL=redis://cache:6379/0 -e PLAIN=hello \
+        "$CORRAL_TEST_IMAGE" env
+    assert_not_contains "$output" "hunter2" "no password reaches the agent"
+    assert_not_contains "$output" "npmtok" "npm auth token stripped"
+    assert_not_contains "$output" "patvalue" "GITHUB_PAT stripped"
+    assert_not_contains "$output" "ghp_" "a GitHub token under an innocent name stripped"
+    assert_contains "$output" "CACHE_URL=redis://cache:6379/0" "a URL without credentials passes"
+    assert_contains "$output" "PLAIN=hello" "a plain variable passes"
+}

@@ -11,6 +11,7 @@
 #include "shim/util.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
+#include "spec/secrets.h"
 #include "tests/unit/tap.h"
 
 #define cleanup_changes __attribute__ ((cleanup (changes_release)))
@@ -443,6 +444,79 @@ test_mounts (const corral_profile_t *def, const corral_profile_t *untrusted)
   }
 }
 
+static bool
+env_has (const json_t *spec, const char *name)
+{
+  json_t *env = json_get (json_get (spec, "process"), "env");
+  size_t n = strlen (name);
+
+  for (size_t i = 0; i < json_len (env); i++)
+    if (strncmp (json_string (json_at (env, i)), name, n) == 0 && json_string (json_at (env, i))[n] == '=')
+      return true;
+  return false;
+}
+
+static void
+test_secrets (const corral_profile_t *def)
+{
+  static const struct
+  {
+    const char *value, *rule;
+  } values[] = {
+    { "redis://:hunter2@cache:6379/0", "url-credentials" },
+    { "postgres://app:s3cret@db.example.test/app", "url-credentials" },
+    { "git clone https://x:tok@git.example.test/r.git", "url-credentials" },
+    { "ghp_0123456789abcdefghijABCDEFGHIJ012345", "github-token" },
+    { "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github-token" },
+    { "glpat-abcdefghij0123456789", "gitlab-token" },
+    { "xoxb-1234567890-abcdefghij", "slack-token" },
+    { "AKIAIOSFODNN7EXAMPLE", "aws-access-key" },
+    { "sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "api-key-sk" },
+    { "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlLXZhbHVl", "jwt" },
+    { "-----BEGIN OPENSSH PRIVATE KEY-----\nabc", "private-key" },
+    { "/usr/local/bin:/usr/bin:/bin", NULL },
+    { "https://example.test/path@v2", NULL },
+    { "https://user@example.test/", NULL },
+    { "scikit-learn sk-learn", NULL },
+    { "en_US.UTF-8", NULL },
+    { "mask_AKIAIOSFODNN7EXAMPL", NULL },
+    { "", NULL },
+  };
+
+  for (size_t i = 0; i < sizeof (values) / sizeof (values[0]); i++)
+    {
+      const char *got = secrets_value_rule (values[i].value);
+
+      ok (values[i].rule ? str_eq (got, values[i].rule) : got == NULL, "value %zu: rule %s (got %s)", i,
+          values[i].rule ? values[i].rule : "none", got ? got : "none");
+    }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_changes changes_t changes = { 0 };
+    cleanup_json json_t *spec = load_fixture ("hostile", "secrets-under-other-names.json");
+    harden_ctx_t ctx = make_ctx (def);
+    bool leaked = false;
+
+    ok (harden_environment (spec, &ctx, &changes, &err) == 0, "environment with secrets under other names");
+    ok (!env_has (spec, "MYSQL_PWD"), "MYSQL_PWD removed (name)");
+    ok (!env_has (spec, "npm_config__authToken"), "npm_config__authToken removed (name)");
+    ok (!env_has (spec, "GITHUB_PAT"), "GITHUB_PAT removed (name)");
+    ok (!env_has (spec, "REDIS_URL"), "REDIS_URL with a password removed (value)");
+    ok (!env_has (spec, "NOTES"), "a token under an innocent name removed (value)");
+    ok (env_has (spec, "PATH") && env_has (spec, "CACHE_URL") && env_has (spec, "LANG"),
+        "PATH, a URL without credentials and LANG are kept");
+    for (size_t i = 0; i < changes.n; i++)
+      leaked |= strstr (changes.items[i].what, "hunter2") || strstr (changes.items[i].what, "ghp_");
+    ok (!leaked, "the change log never holds a value");
+    {
+      bool named = false;
+      for (size_t i = 0; i < changes.n; i++)
+        named |= strstr (changes.items[i].what, "REDIS_URL (value matches secret rule url-credentials)") != NULL;
+      ok (named, "the change log names the variable and the rule");
+    }
+  }
+}
+
 int
 main (void)
 {
@@ -456,5 +530,6 @@ main (void)
   test_namespace_joins (def, offline);
   test_userns (def);
   test_mounts (def, untrusted);
+  test_secrets (def);
   done_testing ();
 }
