@@ -531,8 +531,11 @@ cmd_create (const cli_t *cli)
       return fail (&err);
     }
   log_info ("container %s: profile %s, %zu changes", cli->id, profile->name, changes.n);
-  for (size_t i = 0; i < changes.n; i++)
-    log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
+  /* Bounded like the audit record: a spec can ask for thousands of changes. */
+  for (size_t i = 0; i < changes.n && i < AUDIT_LIST_MAX; i++)
+    log_info ("container %s: [%s] %.*s", cli->id, changes.items[i].step, AUDIT_STRING_MAX, changes.items[i].what);
+  if (changes.n > AUDIT_LIST_MAX)
+    log_info ("container %s: ... and %zu more changes", cli->id, changes.n - AUDIT_LIST_MAX);
   {
     cleanup_json json_t *fields = create_fields (profile, spec, &changes);
     audit_subject_t who = { .container = cli->id,

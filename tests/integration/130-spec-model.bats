@@ -23,6 +23,7 @@ teardown() {
     podman --runtime "$RUNTIME" rm -f -t 0 "$NAME" "$NAME-victim" >/dev/null 2>&1 || true
     runc --root "$ROOT" delete --force "$NAME" >/dev/null 2>&1 || true
     [ -z "$SUBMOUNT" ] || umount "$SUBMOUNT" 2>/dev/null || true
+    chattr -R -a "$WORK" 2>/dev/null || true
     rm -rf "$WORK" "$(dirname "$RUNTIME")"
 }
 
@@ -189,4 +190,27 @@ PY
     assert_not_contains "$output" "ghp_" "a GitHub token under an innocent name stripped"
     assert_contains "$output" "CACHE_URL=redis://cache:6379/0" "a URL without credentials passes"
     assert_contains "$output" "PLAIN=hello" "a plain variable passes"
+}
+
+@test "audit: a create with 40 000 secret-looking variables writes a bounded record; the next create still starts" {
+    mkdir -p "$WORK/key"
+    policy_with "p['audit'] = {'path': '$WORK/audit.jsonl', 'key': '$WORK/key/audit.key'}"
+    make_bundle 'echo started'
+    /usr/bin/python3 - "$WORK/bundle/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["env"] += ["SECRET_TOKEN_%05d_%s=x" % (i, "y" * 300) for i in range(40000)]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+    run_corral --policy "$WORK/policy.json" --root "$ROOT" run --bundle "$WORK/bundle" "$NAME"
+    assert_contains "$output" "started" "the container with many variables runs"
+    local size
+    size=$(stat -c %s "$WORK/audit.jsonl")
+    [ "$size" -lt 1048576 ] || die "the audit record is $size bytes"
+    assert_contains "$(cat "$WORK/audit.jsonl")" '"stripped_env_total":40000' "the record counts every name"
+    make_bundle 'echo second'
+    run_corral --policy "$WORK/policy.json" --root "$ROOT" run --bundle "$WORK/bundle" "$NAME-2"
+    assert_contains "$output" "second" "the next container starts (the log still appends)"
+    run_corral --policy "$WORK/policy.json" audit verify
+    assert_contains "$output" "2 records, chain intact" "the chain verifies"
 }
