@@ -45,6 +45,9 @@ static const struct
   harden_step_fn fn;
 } steps[] = {
   { "namespaces", harden_namespaces },
+  /* Before hooks and budgets: drops stale `corral hook` entries they add
+   * back. */
+  { "fields", harden_fields },
   { "user", harden_user },
   { "filesystem", harden_filesystem },
   /* After filesystem: its source is corral's own file under /run/corral,

@@ -78,6 +78,7 @@ int harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corr
  * ancestor or something below it)?  harden_fs.c. */
 bool harden_pattern_hits (const char *pattern, const char *path);
 
+int harden_fields (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

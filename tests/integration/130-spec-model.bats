@@ -214,3 +214,43 @@ PY
     run_corral --policy "$WORK/policy.json" audit verify
     assert_contains "$output" "2 records, chain intact" "the chain verifies"
 }
+
+@test "--oom-score-adj below 0 becomes 0; a positive score is kept" {
+    run_podman run --rm --name "$NAME" --oom-score-adj -500 "$CORRAL_TEST_IMAGE" cat /proc/self/oom_score_adj
+    assert_eq "$output" "0" "the agent is not shielded from the OOM killer"
+    run_podman run --rm --name "$NAME" --oom-score-adj 500 "$CORRAL_TEST_IMAGE" cat /proc/self/oom_score_adj
+    assert_eq "$output" "500" "a score that makes the agent the first victim is kept"
+}
+
+@test "--ulimit rtprio is set to 0; a lowering --ulimit is kept" {
+    run_podman run --rm --name "$NAME" --ulimit rtprio=99:99 --ulimit fsize=1048576:1048576 "$CORRAL_TEST_IMAGE" \
+        sh -c 'ulimit -r; ulimit -f'
+    assert_eq "$output" $'0\n2048' "no realtime priority; the file size limit (in 512-byte blocks) kept"
+}
+
+@test "--sysctl outside the safe list is refused; a namespaced safe one is set" {
+    run_podman '!' run --rm --name "$NAME" --sysctl net.ipv4.ip_forward=1 "$CORRAL_TEST_IMAGE" true
+    assert_contains "$output" "linux.sysctl.net.ipv4.ip_forward: refused" "the error names the sysctl"
+    run_podman run --rm --name "$NAME" --sysctl net.ipv4.ip_unprivileged_port_start=80 "$CORRAL_TEST_IMAGE" \
+        cat /proc/sys/net/ipv4/ip_unprivileged_port_start
+    assert_eq "$output" "80" "a safe namespaced sysctl is applied"
+}
+
+@test "a bundle corral rewrote for another container loses that container's corral hooks" {
+    make_bundle 'echo ok'
+    /usr/bin/python3 - "$WORK/bundle/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["hooks"] = {"createRuntime": [{"path": "/usr/local/bin/corral",
+                                 "args": ["corral", "hook", "create-runtime", "--state-dir", "/run/corral/0000/victim"]}],
+              "poststop": [{"path": "/bin/true", "args": ["true"]}]}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+    run_corral --policy "$SRC_DIR/configs/policy.json" --root "$ROOT" run --bundle "$WORK/bundle" "$NAME"
+    assert_contains "$output" "ok" "the container runs"
+    run /usr/bin/python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["hooks"]; print(json.dumps(h))' \
+        "$WORK/bundle/config.json"
+    assert_not_contains "$output" "/run/corral/0000/victim" "the other container's state dir is gone"
+    assert_contains "$output" "\"--state-dir\", \"" "this container's own hook is there"
+    assert_contains "$output" "\"poststop\": [{\"path\": \"/bin/true\"" "the engine's hook is kept"
+}

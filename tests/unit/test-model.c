@@ -517,6 +517,126 @@ test_secrets (const corral_profile_t *def)
   }
 }
 
+static size_t
+count_corral_hooks (const json_t *spec, const char *stage, const char *state_dir, size_t *ret_ours)
+{
+  json_t *list = json_get (json_get (spec, "hooks"), stage);
+  size_t n = 0;
+
+  *ret_ours = 0;
+  for (size_t i = 0; i < json_len (list); i++)
+    {
+      json_t *args = json_get (json_at (list, i), "args");
+      if (!str_eq (json_string (json_at (args, 1)), "hook"))
+        continue;
+      n++;
+      *ret_ours += str_eq (json_string (json_at (args, json_len (args) - 1)), state_dir);
+    }
+  return n;
+}
+
+static json_t *
+find_rlimit (const json_t *spec, const char *type)
+{
+  json_t *rl = json_get (json_get (spec, "process"), "rlimits");
+
+  for (size_t i = 0; i < json_len (rl); i++)
+    if (str_eq (json_get_string (json_at (rl, i), "type"), type))
+      return json_at (rl, i);
+  return NULL;
+}
+
+/* podman-run.json with one edit (a Python-free JSON patch: key path a.b
+ * set to a JSON value). */
+static void
+expect_field_refused (const corral_profile_t *p, const char *obj, const char *key, const char *value,
+                      const char *needle)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+  json_t *o = spec;
+  cleanup_free char *copy = xstrdup (obj);
+  char *save = NULL;
+
+  for (char *k = strtok_r (copy, ".", &save); k; k = strtok_r (NULL, ".", &save))
+    o = json_ensure_object (o, k);
+  json_set (o, key, parse_json (value));
+  ok (harden_all (spec, p, &err) < 0, "%s.%s = %s: refused", obj, key, value);
+  ok (msg_has (err, needle), "%s.%s: the error says `%s` (%s)", obj, key, needle, err ? err->msg : "no error");
+}
+
+static void
+test_fields (const corral_profile_t *def)
+{
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_changes changes_t changes = { 0 };
+    cleanup_json json_t *spec = load_fixture ("hostile", "rehardened-bundle-fields.json");
+    harden_ctx_t ctx = make_ctx (def);
+    size_t ours = 0;
+    int64_t v = 1;
+
+    ctx.hook_path = "/usr/local/bin/corral";
+    ctx.state_dir = "/run/corral/0123abcd/me";
+    ok (harden_spec (spec, &ctx, &changes, &err) == 0, "a bundle corral rewrote for another container: hardened: %s",
+        err ? err->msg : "");
+    is_int (count_corral_hooks (spec, "createRuntime", ctx.state_dir, &ours), 1, "one corral createRuntime hook left");
+    is_int (ours, 1, "it is this container's (the victim's --state-dir is gone)");
+    ok (count_corral_hooks (spec, "poststart", ctx.state_dir, &ours) == 0,
+        "the stale poststart hook of the other container is dropped (no budgets here)");
+    ok (json_len (json_get (json_get (spec, "hooks"), "prestart")) == 1, "the engine's own prestart hook is kept");
+    ok (json_int64 (json_get (json_get (spec, "process"), "oomScoreAdj"), &v) && v == 0, "oomScoreAdj -998 -> 0");
+    ok (json_int64 (json_get (find_rlimit (spec, "RLIMIT_RTPRIO"), "hard"), &v) && v == 0, "RLIMIT_RTPRIO -> 0");
+    ok (json_int64 (json_get (find_rlimit (spec, "RLIMIT_AS"), "hard"), &v) && v == 1073741824,
+        "RLIMIT_AS (a lowering limit) kept");
+    ok (find_rlimit (spec, "RLIMIT_NPROC") == NULL,
+        "the engine's RLIMIT_NPROC is removed (per host uid, shared by every agent)");
+    ok (json_get (json_get (json_get (spec, "linux"), "resources"), "unified") == NULL, "resources.unified removed");
+    {
+      bool b = true;
+      ok (json_bool (
+              json_get (json_get (json_get (json_get (spec, "linux"), "resources"), "memory"), "disableOOMKiller"), &b)
+              && !b,
+          "disableOOMKiller -> false");
+    }
+    {
+      /* A second pass over the same bundle changes no hook. */
+      cleanup_changes changes_t again = { 0 };
+      cleanup_json json_t *before = json_deep_copy (spec);
+      ok (harden_spec (spec, &ctx, &again, &err) == 0
+              && json_equal (json_get (spec, "hooks"), json_get (before, "hooks")),
+          "re-hardening keeps this container's own hook as it is");
+    }
+  }
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "docker-run.json");
+    ok (harden_all (spec, def, &err) == 0, "docker's sysctls (unprivileged ports, ping range) pass: %s",
+        err ? err->msg : "");
+  }
+  expect_field_refused (def, "linux", "personality", "{\"domain\":\"LINUX32\"}", "linux.personality: field not known");
+  expect_field_refused (def, "linux", "intelRdt", "{\"closID\":\"x\"}", "linux.intelRdt");
+  expect_field_refused (def, "process", "commandLine", "\"cmd.exe\"", "process.commandLine");
+  expect_field_refused (def, "process", "scheduler", "{\"policy\":\"SCHED_FIFO\",\"priority\":99}",
+                        "process.scheduler");
+  expect_field_refused (def, "process", "ioPriority", "{\"class\":\"IOPRIO_CLASS_RT\",\"priority\":0}",
+                        "IOPRIO_CLASS_RT");
+  expect_field_refused (def, "linux.sysctl", "kernel.core_pattern", "\"|/tmp/x\"", "linux.sysctl.kernel.core_pattern");
+  expect_field_refused (def, "linux.sysctl", "net.ipv4.ip_forward", "\"1\"", "linux.sysctl.net.ipv4.ip_forward");
+  expect_field_refused (def, "linux", "cgroupsPath", "\"/\"", "the root cgroup");
+  expect_field_refused (def, "linux", "cgroupsPath", "\"/libpod_parent/../system.slice\"", "`..` component");
+  expect_field_refused (def, "linux.resources", "network", "{\"classID\":1048577}", "linux.resources.network");
+  expect_field_refused (def, "linux.resources.cpu", "realtimeRuntime", "950000", "realtime CPU time");
+  expect_field_refused (def, "", "windows", "{}", "config.json.windows");
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
+    json_push (json_get (json_get (spec, "process"), "rlimits"),
+               parse_json ("{\"type\":\"RLIMIT_BOGUS\",\"soft\":1,\"hard\":1}"));
+    ok (harden_all (spec, def, &err) < 0 && msg_has (err, "RLIMIT_BOGUS"), "an unknown rlimit type is refused");
+  }
+}
+
 int
 main (void)
 {
@@ -531,5 +651,6 @@ main (void)
   test_userns (def);
   test_mounts (def, untrusted);
   test_secrets (def);
+  test_fields (def);
   done_testing ();
 }
