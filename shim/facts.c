@@ -118,8 +118,15 @@ facts_classify_join (const harden_ctx_t *ctx, const char *type, const char *path
   cleanup_free char *canon = NULL;
   struct stat self, st;
 
-  if (path == NULL || stat (path, &st) < 0)
+  if (path == NULL)
     return NS_JOIN_UNPROVEN;
+  /* A named netns that does not exist: the delegate cannot join it and
+   * fails (only root creates entries in /run/netns). */
+  if (stat (path, &st) < 0)
+    return errno == ENOENT && str_eq (type, "network") && str_has_prefix (path, "/run/netns/")
+                   && !strchr (path + 11, '/') && !strstr (path, "..")
+               ? NS_JOIN_FRESH_NETNS
+               : NS_JOIN_UNPROVEN;
   if (proc_ns_stat ("self", type, &self) && same_inode (&self, &st))
     return NS_JOIN_HOST;
   if (sandbox_id && is_pod_sandbox_ns (ctx->engine_root, sandbox_id, type, &st))

@@ -76,8 +76,8 @@ judge_host_path (const char *path, const char *what, const char *dest, bool writ
                                 "mounts[%s]: %s `%s` contains `%s`, where host sockets live: bind a directory "
                                 "of plain files instead",
                                 dest, what, path, socket_parents[i]);
-  if (mode == 0)
-    return corral_error_make (err, 0, "mounts[%s]: %s `%s` does not exist", dest, what, path);
+  /* mode 0: the path does not exist (yet); the delegate fails on it, and
+   * nothing can be created there but by whoever owns the directory. */
   if (S_ISSOCK (mode) || S_ISFIFO (mode) || S_ISCHR (mode) || S_ISBLK (mode))
     return corral_error_make (err, 0,
                               "mounts[%s]: %s `%s` is a %s: sockets, FIFOs and device nodes are never bound into "
