@@ -192,15 +192,27 @@ judge_overlay (json_t *m, const char *dest, const harden_ctx_t *ctx, corral_erro
   return 0;
 }
 
+/* Options apply in order and a later `suid` undoes an earlier `nosuid`:
+ * drop the opposite wherever it is, then make sure opt is there. */
 static void
-ensure_opt (json_t *m, const char *opt, const char *dest, changes_t *changes)
+ensure_opt (json_t *m, const char *opt, const char *opposite, const char *dest, changes_t *changes)
 {
   json_t *opts = json_ensure_array (m, "options");
+  bool changed = false;
 
-  if (json_array_has_string (opts, opt))
-    return;
-  json_push (opts, json_new_string (opt));
-  changes_add (changes, "mounts", "mounts[%s]: %s", dest, opt);
+  for (size_t i = json_len (opts); i-- > 0;)
+    if (str_eq (json_string (json_at (opts, i)), opposite))
+      {
+        json_remove_at (opts, i);
+        changed = true;
+      }
+  if (!json_array_has_string (opts, opt))
+    {
+      json_push (opts, json_new_string (opt));
+      changed = true;
+    }
+  if (changed)
+    changes_add (changes, "mounts", "mounts[%s]: %s", dest, opt);
 }
 
 /* Options every mount may carry: propagation only towards the container;
@@ -273,11 +285,11 @@ harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral
         {
           if (judge_overlay (m, dest, ctx, err) < 0)
             return -1;
-          ensure_opt (m, "nosuid", dest, changes);
-          ensure_opt (m, "nodev", dest, changes);
+          ensure_opt (m, "nosuid", "suid", dest, changes);
+          ensure_opt (m, "nodev", "dev", dest, changes);
         }
       else if (type && in_list (kernel_types, type))
-        ensure_opt (m, "nosuid", dest, changes);
+        ensure_opt (m, "nosuid", "suid", dest, changes);
       else
         return corral_error_make (err, 0,
                                   "mounts[%s]: mount type `%s` is refused (corral keeps bind, overlay, tmpfs, proc, "

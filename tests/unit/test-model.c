@@ -413,6 +413,17 @@ test_mounts (const corral_profile_t *def, const corral_profile_t *untrusted)
     ok (json_array_has_string (json_get (find_mount (spec, "/proc"), "options"), "nosuid"), "proc is nosuid");
   }
   {
+    /* --tmpfs /x:suid,exec: a later suid would undo nosuid. */
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = spec_with_mount (
+        "{\"destination\":\"/x\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\",\"suid\",\"exec\"]}");
+
+    ok (harden_all (spec, def, &err) == 0, "a tmpfs asking for suid is kept");
+    ok (!json_array_has_string (json_get (find_mount (spec, "/x"), "options"), "suid")
+            && json_array_has_string (json_get (find_mount (spec, "/x"), "options"), "nosuid"),
+        "its suid option is dropped, nosuid stays");
+  }
+  {
     cleanup_error corral_error_t err = NULL;
     cleanup_json json_t *spec = spec_with_mount (
         "{\"destination\":\"/workspace\",\"type\":\"bind\",\"source\":\"/srv/data\",\"options\":[\"rbind\"]}");
