@@ -1,6 +1,8 @@
 /* corral: unit tests of the "keep only what we understand" model
  * (spec/harden_ns.c, harden_mounts.c, harden_fields.c, secrets.c) on
- * engine fixtures and crafted hostile specs, with the shipped policy. */
+ * engine fixtures and the valid-JSON attack specs of tests/fixtures/crafted
+ * (tests/fixtures/hostile holds JSON the parser must refuse), with the
+ * shipped policy. */
 #include "config.h"
 
 #include <fcntl.h>
@@ -158,7 +160,7 @@ test_namespace_joins (const corral_profile_t *def, const corral_profile_t *offli
 {
   {
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "podman-join-container-namespaces.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "podman-join-container-namespaces.json");
 
     ok (harden_all (spec, def, &err) < 0, "--pid/--ipc/--uts container:X: refused");
     ok (msg_has (err, "linux.namespaces.pid") && msg_has (err, "/proc/31353/ns/pid"),
@@ -168,7 +170,7 @@ test_namespace_joins (const corral_profile_t *def, const corral_profile_t *offli
   }
   {
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "cri-app-container-joins-sandbox.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "cri-app-container-joins-sandbox.json");
 
     ok (harden_all (spec, def, &err) == 0, "a CRI app container joining its corral sandbox is kept: %s",
         err ? err->msg : "");
@@ -179,7 +181,7 @@ test_namespace_joins (const corral_profile_t *def, const corral_profile_t *offli
   {
     /* The same joins naming another sandbox than the one holding them. */
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "cri-app-container-joins-sandbox.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "cri-app-container-joins-sandbox.json");
 
     json_set (json_get (spec, "annotations"), "io.kubernetes.cri.sandbox-id", json_new_string ("someone-else"));
     ok (harden_all (spec, def, &err) < 0, "a join into a pod the annotations do not name: refused");
@@ -188,7 +190,7 @@ test_namespace_joins (const corral_profile_t *def, const corral_profile_t *offli
   {
     /* A pod sandbox is joinable for network/ipc/uts/pid, never mount. */
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "cri-app-container-joins-sandbox.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "cri-app-container-joins-sandbox.json");
 
     json_set (find_ns (spec, "mount"), "path", json_new_string ("/proc/4242/ns/mnt"));
     ok (harden_all (spec, def, &err) < 0, "joining the sandbox's mount namespace: refused");
@@ -249,7 +251,7 @@ test_userns (const corral_profile_t *def)
 {
   {
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "userns-nobody-is-host-root.json");
 
     ok (harden_all (spec, def, &err) < 0, "userns mapping container 65534 onto host uid 0: refused");
     ok (msg_has (err, "linux.uidMappings[1]") && msg_has (err, "host ids 0-0"), "the error names the mapping");
@@ -257,7 +259,7 @@ test_userns (const corral_profile_t *def)
   }
   {
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "userns-nobody-is-host-root.json");
     json_t *maps = json_get (json_get (spec, "linux"), "uidMappings");
 
     json_remove_at (maps, 1);
@@ -266,7 +268,7 @@ test_userns (const corral_profile_t *def)
   }
   {
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "userns-nobody-is-host-root.json");
     json_t *maps = json_get (json_get (spec, "linux"), "gidMappings");
 
     json_set (json_get (spec, "linux"), "uidMappings",
@@ -277,7 +279,7 @@ test_userns (const corral_profile_t *def)
   }
   {
     cleanup_error corral_error_t err = NULL;
-    cleanup_json json_t *spec = load_fixture ("hostile", "userns-nobody-is-host-root.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "userns-nobody-is-host-root.json");
 
     json_set (find_ns (spec, "user"), "path", json_new_string ("/proc/1/ns/user"));
     ok (harden_all (spec, def, &err) < 0, "joining an existing user namespace: refused");
@@ -504,7 +506,7 @@ test_secrets (const corral_profile_t *def)
   {
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("hostile", "secrets-under-other-names.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "secrets-under-other-names.json");
     harden_ctx_t ctx = make_ctx (def);
     bool leaked = false;
 
@@ -582,7 +584,7 @@ test_fields (const corral_profile_t *def)
   {
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("hostile", "rehardened-bundle-fields.json");
+    cleanup_json json_t *spec = load_fixture ("crafted", "rehardened-bundle-fields.json");
     harden_ctx_t ctx = make_ctx (def);
     size_t ours = 0;
     int64_t v = 1;
