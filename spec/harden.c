@@ -58,6 +58,8 @@ static const struct
   { "devices", harden_devices },
   { "privileges", harden_privileges },
   { "seccomp", harden_seccomp },
+  /* After seccomp: edits the filter it merged. */
+  { "vsock", harden_vsock },
   { "environment", harden_environment },
   { "resources", harden_resources },
   { "hooks", harden_hooks },

@@ -254,3 +254,37 @@ PY
     assert_contains "$output" "\"--state-dir\", \"" "this container's own hook is there"
     assert_contains "$output" "\"poststop\": [{\"path\": \"/bin/true\"" "the engine's hook is kept"
 }
+
+# vsock_probe: a static probe of socket() for AF_VSOCK, AF_INET and AF_UNIX,
+# built into the test's own directory (bound into the container).
+vsock_probe() {
+    cat >"$WORK/vsock-probe.c" <<'C'
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+int main (void)
+{
+  int f[] = { AF_VSOCK, AF_INET, AF_UNIX };
+  const char *n[] = { "vsock", "inet", "unix" };
+  for (int i = 0; i < 3; i++)
+    {
+      int s = socket (f[i], SOCK_STREAM, 0);
+      printf ("%s: %s\n", n[i], s < 0 ? strerror (errno) : "ok");
+    }
+  return 0;
+}
+C
+    gcc -static -O2 -o "$WORK/vsock-probe" "$WORK/vsock-probe.c" || die "cannot build the probe (gcc, libc6-dev)"
+}
+
+@test "socket(AF_VSOCK) fails inside the agent; inet and unix sockets work" {
+    [ -e /dev/vsock ] || [ -d /sys/module/vsock ] || skip "no vsock on this host (nothing to reach)"
+    vsock_probe
+    run "$WORK/vsock-probe"
+    assert_contains "$output" "vsock: ok" "the host itself can open a vsock socket (the control)"
+    run_podman run --rm --name "$NAME" -v "$WORK/vsock-probe:/probe" "$CORRAL_TEST_IMAGE" /probe
+    assert_not_contains "$output" "vsock: ok" "the agent cannot open a vsock socket"
+    assert_contains "$output" "inet: ok" "inet sockets still open"
+    assert_contains "$output" "unix: ok" "unix sockets still open"
+}

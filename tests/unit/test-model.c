@@ -650,6 +650,81 @@ test_fields (const corral_profile_t *def)
   }
 }
 
+/* Does every rule allowing socket() exclude family 40 (AF_VSOCK)? */
+static bool
+socket_allows_exclude_vsock (const json_t *spec, size_t *ret_allows)
+{
+  json_t *rules = json_get (json_get (json_get (spec, "linux"), "seccomp"), "syscalls");
+
+  *ret_allows = 0;
+  for (size_t i = 0; i < json_len (rules); i++)
+    {
+      json_t *r = json_at (rules, i);
+      json_t *args = json_get (r, "args");
+      bool excluded = false;
+
+      if (!json_array_has_string (json_get (r, "names"), "socket")
+          || !str_eq (json_get_string (r, "action"), "SCMP_ACT_ALLOW"))
+        continue;
+      (*ret_allows)++;
+      for (size_t k = 0; k < json_len (args); k++)
+        {
+          json_t *a = json_at (args, k);
+          int64_t idx = -1, v = -1;
+          json_int64 (json_get (a, "index"), &idx);
+          json_int64 (json_get (a, "value"), &v);
+          excluded |= idx == 0
+                      && ((str_eq (json_get_string (a, "op"), "SCMP_CMP_NE") && v == 40)
+                          || (str_eq (json_get_string (a, "op"), "SCMP_CMP_EQ") && v != 40));
+        }
+      if (!excluded)
+        return false;
+    }
+  return true;
+}
+
+static void
+test_vsock (const corral_profile_t *def)
+{
+  static const char *const fixtures[] = { "podman-run.json", "docker-run.json", NULL };
+
+  for (size_t f = 0; fixtures[f]; f++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_json json_t *spec = load_fixture ("engines", fixtures[f]);
+      cleanup_json json_t *again = NULL;
+      size_t allows = 0;
+
+      ok (harden_all (spec, def, &err) == 0, "%s: hardened", fixtures[f]);
+      ok (socket_allows_exclude_vsock (spec, &allows), "%s: every rule allowing socket() excludes AF_VSOCK",
+          fixtures[f]);
+      ok (allows > 0, "%s: socket() is still allowed for other families (%zu rules)", fixtures[f], allows);
+      again = json_deep_copy (spec);
+      ok (harden_all (again, def, &err) == 0 && json_equal (again, spec), "%s: a second pass changes nothing",
+          fixtures[f]);
+    }
+  {
+    /* No engine filter: corral's own allows by default, so one rule denies. */
+    cleanup_error corral_error_t err = NULL;
+    cleanup_json json_t *spec = load_fixture ("engines", "containerd-ctr-run.json");
+    json_t *rules;
+    bool denied = false;
+
+    ok (harden_all (spec, def, &err) == 0, "containerd (no engine filter): hardened");
+    rules = json_get (json_get (json_get (spec, "linux"), "seccomp"), "syscalls");
+    for (size_t i = 0; i < json_len (rules); i++)
+      {
+        json_t *r = json_at (rules, i);
+        int64_t v = 0;
+        denied |= json_array_has_string (json_get (r, "names"), "socket")
+                  && str_eq (json_get_string (r, "action"), "SCMP_ACT_ERRNO")
+                  && json_int64 (json_get (json_at (json_get (r, "args"), 0), "value"), &v) && v == 40
+                  && str_eq (json_get_string (json_at (json_get (r, "args"), 0), "op"), "SCMP_CMP_EQ");
+      }
+    ok (denied, "containerd: socket(AF_VSOCK) is denied by an explicit rule");
+  }
+}
+
 int
 main (void)
 {
@@ -665,5 +740,6 @@ main (void)
   test_mounts (def, untrusted);
   test_secrets (def);
   test_fields (def);
+  test_vsock (def);
   done_testing ();
 }
