@@ -20,7 +20,12 @@ setup() {
 }
 
 teardown() {
-    podman --runtime "$RUNTIME" rm -f -t 0 "$NAME" "$NAME-victim" >/dev/null 2>&1 || true
+    # One name at a time (podman rm stops at a missing one), before the
+    # runtime wrapper that created them goes.
+    local c
+    for c in "$NAME" "$NAME-victim"; do
+        podman --runtime "$RUNTIME" rm -f -t 0 "$c" >/dev/null 2>&1 || true
+    done
     runc --root "$ROOT" delete --force "$NAME" >/dev/null 2>&1 || true
     [ -z "$SUBMOUNT" ] || umount "$SUBMOUNT" 2>/dev/null || true
     chattr -R -a "$WORK" 2>/dev/null || true
@@ -76,6 +81,7 @@ start_victim() {
     mkdir -p "$WORK/secret" "$WORK/plain"
     echo data >"$WORK/plain/file"
     policy_with "p['profiles']['default']['filesystem']['mount_rules'].append({'source': '$WORK/secret', 'action': 'refuse'})"
+    rm -rf "$(dirname "$RUNTIME")"
     RUNTIME=$(make_policy_wrapper "$WORK/policy.json")
     run_podman '!' run --rm --name "$NAME" -v "$WORK/secret:/ov:O" "$CORRAL_TEST_IMAGE" true
     assert_contains "$output" "overlay lowerdir \`$WORK/secret\` is denied" "overlay of a refused source"
