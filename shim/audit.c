@@ -336,8 +336,14 @@ audit_append (const audit_config_t *c, const audit_subject_t *who, const char *e
   unsigned char key[KEY_LEN];
   cleanup_close int fd = -1;
   cleanup_free char *dir = xstrdup (c->path);
+  cleanup_json json_t *bounded = audit_bound_fields (fields);
+  cleanup_free char *agent = who->agent ? audit_bound_string (who->agent) : NULL;
+  cleanup_free char *engine = who->engine ? audit_bound_string (who->engine) : NULL;
+  audit_subject_t bwho = { .container = who->container, .agent = agent, .engine = engine };
   char mac[MAC_HEX + 1];
 
+  fields = bounded;
+  who = &bwho;
   if (load_key (c->key_path, true, key, err) < 0)
     return corral_error_wrap (err, "audit log");
   *strrchr (dir, '/') = '\0';

@@ -40,7 +40,16 @@ typedef struct audit_subject_s audit_subject_t;
 void audit_config_defaults (audit_config_t *c);
 void audit_config_release (audit_config_t *c);
 
-/* Append one record (fields: an object, owned by the caller). */
+/* What one record may hold (see shim/audit_bound.c): lists and objects
+ * keep their first AUDIT_LIST_MAX items (a cut list adds "<key>_total"),
+ * strings their first AUDIT_STRING_MAX bytes. */
+#define AUDIT_LIST_MAX 64
+#define AUDIT_STRING_MAX 1024
+json_t *audit_bound_fields (const json_t *fields);
+char *audit_bound_string (const char *s);
+
+/* Append one record (fields: an object, owned by the caller), bounded as
+ * above. */
 int audit_append (const audit_config_t *c, const audit_subject_t *who, const char *event, const json_t *fields,
                   corral_error_t *err);
 

@@ -20,6 +20,7 @@
 #include "shim/audit.h"
 #include "shim/cli.h"
 #include "shim/delegate.h"
+#include "shim/facts.h"
 #include "shim/fsutil.h"
 #include "shim/gvisor.h"
 #include "shim/log.h"
@@ -179,8 +180,8 @@ profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t 
 
 /* state_dir is where the injected hooks find their plan (NULL: explain). */
 static int
-harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json_t *spec, changes_t *changes,
-                    corral_error_t *err)
+harden_bundle_spec (const corral_profile_t *profile, const char *engine_root, const char *state_dir, json_t *spec,
+                    changes_t *changes, corral_error_t *err)
 {
   cleanup_free char *self = realpath ("/proc/self/exe", NULL);
   cleanup_free char *resolv = NULL;
@@ -190,6 +191,9 @@ harden_bundle_spec (const corral_profile_t *profile, const char *state_dir, json
     .resolve_source = resolve_source,
     .hook_path = self,
     .state_dir = state_dir,
+    .classify_join = facts_classify_join,
+    .engine_root = engine_root,
+    .source_mode = facts_source_mode,
   };
 
   if (self == NULL)
@@ -554,7 +558,7 @@ cmd_create (const cli_t *cli)
     return fail (&err);
   profile = profile_for_spec (cli, policy, spec, &err);
   state_dir = state_container_dir (state_base (), cli->root, cli->id);
-  if (profile == NULL || harden_bundle_spec (profile, state_dir, spec, &changes, &err) < 0
+  if (profile == NULL || harden_bundle_spec (profile, cli->root, state_dir, spec, &changes, &err) < 0
       || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
     {
       changes_release (&changes);
@@ -568,8 +572,11 @@ cmd_create (const cli_t *cli)
       return fail (&err);
     }
   log_info ("container %s: profile %s, %zu changes", cli->id, profile->name, changes.n);
-  for (size_t i = 0; i < changes.n; i++)
-    log_info ("container %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
+  /* Bounded like the audit record: a spec can ask for thousands of changes. */
+  for (size_t i = 0; i < changes.n && i < AUDIT_LIST_MAX; i++)
+    log_info ("container %s: [%s] %.*s", cli->id, changes.items[i].step, AUDIT_STRING_MAX, changes.items[i].what);
+  if (changes.n > AUDIT_LIST_MAX)
+    log_info ("container %s: ... and %zu more changes", cli->id, changes.n - AUDIT_LIST_MAX);
   {
     cleanup_json json_t *fields = create_fields (profile, spec, &changes);
     audit_subject_t who
@@ -1421,7 +1428,7 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
   if (spec == NULL)
     return fail (&err);
   profile = profile_for_spec (&local, policy, spec, &err);
-  if (profile == NULL || harden_bundle_spec (profile, NULL, spec, &changes, &err) < 0)
+  if (profile == NULL || harden_bundle_spec (profile, cli->root, NULL, spec, &changes, &err) < 0)
     {
       changes_release (&changes);
       return fail (&err);

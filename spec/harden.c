@@ -45,14 +45,21 @@ static const struct
   harden_step_fn fn;
 } steps[] = {
   { "namespaces", harden_namespaces },
+  /* Before hooks and budgets: drops stale `corral hook` entries they add
+   * back. */
+  { "fields", harden_fields },
   { "user", harden_user },
   { "filesystem", harden_filesystem },
   /* After filesystem: its source is corral's own file under /run/corral,
    * which the mount rules refuse to any other bind. */
   { "dns", harden_dns },
+  /* After filesystem and dns: judges every mount they left or added. */
+  { "mounts", harden_mounts },
   { "devices", harden_devices },
   { "privileges", harden_privileges },
   { "seccomp", harden_seccomp },
+  /* After seccomp: edits the filter it merged. */
+  { "vsock", harden_vsock },
   { "environment", harden_environment },
   { "resources", harden_resources },
   { "hooks", harden_hooks },

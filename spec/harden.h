@@ -28,6 +28,7 @@ void changes_release (changes_t *c);
 
 /* Facts about the host that steps need; gathered once by the caller so the
  * steps themselves do no I/O. */
+typedef struct harden_ctx_s harden_ctx_t;
 struct harden_ctx_s
 {
   const corral_profile_t *profile;
@@ -45,17 +46,45 @@ struct harden_ctx_s
   /* The resolv.conf (in the state directory) that names the DNS guard,
    * bound over /etc/resolv.conf when the profile allows domain names. */
   const char *resolv_conf;
+  /* Classify a namespace path the spec joins (NULL: every join is
+   * unproven).  sandbox_id is the pod sandbox the spec's CRI annotations
+   * name, or NULL. */
+  enum ns_join (*classify_join) (const harden_ctx_t *ctx, const char *type, const char *path, const char *sandbox_id);
+  /* The engine's --root (NULL: runc's default), for classify_join. */
+  const char *engine_root;
+  /* lstat mode of a canonical bind source, or 0 when unknown (NULL: not
+   * checked). */
+  unsigned (*source_mode) (const char *canon);
 };
-typedef struct harden_ctx_s harden_ctx_t;
+
+/* What the caller proved about a namespace `path` the spec joins. */
+enum ns_join
+{
+  NS_JOIN_UNPROVEN = 0, /* nothing: refused */
+  NS_JOIN_HOST,         /* the caller's own namespace */
+  NS_JOIN_POD_SANDBOX,  /* the namespace of the pod sandbox the spec names, created by corral */
+  NS_JOIN_FRESH_NETNS,  /* a named netns (/run/netns) no process is in yet */
+};
+
+/* Host ids a user namespace may map onto start here: below lie root, the
+ * system accounts and people's own accounts (their files on the host). */
+#define USERNS_MIN_HOST_ID 65536
 
 typedef int (*harden_step_fn) (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 
 int harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+/* Does a host path expose what a mount-rule pattern names (the path, an
+ * ancestor or something below it)?  harden_fs.c. */
+bool harden_pattern_hits (const char *pattern, const char *path);
+
+int harden_fields (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_vsock (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_resources (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_dns (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

@@ -1,74 +1,8 @@
-/* corral: hardening of what the container sees: namespaces, mounts, devices. */
+/* corral: hardening of what the container sees: mounts, devices (namespaces: harden_ns.c). */
 #include "config.h"
 
 #include "shim/util.h"
 #include "spec/harden.h"
-
-static const char *const required_namespaces[] = { "pid", "ipc", "uts", "mount" };
-
-static json_t *
-find_namespace (json_t *nss, const char *type)
-{
-  for (size_t i = 0; i < json_len (nss); i++)
-    if (str_eq (json_get_string (json_at (nss, i), "type"), type))
-      return json_at (nss, i);
-  return NULL;
-}
-
-static void
-add_namespace (json_t *nss, const char *type)
-{
-  json_t *ns = json_new_object ();
-  json_set (ns, "type", json_new_string (type));
-  json_push (nss, ns);
-}
-
-int
-harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err)
-{
-  json_t *nss = json_ensure_array (json_ensure_object (spec, "linux"), "namespaces");
-  json_t *net;
-
-  for (size_t i = 0; i < sizeof (required_namespaces) / sizeof (required_namespaces[0]); i++)
-    {
-      /* A path (joining a pod's namespace) is kept: that is how pods share. */
-      if (find_namespace (nss, required_namespaces[i]) == NULL)
-        {
-          add_namespace (nss, required_namespaces[i]);
-          changes_add (changes, "namespaces",
-                       "linux.namespaces: added a private %s namespace (the host's is never "
-                       "shared with an agent)",
-                       required_namespaces[i]);
-        }
-    }
-
-  net = find_namespace (nss, "network");
-  if (ctx->profile->network)
-    {
-      if (net == NULL || ctx->netns_is_host)
-        return corral_error_make (err, 0,
-                                  "the container would share the host's network namespace (--network host), "
-                                  "where corral cannot confine its traffic: run it with its own network, "
-                                  "or use an offline profile");
-      return 0;
-    }
-  /* Offline: a fresh network namespace holds only loopback, whatever the
-   * engine prepared. */
-  if (net == NULL)
-    {
-      add_namespace (nss, "network");
-      changes_add (changes, "namespaces", "linux.namespaces: added a private network namespace (profile is offline)");
-    }
-  else if (json_get (net, "path"))
-    {
-      changes_add (changes, "namespaces",
-                   "linux.namespaces.network: replaced `%s` by a fresh namespace with only "
-                   "loopback (profile is offline)",
-                   json_get_string (net, "path") ? json_get_string (net, "path") : "?");
-      json_del (net, "path");
-    }
-  return 0;
-}
 
 static bool
 is_bind (const json_t *m)
@@ -122,6 +56,12 @@ pattern_hits (const char *pattern, const char *path)
     if (pattern[cut] == '/' && depth-- == 0)
       break;
   return cut < plen && glob_match_n (pattern, cut, path, len, false);
+}
+
+bool
+harden_pattern_hits (const char *pattern, const char *path)
+{
+  return pattern_hits (pattern, path);
 }
 
 static void

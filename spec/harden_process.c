@@ -5,6 +5,7 @@
 
 #include "shim/util.h"
 #include "spec/harden.h"
+#include "spec/secrets.h"
 
 static int64_t
 get_i64 (const json_t *obj, const char *key, int64_t dflt)
@@ -170,6 +171,13 @@ harden_environment (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, c
           /* The name only: values are secrets and never logged. */
           changes_add (changes, "environment", "process.env: removed %s (%s)", name,
                        p->env_mode == ENV_STRIP ? "matches a secret pattern" : "not in the profile's allowlist");
+          json_remove_at (env, i);
+        }
+      else if (strchr (kv, '=') && secrets_value_rule (strchr (kv, '=') + 1))
+        {
+          /* Whatever the name: the value has a secret's shape. */
+          changes_add (changes, "environment", "process.env: removed %s (value matches secret rule %s)", name,
+                       secrets_value_rule (strchr (kv, '=') + 1));
           json_remove_at (env, i);
         }
     }

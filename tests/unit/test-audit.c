@@ -252,6 +252,54 @@ check (char **paths, size_t n, const char *key, int want, const char *needle, co
   free (out);
 }
 
+/* #15: a create naming 50 000 secret-looking variables (and one 2 MiB
+ * argument) writes a bounded record, and the next append still works. */
+static void
+test_bounded_records (void)
+{
+  cleanup_free char *log = NULL;
+  cleanup_free char *key = NULL;
+  cleanup_free char *data = NULL;
+  cleanup_free char *big = xmalloc0 (2 * 1024 * 1024 + 1);
+  cleanup_error corral_error_t err = NULL;
+  cleanup_json json_t *f = json_new_object ();
+  json_t *names = json_new_array ();
+  json_t *argv = json_new_array ();
+  audit_config_t c;
+  audit_subject_t who = { .container = "c-big", .agent = "a1", .engine = "test" };
+  char *out = NULL;
+  struct stat st;
+
+  xasprintf (&log, "%s/bounded.jsonl", dir);
+  xasprintf (&key, "%s/audit.key", dir);
+  c = test_config (log, key);
+  for (int i = 0; i < 50000; i++)
+    {
+      cleanup_free char *n = NULL;
+      xasprintf (&n, "SECRET_TOKEN_%06d_%s", i,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+      json_push (names, json_new_string (n));
+    }
+  memset (big, 'a', 2 * 1024 * 1024);
+  json_push (argv, json_new_string (big));
+  json_set (f, "stripped_env", names);
+  json_set (f, "command", argv);
+  ok (audit_append (&c, &who, "create", f, &err) == 0, "a create record with 50 000 names is appended");
+  ok (stat (log, &st) == 0 && st.st_size < 256 * 1024, "the record is bounded (%lld bytes)", (long long) st.st_size);
+  data = read_file (log);
+  like (data, "\"stripped_env_total\":50000", "the record counts every name");
+  like (data, "SECRET_TOKEN_000000_", "the first names are kept");
+  ok (strstr (data, "SECRET_TOKEN_000064_") == NULL, "names past the first 64 are left out");
+  like (data, "(2097152 bytes)", "a long string is cut and says how long it was");
+  {
+    cleanup_error corral_error_t err2 = NULL;
+    cleanup_json json_t *g = json_new_object ();
+    ok (audit_append (&c, &who, "start", g, &err2) == 0, "the next record still appends: %s", err2 ? err2->msg : "");
+  }
+  ok (verify (log, key, &out) == 0, "the chain verifies");
+  free (out);
+}
+
 static void
 test_rotation (void)
 {
@@ -400,6 +448,7 @@ main (void)
     return 1;
   test_record_line ();
   test_chain ();
+  test_bounded_records ();
   test_rotation ();
   test_concurrent_first_use ();
   {
