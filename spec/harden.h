@@ -5,6 +5,7 @@
 #define CORRAL_HARDEN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "shim/error.h"
 #include "spec/json.h"
@@ -45,6 +46,9 @@ struct harden_ctx_s
   /* The resolv.conf (in the state directory) that names the DNS guard,
    * bound over /etc/resolv.conf when the profile allows domain names. */
   const char *resolv_conf;
+  /* Owner of the directory process.env HOME names in the image's rootfs,
+   * or -1 when HOME is unset, missing or not a directory. */
+  int64_t image_home_uid;
 };
 typedef struct harden_ctx_s harden_ctx_t;
 
@@ -53,6 +57,7 @@ typedef int (*harden_step_fn) (json_t *spec, const harden_ctx_t *ctx, changes_t 
 int harden_namespaces (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_home (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
@@ -62,6 +67,18 @@ int harden_dns (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
 int harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_budgets (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_runsc_limits (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+
+/* Where HOME goes when the image's HOME is not the agent's: a tmpfs. */
+#define HARDEN_HOME_SCRATCH "/home/agent"
+
+/* process.env HOME of spec, or NULL. */
+const char *harden_env_home (const json_t *spec);
+
+/* A scratch tmpfs owned by uid:gid (nosuid, nodev). */
+json_t *harden_new_tmpfs (const char *path, const char *size, const char *mode, int64_t uid, int64_t gid);
+
+/* An exec'd process gets the container's scratch HOME, not the image's. */
+void harden_exec_home (json_t *wrapper, const json_t *container_spec, changes_t *changes);
 
 /* Run every step in order; stops at the first error. */
 int harden_spec (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
