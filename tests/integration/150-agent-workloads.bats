@@ -59,6 +59,7 @@ teardown() {
     [ -z "$DNSMASQ_PID" ] || kill "$DNSMASQ_PID" 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
     ip link del "$VH" 2>/dev/null || true
+    podman rmi -f "localhost/$NAME-img" >/dev/null 2>&1 || true
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
@@ -265,4 +266,26 @@ require(\"https\").get(\"https://api.agent.test:$HTTPS_PORT/node\", r => { r.pip
     run_podman run --rm --name "$NAME" -v "$WORK/proj:/workspace" -w /workspace "$AGENT_IMAGE" \
         sh -c 'touch /workspace/x 2>&1; echo rc=$?'
     assert_contains "$output" "rc=1" "without --user the person's 0755 workspace is not writable (documented)"
+}
+
+@test "an image whose /tmp is 0755 still gives the agent a writable /tmp and HOME, under runc and gVisor" {
+    local rt
+    # The busybox test image with /tmp 0755 (runc gives a tmpfs the mode of
+    # the directory beneath, whatever mode= says).
+    build_rootfs_tar "$WORK/bb.tar" || die "cannot build the busybox rootfs"
+    mkdir "$WORK/img"
+    tar -C "$WORK/img" -xf "$WORK/bb.tar"
+    chmod 755 "$WORK/img/tmp"
+    tar -C "$WORK/img" -cf "$WORK/bb755.tar" .
+    run_cmd podman import --change 'CMD ["/bin/sh"]' "$WORK/bb755.tar" "localhost/$NAME-img"
+    run_cmd podman --runtime runc run --rm --name "$NAME-runc" "localhost/$NAME-img" stat -c %a /tmp
+    assert_eq "$output" "755" "control: the image's own /tmp is 0755"
+    for rt in runc gvisor; do
+        if [ "$rt" = gvisor ] && ! command -v runsc >/dev/null; then
+            continue
+        fi
+        run_podman run --rm --name "$NAME" --annotation run.corral.runtime="$rt" "localhost/$NAME-img" \
+            sh -c 'id -u; echo x >/tmp/f && echo tmp-ok; echo x >"$HOME/f" && echo "home-ok $HOME"'
+        assert_eq "$output" $'65534\ntmp-ok\nhome-ok /home/agent' "$rt: the agent writes /tmp and its HOME"
+    done
 }
