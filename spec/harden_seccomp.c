@@ -262,6 +262,7 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
        * its own, measured), so glibc falls back to clone, which the flag
        * rules below inspect; namespaces inside the sandbox would be the
        * Sentry's own, not the host kernel's. */
+      stripped = 0;
       for (char *const *s = p->seccomp_enosys; s && *s; s++)
         stripped += strip_enosys_denials (syscalls, *s);
       if (strv_len (p->seccomp_enosys) > 0)

@@ -1138,6 +1138,8 @@ test_seccomp_per_runtime (const corral_profile_t *def, const corral_profile_t *u
         {
           ok (!enosys, "untrusted (gVisor): no ENOSYS rule for clone3 (runsc would answer EPERM)");
           ok (changes_mention (&changes, "not as runc: the 1 ENOSYS rules"), "untrusted: the change log says why");
+          ok (changes_mention (&changes, "(1 engine ENOSYS rules narrowed)"),
+              "untrusted: Docker's own clone3 ENOSYS rule is the one narrowed");
         }
     }
 }
