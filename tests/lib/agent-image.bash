@@ -19,7 +19,8 @@ agent_image_tarball() {
     (
         flock 9 || exit 1
         [ -s "$tar" ] && exit 0
-        mmdebstrap --quiet --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm "$tar.part" >&2 &&
+        # A partial tarball never takes the cached name.
+        mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm "$tar.part" >&2 &&
             mv "$tar.part" "$tar" || {
             rm -f "$tar.part"
             exit 1
