@@ -178,10 +178,11 @@ profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t 
   return base ? profile_with_annotations (base, ann, err) : NULL;
 }
 
-/* state_dir is where the injected hooks find their plan (NULL: explain). */
+/* state_dir is where the injected hooks find their plan (NULL: explain).
+ * bundle_fd anchors the facts read from the image (its HOME's owner). */
 static int
-harden_bundle_spec (const corral_profile_t *profile, const char *engine_root, const char *state_dir, json_t *spec,
-                    changes_t *changes, corral_error_t *err)
+harden_bundle_spec (const corral_profile_t *profile, const char *engine_root, const char *state_dir, int bundle_fd,
+                    json_t *spec, changes_t *changes, corral_error_t *err)
 {
   cleanup_free char *self = realpath ("/proc/self/exe", NULL);
   cleanup_free char *resolv = NULL;
@@ -194,6 +195,7 @@ harden_bundle_spec (const corral_profile_t *profile, const char *engine_root, co
     .classify_join = facts_classify_join,
     .engine_root = engine_root,
     .source_mode = facts_source_mode,
+    .image_home_uid = bundle_rootfs_dir_owner (bundle_fd, spec, harden_env_home (spec)),
   };
 
   if (self == NULL)
@@ -558,7 +560,7 @@ cmd_create (const cli_t *cli)
     return fail (&err);
   profile = profile_for_spec (cli, policy, spec, &err);
   state_dir = state_container_dir (state_base (), cli->root, cli->id);
-  if (profile == NULL || harden_bundle_spec (profile, cli->root, state_dir, spec, &changes, &err) < 0
+  if (profile == NULL || harden_bundle_spec (profile, cli->root, state_dir, dirfd, spec, &changes, &err) < 0
       || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
     {
       changes_release (&changes);
@@ -821,6 +823,8 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
     r = harden_privileges (wrapper, &ctx, &changes, err);
   if (r == 0)
     r = harden_environment (wrapper, &ctx, &changes, err);
+  if (r == 0)
+    harden_exec_home (wrapper, spec, &changes);
   for (size_t i = 0; i < changes.n; i++)
     log_info ("exec in %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
   changes_release (&changes);
@@ -1428,7 +1432,7 @@ cmd_explain (int argc, char **argv, const cli_t *cli)
   if (spec == NULL)
     return fail (&err);
   profile = profile_for_spec (&local, policy, spec, &err);
-  if (profile == NULL || harden_bundle_spec (profile, cli->root, NULL, spec, &changes, &err) < 0)
+  if (profile == NULL || harden_bundle_spec (profile, cli->root, NULL, dirfd, spec, &changes, &err) < 0)
     {
       changes_release (&changes);
       return fail (&err);

@@ -104,3 +104,28 @@ bundle_save_spec (int dirfd, const char *bundle, const json_t *spec, mode_t mode
     return corral_error_wrap (err, "bundle `%s`", bundle);
   return 0;
 }
+
+int64_t
+bundle_rootfs_dir_owner (int dirfd, const json_t *spec, const char *path)
+{
+  /* The image is the engine's and may be hostile: resolve inside the rootfs,
+   * never through a symlink pointing out of it. */
+  struct open_how how = {
+    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  const char *root = json_get_string (json_get (spec, "root"), "path");
+  cleanup_close int rootfd = -1;
+  cleanup_close int fd = -1;
+  struct stat st;
+
+  if (root == NULL || path == NULL || *path != '/')
+    return -1;
+  rootfd = openat (dirfd, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return -1;
+  fd = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof (how));
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return -1;
+  return st.st_uid;
+}

@@ -50,6 +50,9 @@ static const struct
   { "fields", harden_fields },
   { "user", harden_user },
   { "filesystem", harden_filesystem },
+  /* After user (the final uid owns the scratch HOME) and filesystem (whose
+   * scratch tmpfs a HOME may already lie on). */
+  { "home", harden_home },
   /* After filesystem: its source is corral's own file under /run/corral,
    * which the mount rules refuse to any other bind. */
   { "dns", harden_dns },

@@ -5,6 +5,7 @@
 #define CORRAL_HARDEN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "shim/error.h"
 #include "spec/json.h"
@@ -55,6 +56,9 @@ struct harden_ctx_s
   /* lstat mode of a canonical bind source, or 0 when unknown (NULL: not
    * checked). */
   unsigned (*source_mode) (const char *canon);
+  /* Owner of the directory process.env HOME names in the image's rootfs,
+   * or -1 when HOME is unset, missing or not a directory. */
+  int64_t image_home_uid;
 };
 
 /* What the caller proved about a namespace `path` the spec joins. */
@@ -81,6 +85,7 @@ bool harden_pattern_hits (const char *pattern, const char *path);
 int harden_fields (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+int harden_home (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_devices (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_privileges (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
@@ -91,6 +96,18 @@ int harden_dns (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
 int harden_hooks (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_budgets (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_runsc_limits (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
+
+/* Where HOME goes when the image's HOME is not the agent's: a tmpfs. */
+#define HARDEN_HOME_SCRATCH "/home/agent"
+
+/* process.env HOME of spec, or NULL. */
+const char *harden_env_home (const json_t *spec);
+
+/* A scratch tmpfs owned by uid:gid (nosuid, nodev). */
+json_t *harden_new_tmpfs (const char *path, const char *size, const char *mode, int64_t uid, int64_t gid);
+
+/* An exec'd process gets the container's scratch HOME, not the image's. */
+void harden_exec_home (json_t *wrapper, const json_t *container_spec, changes_t *changes);
 
 /* Run every step in order; stops at the first error. */
 int harden_spec (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

@@ -1,6 +1,8 @@
 /* corral: hardening of what the container sees: mounts, devices (namespaces: harden_ns.c). */
 #include "config.h"
 
+#include <inttypes.h>
+
 #include "shim/util.h"
 #include "spec/harden.h"
 
@@ -138,30 +140,46 @@ mount_is_writable (const corral_profile_t *p, const char *dest, const char *cwd)
   return cwd && !str_eq (cwd, "/") && !str_eq (dest, "/") && path_is_under (cwd, dest);
 }
 
-static json_t *
-new_tmpfs (const struct tmpfs_s *t)
+/* The agent's scratch space.  mode= alone is not enough: runc 1.1 chmods a
+ * tmpfs to the mode of the directory it covers when that exists (an image's
+ * 0755 /tmp stays 0755), so the agent also owns it (uid=, gid=), which
+ * holds under runc and runsc alike.  No noexec: the workspace is writable
+ * and executable anyway, so noexec here stops no attacker but breaks venvs,
+ * build tools and helper scripts in /tmp (issue #16).  nosuid and nodev do
+ * matter: they keep setuid files and device nodes inert. */
+json_t *
+harden_new_tmpfs (const char *path, const char *size, const char *mode, int64_t uid, int64_t gid)
 {
   json_t *m = json_new_object ();
   json_t *opts = json_new_array ();
-  cleanup_free char *size = NULL;
+  cleanup_free char *size_opt = NULL;
+  cleanup_free char *mode_opt = NULL;
+  cleanup_free char *uid_opt = NULL;
+  cleanup_free char *gid_opt = NULL;
 
-  json_set (m, "destination", json_new_string (t->path));
+  json_set (m, "destination", json_new_string (path));
   json_set (m, "type", json_new_string ("tmpfs"));
   json_set (m, "source", json_new_string ("tmpfs"));
-  xasprintf (&size, "size=%s", t->size);
+  xasprintf (&size_opt, "size=%s", size);
+  xasprintf (&mode_opt, "mode=%s", mode);
+  xasprintf (&uid_opt, "uid=%" PRId64, uid);
+  xasprintf (&gid_opt, "gid=%" PRId64, gid);
   json_push (opts, json_new_string ("nosuid"));
   json_push (opts, json_new_string ("nodev"));
-  json_push (opts, json_new_string ("noexec"));
-  json_push (opts, json_new_string ("mode=1777"));
-  json_push (opts, json_new_string (size));
+  json_push (opts, json_new_string (mode_opt));
+  json_push (opts, json_new_string (uid_opt));
+  json_push (opts, json_new_string (gid_opt));
+  json_push (opts, json_new_string (size_opt));
   json_set (m, "options", opts);
   return m;
 }
 
 /* Insert a tmpfs before the first mount at or below its path, so binds the
- * engine placed inside it (e.g. /run/.containerenv) stay visible. */
+ * engine placed inside it (e.g. /run/.containerenv) stay visible.  A tmpfs
+ * the engine put there (podman --read-only, --tmpfs) is replaced, so ours
+ * with its owner and size wins. */
 static void
-add_tmpfs (json_t *mounts, const struct tmpfs_s *t, changes_t *changes)
+add_tmpfs (json_t *mounts, const struct tmpfs_s *t, int64_t uid, int64_t gid, changes_t *changes)
 {
   size_t at = json_len (mounts);
 
@@ -181,8 +199,10 @@ add_tmpfs (json_t *mounts, const struct tmpfs_s *t, changes_t *changes)
       if (dest && path_is_under (dest, t->path) && at == json_len (mounts))
         at = i;
     }
-  json_insert_at (mounts, at, new_tmpfs (t));
-  changes_add (changes, "filesystem", "mounts: tmpfs at %s (size %s, nosuid,nodev,noexec)", t->path, t->size);
+  json_insert_at (mounts, at, harden_new_tmpfs (t->path, t->size, "1777", uid, gid));
+  changes_add (changes, "filesystem",
+               "mounts: tmpfs at %s (size %s, nosuid,nodev, mode 1777, owned by %" PRId64 ":%" PRId64 ")", t->path,
+               t->size, uid, gid);
 }
 
 /* runc's defaults, which --privileged engines drop. */
@@ -230,6 +250,8 @@ harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
   json_t *root = json_ensure_object (spec, "root");
   json_t *mounts = json_get (spec, "mounts");
   const char *cwd = json_get_string (json_get (spec, "process"), "cwd");
+  const json_t *user;
+  int64_t uid, gid;
   bool ro = false;
 
   if (!json_bool (json_get (root, "readonly"), &ro) || !ro)
@@ -265,8 +287,11 @@ harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
         }
     }
 
+  user = json_get (json_get (spec, "process"), "user");
+  if (!json_int64 (json_get (user, "uid"), &uid) || !json_int64 (json_get (user, "gid"), &gid))
+    return corral_error_make (err, 0, "process.user: uid and gid must be set before the scratch tmpfs is made");
   for (size_t i = 0; i < p->n_tmpfs; i++)
-    add_tmpfs (mounts, &p->tmpfs[i], changes);
+    add_tmpfs (mounts, &p->tmpfs[i], uid, gid, changes);
 
   add_paths (json_ensure_object (spec, "linux"), "maskedPaths", default_masked, p->masked_paths, changes);
   add_paths (json_ensure_object (spec, "linux"), "readonlyPaths", default_readonly, p->readonly_paths, changes);

@@ -14,6 +14,15 @@ get_i64 (const json_t *obj, const char *key, int64_t dflt)
   return json_int64 (json_get (obj, key), &v) ? v : dflt;
 }
 
+/* Is the engine's uid:gid one the profile accepts (user.accept_range)? */
+static bool
+engine_user_accepted (const corral_profile_t *p, int64_t uid, int64_t gid)
+{
+  if (p->accept_min == 0)
+    return false;
+  return uid >= p->accept_min && uid <= p->accept_max && gid >= p->accept_min && gid <= p->accept_max;
+}
+
 int
 harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err)
 {
@@ -23,13 +32,22 @@ harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_e
   json_t *gids = json_new_array ();
   (void) err;
 
-  if (uid != p->uid || gid != p->gid)
-    changes_add (changes, "user",
-                 "process.user: %" PRId64 ":%" PRId64 " -> %u:%u (agents run as the profile's "
-                 "non-root user)",
-                 uid, gid, p->uid, p->gid);
-  json_set (user, "uid", json_new_int (p->uid));
-  json_set (user, "gid", json_new_int (p->gid));
+  /* A person's own id (podman run --user 1000:1000) lets the agent own the
+   * files it writes in a bind-mounted workspace; anything else, root
+   * included, becomes the profile's user. */
+  if (engine_user_accepted (p, uid, gid))
+    changes_add (changes, "user", "process.user: %" PRId64 ":%" PRId64 " kept (within user.accept_range %u-%u)", uid,
+                 gid, p->accept_min, p->accept_max);
+  else
+    {
+      if (uid != p->uid || gid != p->gid)
+        changes_add (changes, "user",
+                     "process.user: %" PRId64 ":%" PRId64 " -> %u:%u (agents run as the profile's "
+                     "non-root user)",
+                     uid, gid, p->uid, p->gid);
+      json_set (user, "uid", json_new_int (p->uid));
+      json_set (user, "gid", json_new_int (p->gid));
+    }
 
   for (size_t i = 0; i < p->n_additional_gids; i++)
     json_push (gids, json_new_int (p->additional_gids[i]));

@@ -112,6 +112,32 @@ strip_allows (json_t *syscalls, const char *name, const struct flag_rule_s *keep
   return removed;
 }
 
+/* Under runsc: remove name from the engine's rules that answer ENOSYS
+ * (Docker's profile denies clone3 so), which runsc would turn into EPERM. */
+static size_t
+strip_enosys_denials (json_t *syscalls, const char *name)
+{
+  size_t removed = 0;
+
+  for (size_t i = json_len (syscalls); i-- > 0;)
+    {
+      json_t *rule = json_at (syscalls, i);
+      json_t *names = json_get (rule, "names");
+      int64_t ret;
+
+      if (!str_eq (json_get_string (rule, "action"), "SCMP_ACT_ERRNO")
+          || !json_int64 (json_get (rule, "errnoRet"), &ret) || ret != ENOSYS || !json_array_has_string (names, name))
+        continue;
+      for (size_t k = json_len (names); k-- > 0;)
+        if (str_eq (json_string (json_at (names, k)), name))
+          json_remove_at (names, k);
+      removed++;
+      if (json_len (names) == 0)
+        json_remove_at (syscalls, i);
+    }
+  return removed;
+}
+
 static void
 ensure_arches (json_t *seccomp, const char *const *arches, changes_t *changes)
 {
@@ -227,12 +253,34 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
                  "linux.seccomp: deny %zu syscalls (ptrace, mount, bpf, …), %zu engine rules "
                  "that allowed them narrowed",
                  strv_len (p->seccomp_deny), stripped);
-  stripped = deny_names (syscalls, p->seccomp_enosys, ENOSYS);
-  if (strv_len (p->seccomp_enosys) > 0)
-    changes_add (changes, "seccomp",
-                 "linux.seccomp: %zu syscalls answer ENOSYS so libc falls back to ones the filter can inspect "
-                 "(%zu engine rules narrowed)",
-                 strv_len (p->seccomp_enosys), stripped);
+  if (str_eq (p->runtime, "gvisor"))
+    {
+      /* runsc (0.0~20221219, --oci-seccomp) answers every SCMP_ACT_ERRNO
+       * with EPERM whatever errnoRet says, so an ENOSYS rule for clone3
+       * stops glibc's fallback to clone and every pthread_create fails
+       * (measured, issue #16).  The Sentry implements no clone3 (ENOSYS of
+       * its own, measured), so glibc falls back to clone, which the flag
+       * rules below inspect; namespaces inside the sandbox would be the
+       * Sentry's own, not the host kernel's. */
+      stripped = 0;
+      for (char *const *s = p->seccomp_enosys; s && *s; s++)
+        stripped += strip_enosys_denials (syscalls, *s);
+      if (strv_len (p->seccomp_enosys) > 0)
+        changes_add (changes, "seccomp",
+                     "not as runc: the %zu ENOSYS rules (clone3, …) are left to gVisor's Sentry, which answers "
+                     "syscalls it lacks with ENOSYS; runsc would answer the rules with EPERM and break libc's "
+                     "fallback (%zu engine ENOSYS rules narrowed)",
+                     strv_len (p->seccomp_enosys), stripped);
+    }
+  else
+    {
+      stripped = deny_names (syscalls, p->seccomp_enosys, ENOSYS);
+      if (strv_len (p->seccomp_enosys) > 0)
+        changes_add (changes, "seccomp",
+                     "linux.seccomp: %zu syscalls answer ENOSYS so libc falls back to ones the filter can inspect "
+                     "(%zu engine rules narrowed)",
+                     strv_len (p->seccomp_enosys), stripped);
+    }
   for (size_t i = 0; i < p->n_seccomp_flags; i++)
     {
       apply_flag_rule (syscalls, default_allows, &p->seccomp_flags[i], p->seccomp_errno);

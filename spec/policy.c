@@ -220,10 +220,34 @@ lookup_name (const struct named_value *table, size_t n, const char *name, uint64
 
 /* ---- sections ---- */
 
+/* user.accept_range [min, max]: the engine's own non-root user (podman run
+ * --user 1000:1000) is kept when both its uid and gid lie in the range.
+ * Only Debian's dynamically allocated user ids qualify (1000-59999, Debian
+ * Policy 9.2.2): root, system accounts, nobody (65534) and the subordinate
+ * ranges of user namespaces (100000 and up) can never be asked for. */
+static int
+parse_accept_range (corral_profile_t *p, const json_t *r, const char *path, corral_error_t *err)
+{
+  int64_t lo, hi;
+
+  if (r == NULL)
+    return 0;
+  if (!json_is_array (r) || json_len (r) != 2 || !json_int64 (json_at (r, 0), &lo) || !json_int64 (json_at (r, 1), &hi))
+    return corral_error_make (err, 0, "%s.accept_range: expected [min, max], two integers", path);
+  if (lo < USER_ACCEPT_MIN || hi > USER_ACCEPT_MAX || lo > hi)
+    return corral_error_make (err, 0,
+                              "%s.accept_range: [%" PRId64 ", %" PRId64 "] must lie within [%d, %d] with min <= max "
+                              "(root, system and nobody ids are never accepted from the engine)",
+                              path, lo, hi, USER_ACCEPT_MIN, USER_ACCEPT_MAX);
+  p->accept_min = (uint32_t) lo;
+  p->accept_max = (uint32_t) hi;
+  return 0;
+}
+
 static int
 parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error_t *err)
 {
-  static const char *const keys[] = { "uid", "gid", "additional_gids", NULL };
+  static const char *const keys[] = { "uid", "gid", "additional_gids", "accept_range", NULL };
   json_t *gids;
   int64_t n;
 
@@ -241,6 +265,8 @@ parse_user (corral_profile_t *p, const json_t *u, const char *path, corral_error
    * profile yet, so a profile can never run agents as uid or gid 0. */
   if (p->uid == 0 || p->gid == 0)
     return corral_error_make (err, 0, "%s: uid and gid must not be 0: agents never run as root", path);
+  if (parse_accept_range (p, json_get (u, "accept_range"), path, err) < 0)
+    return -1;
 
   gids = json_get (u, "additional_gids");
   if (gids == NULL)

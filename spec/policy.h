@@ -16,6 +16,9 @@
 
 #define POLICY_MAX_SIZE (1024 * 1024)
 #define ANNOTATION_PREFIX "run.corral."
+/* Bounds of user.accept_range: Debian's dynamically allocated user ids. */
+#define USER_ACCEPT_MIN 1000
+#define USER_ACCEPT_MAX 59999
 
 enum mount_action
 {
@@ -57,6 +60,9 @@ struct corral_profile_s
   char *description;
 
   uint32_t uid, gid;
+  /* The engine's user is kept when uid and gid both lie in
+   * [accept_min, accept_max]; 0 and 0: never (always uid:gid). */
+  uint32_t accept_min, accept_max;
   uint32_t *additional_gids;
   size_t n_additional_gids;
 

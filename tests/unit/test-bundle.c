@@ -364,6 +364,55 @@ rm_rf (const char *path)
   return fd < 0 ? -1 : remove_tree_at (fd, basename (copy2), &err);
 }
 
+/* The owner of the image's HOME, looked up inside the rootfs: a symlink in
+ * the image is resolved as if the rootfs were /, never on the host. */
+static void
+test_rootfs_dir_owner (void)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_free char *bundle = new_bundle ("rootfs-owner");
+  cleanup_free char *home = NULL;
+  cleanup_free char *link = NULL;
+  cleanup_free char *outside = NULL;
+  cleanup_close int fd = -1;
+  cleanup_json json_t *spec = NULL;
+  cleanup_json json_t *abs = NULL;
+  /* As root, an owner that is neither root nor the default. */
+  uid_t want = geteuid () == 0 ? 4321 : geteuid ();
+
+  xasprintf (&home, "%s/rootfs/home/agent", bundle);
+  xasprintf (&link, "%s/rootfs/home/escape", bundle);
+  xasprintf (&outside, "%s/outside", bundle);
+  if (mkdir_p (home, 0755, &err) < 0 || mkdir (outside, 0755) < 0 || symlink (outside, link) < 0)
+    bail_out ("make the rootfs: %s", err ? err->msg : strerror (errno));
+  if (geteuid () == 0 && chown (home, want, want) < 0)
+    bail_out ("chown %s: %s", home, strerror (errno));
+  fd = bundle_open (bundle, &err);
+  if (fd < 0)
+    bail_out ("bundle_open: %s", err->msg);
+  spec = spec_parse ("{\"root\":{\"path\":\"rootfs\"}}", strlen ("{\"root\":{\"path\":\"rootfs\"}}"), "spec", &err);
+  if (spec == NULL)
+    bail_out ("spec_parse: %s", err->msg);
+
+  is_int (bundle_rootfs_dir_owner (fd, spec, "/home/agent"), want, "the owner of a directory in the rootfs");
+  is_int (bundle_rootfs_dir_owner (fd, spec, "/nonexistent"), -1, "a missing HOME has no owner");
+  is_int (bundle_rootfs_dir_owner (fd, spec, "home/agent"), -1, "a relative HOME has no owner");
+  is_int (bundle_rootfs_dir_owner (fd, spec, NULL), -1, "an unset HOME has no owner");
+  /* Absolute symlink to the host path: resolved inside the rootfs, where
+   * it does not exist. */
+  is_int (bundle_rootfs_dir_owner (fd, spec, "/home/escape"), -1, "a symlink out of the rootfs is not followed out");
+  is_int (bundle_rootfs_dir_owner (fd, spec, "/../../outside"), -1, "dot-dot stays inside the rootfs");
+
+  {
+    cleanup_free char *text = NULL;
+    xasprintf (&text, "{\"root\":{\"path\":\"%s/rootfs\"}}", bundle);
+    abs = spec_parse (text, strlen (text), "spec", &err);
+    if (abs == NULL)
+      bail_out ("spec_parse: %s", err->msg);
+    is_int (bundle_rootfs_dir_owner (fd, abs, "/home/agent"), want, "an absolute root.path (Podman's) works too");
+  }
+}
+
 int
 main (void)
 {
@@ -378,6 +427,7 @@ main (void)
   test_not_an_object ();
   test_save_round_trip ();
   test_save_over_symlink ();
+  test_rootfs_dir_owner ();
 
   if (rm_rf (top) < 0)
     diag ("could not remove %s", top);

@@ -284,9 +284,14 @@ check_hardened_fixture (const char *name, const json_t *orig, const json_t *spec
     {
       static const char *const paths[] = { "/tmp", "/run", "/var/tmp" };
       json_t *m = find_mount (spec, paths[i]);
-      ok (m && str_eq (json_get_string (m, "type"), "tmpfs") && has_option (m, "noexec")
-              && mount_count (spec, paths[i]) == 1,
-          "%s: one noexec tmpfs at %s", name, paths[i]);
+      ok (m && str_eq (json_get_string (m, "type"), "tmpfs") && mount_count (spec, paths[i]) == 1,
+          "%s: one tmpfs at %s", name, paths[i]);
+      /* Owned by the agent: runc gives the tmpfs the mode of the image's
+       * directory whatever mode= says. */
+      ok (has_option (m, "nosuid") && has_option (m, "nodev") && has_option (m, "mode=1777")
+              && has_option (m, "uid=65534") && has_option (m, "gid=65534"),
+          "%s: %s is nosuid,nodev, mode=1777, owned by 65534:65534", name, paths[i]);
+      ok (!has_option (m, "noexec"), "%s: %s is not noexec (venvs and build tools run from it)", name, paths[i]);
     }
   run_tmpfs = mount_index (spec, "/run");
   containerenv = mount_index (spec, "/run/.containerenv");
@@ -643,11 +648,11 @@ spec_with_bind (const char *dest, const char *source, const char *options)
 {
   cleanup_free char *text = NULL;
 
-  xasprintf (
-      &text,
-      "{\"process\":{\"cwd\":\"/\"},\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
-      "{\"destination\":\"%s\",\"type\":\"bind\",\"source\":\"%s\",\"options\":%s}]}",
-      dest, source, options);
+  xasprintf (&text,
+             "{\"process\":{\"cwd\":\"/\",\"user\":{\"uid\":65534,\"gid\":65534}},\"mounts\":[{\"destination\":\"/"
+             "proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+             "{\"destination\":\"%s\",\"type\":\"bind\",\"source\":\"%s\",\"options\":%s}]}",
+             dest, source, options);
   return parse_json (text);
 }
 
@@ -713,7 +718,7 @@ test_binds (const corral_profile_t *def)
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
     cleanup_json json_t *spec = parse_json (
-        "{\"process\":{\"cwd\":\"/\"},\"mounts\":["
+        "{\"process\":{\"cwd\":\"/\",\"user\":{\"uid\":65534,\"gid\":65534}},\"mounts\":["
         "{\"destination\":\"/workspace\",\"type\":\"bind\",\"source\":\"/srv/project\",\"options\":[\"rbind\",\"rw\"]},"
         "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/"
         "data\",\"options\":[\"rbind\",\"rw\",\"suid\",\"dev\"]},"
@@ -745,7 +750,8 @@ test_binds (const corral_profile_t *def)
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
     cleanup_json json_t *spec = parse_json (
-        "{\"process\":{\"cwd\":\"/app/src\"},\"mounts\":[{\"destination\":\"/app\",\"type\":\"bind\",\"source\":\"/srv/"
+        "{\"process\":{\"cwd\":\"/app/src\",\"user\":{\"uid\":65534,\"gid\":65534}},\"mounts\":[{\"destination\":\"/"
+        "app\",\"type\":\"bind\",\"source\":\"/srv/"
         "app\",\"options\":[\"rbind\",\"rw\"]}]}");
 
     ok (harden_filesystem (spec, &ctx, &changes, &err) == 0 && !has_option (find_mount (spec, "/app"), "ro"),
@@ -932,6 +938,230 @@ test_every_byte (const corral_profile_t *def)
   ok (hardened > 0 && refused > 0, "both outcomes occur, so the loop exercised the pipeline");
 }
 
+/* ---- the agent's user, HOME and scratch space (issue #16) ---- */
+
+static void
+set_user (json_t *spec, int64_t uid, int64_t gid)
+{
+  json_t *user = json_ensure_object (json_get (spec, "process"), "user");
+  json_set (user, "uid", json_new_int (uid));
+  json_set (user, "gid", json_new_int (gid));
+}
+
+static const char *
+env_get (const json_t *spec, const char *name)
+{
+  json_t *env = get_path2 (spec, "process", "env");
+  size_t n = strlen (name);
+
+  for (size_t i = 0; i < json_len (env); i++)
+    {
+      const char *kv = json_string (json_at (env, i));
+      if (kv && strncmp (kv, name, n) == 0 && kv[n] == '=')
+        return kv + n + 1;
+    }
+  return NULL;
+}
+
+static void
+set_home (json_t *spec, const char *home)
+{
+  json_t *env = get_path2 (spec, "process", "env");
+  cleanup_free char *kv = NULL;
+
+  for (size_t i = json_len (env); i-- > 0;)
+    if (strncmp (json_string (json_at (env, i)), "HOME=", 5) == 0)
+      json_remove_at (env, i);
+  if (home == NULL)
+    return;
+  xasprintf (&kv, "HOME=%s", home);
+  json_push (env, json_new_string (kv));
+}
+
+static void
+test_engine_user (const corral_profile_t *def)
+{
+  static const struct
+  {
+    int64_t uid, gid, want_uid, want_gid;
+    const char *why;
+  } cases[] = {
+    { 1000, 1000, 1000, 1000, "a person's id (--user 1000:1000) is kept" },
+    { 59999, 59999, 59999, 59999, "the top of the range is kept" },
+    { 0, 0, 65534, 65534, "root becomes the profile's user" },
+    { 1000, 0, 65534, 65534, "a uid in range with gid 0 becomes the profile's user" },
+    { 0, 1000, 65534, 65534, "uid 0 with a gid in range becomes the profile's user" },
+    { 999, 999, 65534, 65534, "a system id becomes the profile's user" },
+    { 60000, 60000, 65534, 65534, "an id above the range becomes the profile's user" },
+    { 100000, 100000, 65534, 65534, "a subordinate id becomes the profile's user" },
+  };
+
+  for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_changes changes_t changes = { 0 };
+      cleanup_json json_t *spec = load_fixture ("podman-run.json");
+      harden_ctx_t ctx = make_ctx (def);
+      json_t *user, *tmp;
+
+      set_user (spec, cases[i].uid, cases[i].gid);
+      if (harden_spec (spec, &ctx, &changes, &err) < 0)
+        bail_out ("harden_spec: %s", err->msg);
+      user = get_path2 (spec, "process", "user");
+      ok (get_int (user, "uid", -1) == cases[i].want_uid && get_int (user, "gid", -1) == cases[i].want_gid,
+          "%" PRId64 ":%" PRId64 ": %s (got %" PRId64 ":%" PRId64 ")", cases[i].uid, cases[i].gid, cases[i].why,
+          get_int (user, "uid", -1), get_int (user, "gid", -1));
+      if (i == 0)
+        {
+          tmp = find_mount (spec, "/tmp");
+          ok (has_option (tmp, "uid=1000") && has_option (tmp, "gid=1000"), "the kept user owns /tmp");
+          ok (changes_mention (&changes, "kept (within user.accept_range 1000-59999)"),
+              "the change log says it was kept");
+        }
+    }
+
+  /* A profile without accept_range keeps nobody's id. */
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_changes changes_t changes = { 0 };
+    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    corral_profile_t strict = *def;
+    harden_ctx_t ctx = make_ctx (&strict);
+
+    strict.accept_min = strict.accept_max = 0;
+    set_user (spec, 1000, 1000);
+    if (harden_user (spec, &ctx, &changes, &err) < 0)
+      bail_out ("harden_user: %s", err->msg);
+    is_int (get_int (get_path2 (spec, "process", "user"), "uid", -1), 65534,
+            "without accept_range, --user 1000 becomes 65534");
+  }
+}
+
+static void
+test_home (const corral_profile_t *def)
+{
+  static const struct
+  {
+    const char *home;
+    int64_t owner;
+    const char *want;
+    const char *why;
+  } cases[] = {
+    { "/root", 0, HARDEN_HOME_SCRATCH, "root's /root moves to the scratch HOME" },
+    { "/root", -1, HARDEN_HOME_SCRATCH, "a HOME missing in the image moves" },
+    { "/", 0, HARDEN_HOME_SCRATCH, "HOME=/ (no passwd entry for --user) moves" },
+    { NULL, -1, HARDEN_HOME_SCRATCH, "an unset HOME is set" },
+    { "relative", 65534, HARDEN_HOME_SCRATCH, "a relative HOME moves" },
+    { "/home/agent-image", 65534, "/home/agent-image", "a HOME the agent owns in the image stays" },
+    { "/home/someone", 1000, HARDEN_HOME_SCRATCH, "a HOME owned by another id moves" },
+    { "/tmp/home", 0, "/tmp/home", "a HOME on the agent's tmpfs stays" },
+  };
+
+  for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_changes changes_t changes = { 0 };
+      cleanup_json json_t *spec = load_fixture ("podman-run.json");
+      harden_ctx_t ctx = make_ctx (def);
+      bool moved = str_eq (cases[i].want, HARDEN_HOME_SCRATCH);
+      json_t *m;
+
+      set_home (spec, cases[i].home);
+      ctx.image_home_uid = cases[i].owner;
+      if (harden_spec (spec, &ctx, &changes, &err) < 0)
+        bail_out ("harden_spec: %s", err->msg);
+      is_str (env_get (spec, "HOME"), cases[i].want, "%s", cases[i].why);
+      m = find_mount (spec, HARDEN_HOME_SCRATCH);
+      if (moved)
+        ok (m && str_eq (json_get_string (m, "type"), "tmpfs") && has_option (m, "uid=65534")
+                && has_option (m, "gid=65534") && has_option (m, "mode=0700") && has_option (m, "nosuid")
+                && has_option (m, "nodev") && mount_count (spec, HARDEN_HOME_SCRATCH) == 1,
+            "%s: one tmpfs at " HARDEN_HOME_SCRATCH ", the agent's, 0700, nosuid,nodev", cases[i].why);
+      else
+        ok (m == NULL, "%s: no scratch HOME mount", cases[i].why);
+    }
+
+  /* The engine's volume at the scratch path (a persistent home) is kept. */
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_changes changes_t changes = { 0 };
+    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    harden_ctx_t ctx = make_ctx (def);
+    json_t *vol = parse_json ("{\"destination\":\"" HARDEN_HOME_SCRATCH "\",\"type\":\"bind\","
+                              "\"source\":\"/srv/agent-home\",\"options\":[\"rbind\"]}");
+
+    json_push (json_get (spec, "mounts"), vol);
+    if (harden_spec (spec, &ctx, &changes, &err) < 0)
+      bail_out ("harden_spec: %s", err->msg);
+    ok (mount_count (spec, HARDEN_HOME_SCRATCH) == 1
+            && str_eq (json_get_string (find_mount (spec, HARDEN_HOME_SCRATCH), "type"), "bind"),
+        "a volume at " HARDEN_HOME_SCRATCH " is kept, no tmpfs over it");
+    is_str (env_get (spec, "HOME"), HARDEN_HOME_SCRATCH, "and HOME points at it");
+  }
+
+  /* podman exec sets the image's HOME again: the exec'd process gets the
+   * container's. */
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_changes changes_t changes = { 0 };
+    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    cleanup_json json_t *wrapper = parse_json ("{\"process\":{\"env\":[\"PATH=/bin\",\"HOME=/root\"]}}");
+    cleanup_json json_t *plain = parse_json ("{\"process\":{\"env\":[\"HOME=/root\"]}}");
+    harden_ctx_t ctx = make_ctx (def);
+
+    if (harden_spec (spec, &ctx, &changes, &err) < 0)
+      bail_out ("harden_spec: %s", err->msg);
+    harden_exec_home (wrapper, spec, &changes);
+    is_str (env_get (wrapper, "HOME"), HARDEN_HOME_SCRATCH, "exec: HOME follows the container's scratch HOME");
+    is_str (env_get (wrapper, "PATH"), "/bin", "exec: other variables stay");
+    set_home (spec, "/home/agent-image");
+    harden_exec_home (plain, spec, &changes);
+    is_str (env_get (plain, "HOME"), "/root", "exec: a container that kept its HOME leaves exec's alone");
+  }
+}
+
+/* The clone3 rule per runtime: ENOSYS under runc (glibc falls back to the
+ * clone the flag rule inspects); left to the Sentry under runsc, which
+ * would answer it EPERM and break pthread_create. */
+static void
+test_seccomp_per_runtime (const corral_profile_t *def, const corral_profile_t *untrusted)
+{
+  const corral_profile_t *profiles[] = { def, untrusted };
+
+  for (size_t k = 0; k < 2; k++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_changes changes_t changes = { 0 };
+      cleanup_json json_t *spec = load_fixture ("docker-run.json");
+      harden_ctx_t ctx = make_ctx (profiles[k]);
+      json_t *rules;
+      bool enosys = false;
+      size_t allow, uncond, deny;
+
+      if (harden_seccomp (spec, &ctx, &changes, &err) < 0)
+        bail_out ("harden_seccomp: %s", err->msg);
+      rules = syscalls_of (spec);
+      for (size_t i = 0; i < json_len (rules); i++)
+        if (json_array_has_string (json_get (json_at (rules, i), "names"), "clone3")
+            && get_int (json_at (rules, i), "errnoRet", -1) == ENOSYS)
+          enosys = true;
+      count_rules (spec, "clone", &allow, &uncond, &deny);
+      ok (uncond == 0 && has_masked_rule (spec, "clone", "SCMP_ACT_ALLOW", CLONE_NS_FLAGS, 0),
+          "%s: clone is allowed only without namespace flags", profiles[k]->name);
+      count_rules (spec, "unshare", &allow, &uncond, &deny);
+      ok (allow == 0 && deny >= 1, "%s: unshare is denied", profiles[k]->name);
+      if (k == 0)
+        ok (enosys, "default (runc): clone3 answers ENOSYS");
+      else
+        {
+          ok (!enosys, "untrusted (gVisor): no ENOSYS rule for clone3 (runsc would answer EPERM)");
+          ok (changes_mention (&changes, "not as runc: the 1 ENOSYS rules"), "untrusted: the change log says why");
+          ok (changes_mention (&changes, "(1 engine ENOSYS rules narrowed)"),
+              "untrusted: Docker's own clone3 ENOSYS rule is the one narrowed");
+        }
+    }
+}
+
 /* Under gVisor the change log lists what runsc does not honour as runc
  * would; under runc it says nothing of runsc. */
 static void
@@ -989,5 +1219,8 @@ main (void)
   test_many_entries (def);
   test_every_byte (def);
   test_runsc_notes (def, untrusted);
+  test_engine_user (def);
+  test_home (def);
+  test_seccomp_per_runtime (def, untrusted);
   return done_testing ();
 }

@@ -121,6 +121,9 @@ test_shipped (void)
 
   is_str (def->runtime, "runc", "default: runtime runc");
   ok (def->uid == 65534 && def->gid == 65534, "default: runs as 65534:65534");
+  ok (def->accept_min == 1000 && def->accept_max == 59999,
+      "default: keeps an engine's user in 1000-59999 (a person's own id)");
+  ok (unt->accept_min == 1000 && unt->accept_max == 59999, "untrusted inherits the accepted range");
   ok (def->readonly_root, "default: read-only root");
   ok (def->n_tmpfs == 3 && str_eq (def->tmpfs[0].path, "/tmp") && str_eq (def->tmpfs[1].path, "/run")
           && str_eq (def->tmpfs[2].path, "/var/tmp"),
@@ -215,6 +218,7 @@ test_minimal_and_inheritance (void)
 
   ok (min != NULL, "a policy with one empty profile is valid%s%s", err ? ": " : "", err ? err->msg : "");
   def = min ? policy_find_profile (min, "default") : NULL;
+  ok (def && def->accept_min == 0 && def->accept_max == 0, "an empty profile accepts no engine user");
   ok (def && def->uid == 65534 && def->readonly_root && def->network && str_eq (def->runtime, "runc")
           && def->capabilities && def->capabilities[0] == NULL,
       "an empty profile gets safe defaults (65534, read-only root, no capabilities, runc)");
@@ -257,6 +261,20 @@ test_errors (void)
   profile_fails ("\"user\":{\"uid\":1000,\"gid\":0}", "profiles.default.user", "must not be 0", "gid 0");
   profile_fails ("\"user\":{\"uid\":1000,\"additional_gids\":[0]}", "profiles.default.user.additional_gids[0]",
                  "between 1 and", "additional gid 0");
+  profile_fails ("\"user\":{\"accept_range\":[0,60000]}", "profiles.default.user.accept_range", "within [1000, 59999]",
+                 "an accept_range that would take root");
+  profile_fails ("\"user\":{\"accept_range\":[1000,65534]}", "profiles.default.user.accept_range",
+                 "within [1000, 59999]", "an accept_range that would take nobody");
+  profile_fails ("\"user\":{\"accept_range\":[999,2000]}", "profiles.default.user.accept_range", "never accepted",
+                 "an accept_range that would take a system id");
+  profile_fails ("\"user\":{\"accept_range\":[3000,2000]}", "profiles.default.user.accept_range", "min <= max",
+                 "an accept_range with min above max");
+  profile_fails ("\"user\":{\"accept_range\":[1000]}", "profiles.default.user.accept_range", "expected [min, max]",
+                 "an accept_range of one number");
+  profile_fails ("\"user\":{\"accept_range\":\"1000-2000\"}", "profiles.default.user.accept_range",
+                 "expected [min, max]", "an accept_range given as a string");
+  profile_fails ("\"user\":{\"accept_ranges\":[1000,2000]}", "profiles.default.user", "unknown key \"accept_ranges\"",
+                 "a misspelt accept_range");
   profile_fails ("\"capabilities\":[\"CAP_CHOWN\",\"CAP_FOO\"]", "profiles.default.capabilities[1]",
                  "unknown capability \"CAP_FOO\"", "an unknown capability");
   profile_fails ("\"seccomp\":{\"deny\":[\"ptrace\",\"mount\",\"no_such_syscall\"]}",
