@@ -1,7 +1,7 @@
 /* corral: bounds on what one audit record holds.  A spec may carry tens of
  * thousands of secret-looking names or a megabyte-long argument; a record
  * that large would pass the log's tail limit and stop every later append
- * (#15), so lists keep their first AUDIT_LIST_MAX items plus a count, and
+ *, so lists keep their first AUDIT_LIST_MAX items plus a count, and
  * strings their first AUDIT_STRING_MAX bytes. */
 #include "config.h"
 

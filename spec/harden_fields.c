@@ -143,7 +143,7 @@ judge_process (json_t *process, changes_t *changes, corral_error_t *err)
         return corral_error_make (err, 0, "process.rlimits %s: expected integer soft and hard values", type);
       /* RLIMIT_NPROC counts every process of a host uid, and every agent
        * is uid 65534 on the host: one agent at the limit would stop the
-       * others from forking (#15).  The pids cgroup limits each container
+       * others from forking.  The pids cgroup limits each container
        * instead; an engine's value goes (the profile's rlimits.nproc, if
        * an operator sets one, is added back by the privileges step). */
       if (str_eq (type, "RLIMIT_NPROC"))

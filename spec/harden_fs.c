@@ -145,7 +145,7 @@ mount_is_writable (const corral_profile_t *p, const char *dest, const char *cwd)
  * 0755 /tmp stays 0755), so the agent also owns it (uid=, gid=), which
  * holds under runc and runsc alike.  No noexec: the workspace is writable
  * and executable anyway, so noexec here stops no attacker but breaks venvs,
- * build tools and helper scripts in /tmp (issue #16).  nosuid and nodev do
+ * build tools and helper scripts in /tmp.  nosuid and nodev do
  * matter: they keep setuid files and device nodes inert. */
 json_t *
 harden_new_tmpfs (const char *path, const char *size, const char *mode, int64_t uid, int64_t gid)

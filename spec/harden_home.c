@@ -1,6 +1,6 @@
 /* corral: the agent's HOME.  Engines set HOME from the image's user (root:
  * /root, 0700), not from the uid corral runs, so git, pip, npm and every
- * cache under ~ would fail on a read-only or foreign directory (issue #16).
+ * cache under ~ would fail on a read-only or foreign directory.
  * When the image's HOME is not the agent's own, HOME moves to a tmpfs the
  * agent owns. */
 #include "config.h"

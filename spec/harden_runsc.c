@@ -33,7 +33,7 @@ harden_runsc_limits (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, 
                  "not as runc: gVisor's netstack bypasses the IP hooks, so egress is filtered by a stateless netdev "
                  "table on each interface (every packet of an allowed flow is matched, ARP allowed) besides the "
                  "inet table");
-  /* Measured (issue #16): a process started by `podman exec` shows
+  /* Measured: a process started by `podman exec` shows
    * Seccomp: 0 and may ptrace, unshare and clone namespaces (the Sentry's
    * own, inside the sandbox). */
   changes_add (changes, STEP,

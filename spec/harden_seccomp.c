@@ -258,7 +258,7 @@ harden_seccomp (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corra
       /* runsc (0.0~20221219, --oci-seccomp) answers every SCMP_ACT_ERRNO
        * with EPERM whatever errnoRet says, so an ENOSYS rule for clone3
        * stops glibc's fallback to clone and every pthread_create fails
-       * (measured, issue #16).  The Sentry implements no clone3 (ENOSYS of
+       * (measured).  The Sentry implements no clone3 (ENOSYS of
        * its own, measured), so glibc falls back to clone, which the flag
        * rules below inspect; namespaces inside the sandbox would be the
        * Sentry's own, not the host kernel's. */

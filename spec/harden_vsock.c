@@ -1,6 +1,6 @@
 /* corral: no AF_VSOCK sockets.  A vsock connection goes to the hypervisor
  * or another VM whatever the network namespace, so the egress table never
- * sees it (#15).  A step of its own after `seccomp`, editing the merged
+ * sees it.  A step of its own after `seccomp`, editing the merged
  * filter: socket(2) with family AF_VSOCK fails with EAFNOSUPPORT. */
 #include "config.h"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The spec model (#15): namespaces, user namespaces and mounts are kept only
+# The spec model: namespaces, user namespaces and mounts are kept only
 # when corral understands them; each attack through the flag a tenant would
 # use fails with an error naming the field, next to a benign control.
 
@@ -122,7 +122,7 @@ start_victim() {
 }
 
 # make_bundle: a busybox bundle from containerd's config.json (podman cannot
-# pass --uidmap here: FACTS.md), running `sh -c "$1"`.
+# pass --uidmap here: docs/facts.md), running `sh -c "$1"`.
 make_bundle() {
     mkdir -p "$WORK/bundle/rootfs"
     build_rootfs_tar "$WORK/rootfs.tar"

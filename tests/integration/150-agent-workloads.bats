@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Real agent images run their usual tools, unmodified, under the default
-# profile, under runc and under gVisor (issue #16).  The image is a Debian 12
+# profile, under runc and under gVisor.  The image is a Debian 12
 # built locally from apt (tests/lib/agent-image.bash, cached per machine).
 # The workspace is a directory a person (uid 1000) made, mounted the way
 # users do (-v ./proj:/workspace -w /workspace) with --user 1000:1000.
