@@ -938,7 +938,7 @@ test_every_byte (const corral_profile_t *def)
   ok (hardened > 0 && refused > 0, "both outcomes occur, so the loop exercised the pipeline");
 }
 
-/* ---- the agent's user, HOME and scratch space (issue #16) ---- */
+/* ---- the agent's user, HOME and scratch space ---- */
 
 static void
 set_user (json_t *spec, int64_t uid, int64_t gid)
