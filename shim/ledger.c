@@ -13,6 +13,8 @@
 #include "shim/util.h"
 
 #define LEDGER_MAX (16 * 1024 * 1024)
+/* Half of it for anomaly history and today's totals together. */
+#define LEDGER_HISTORY_MAX (LEDGER_MAX / 2)
 
 /* Ledger keys of the daily totals, in budget_kind order. */
 
@@ -156,10 +158,55 @@ ledger_add_usage (json_t *ledger, const char *agent, const char *day, const int6
 
 #define HISTORY_MAX_DOMAINS 4096
 
+/* Each use stamps the agent's history with the ledger's next sequence
+ * number: pruning drops the least recently used first. */
 static json_t *
 history_of (json_t *ledger, const char *agent)
 {
-  return json_ensure_object (json_ensure_object (ledger, "history"), agent);
+  json_t *h = json_ensure_object (json_ensure_object (ledger, "history"), agent);
+  int64_t seq = 0;
+
+  json_int64 (json_get (ledger, "history_seq"), &seq);
+  json_set (ledger, "history_seq", json_new_int (seq + 1));
+  json_set (h, "seq", json_new_int (seq + 1));
+  return h;
+}
+
+void
+ledger_prune_history (json_t *ledger, size_t max_bytes)
+{
+  json_t *history = json_get (ledger, "history");
+
+  for (;;)
+    {
+      cleanup_free char *text = json_serialize (ledger, true);
+      size_t n = json_len (history), drop;
+
+      if (strlen (text) <= max_bytes || n == 0)
+        return;
+      /* The oldest eighth (at least one) at a time: few passes. */
+      drop = n / 8 ? n / 8 : 1;
+      while (drop-- > 0 && json_len (history) > 0)
+        {
+          size_t oldest = 0;
+          int64_t oldest_seq = INT64_MAX;
+
+          for (size_t i = 0; i < json_len (history); i++)
+            {
+              int64_t seq = 0;
+              json_int64 (json_get (json_value_at (history, i), "seq"), &seq);
+              if (seq < oldest_seq)
+                {
+                  oldest_seq = seq;
+                  oldest = i;
+                }
+            }
+          {
+            cleanup_free char *key = xstrdup (json_key_at (history, oldest));
+            (void) json_del (history, key);
+          }
+        }
+    }
 }
 
 bool
@@ -323,6 +370,15 @@ ledger_update (void (*fn) (json_t *ledger, void *data), void *data, corral_error
     return -1;
   fn (l, data);
   out = json_serialize (l, true);
+  /* Anomaly history grows with every agent name and domain: it gives way
+   * before the ledger could outgrow what corral reads back (a ledger that
+   * cannot be read refuses every container with a daily budget). */
+  if (strlen (out) > LEDGER_HISTORY_MAX)
+    {
+      free (out);
+      ledger_prune_history (l, LEDGER_HISTORY_MAX);
+      out = json_serialize (l, true);
+    }
   dfd = open (ledger_dir (), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return corral_error_make (err, errno, "open `%s`", ledger_dir ());

@@ -35,6 +35,9 @@ void ledger_add_usage (json_t *ledger, const char *agent, const char *day, const
 bool ledger_note_domain (json_t *ledger, const char *agent, const char *name);
 int64_t ledger_connection_baseline (const json_t *ledger, const char *agent);
 void ledger_note_connection_rate (json_t *ledger, const char *agent, int64_t rate_milli);
+/* Drop the least recently used agents' anomaly history until the ledger
+ * serializes to at most max_bytes (or there is no history left). */
+void ledger_prune_history (json_t *ledger, size_t max_bytes);
 /* Zero an agent's totals for day, keeping who reset it and why. */
 void ledger_reset (json_t *ledger, const char *agent, const char *day, const char *reason, int64_t time_ms);
 /* The first daily budget (policy units) that used (internal units) has

@@ -593,6 +593,34 @@ test_tenant (void)
   }
 }
 
+/* Anomaly history cannot grow the ledger past what corral reads back:
+ * the least recently used agents give way. */
+static void
+test_history_prune (void)
+{
+  cleanup_json json_t *l = json_new_object ();
+  cleanup_free char *text = NULL;
+  char agent[32], name[64];
+
+  for (int a = 0; a < 200; a++)
+    {
+      snprintf (agent, sizeof (agent), "agent-%d", a);
+      for (int d = 0; d < 50; d++)
+        {
+          snprintf (name, sizeof (name), "host-%d.domain-number-%d.example.test", d, a);
+          (void) ledger_note_domain (l, agent, name);
+        }
+    }
+  (void) ledger_note_domain (l, "agent-0", "touched-last.example.test");
+  ledger_prune_history (l, 64 * 1024);
+  text = json_serialize (l, true);
+  ok (strlen (text) <= 64 * 1024, "pruned to the bound (%zu bytes)", strlen (text));
+  ok (json_get (json_get (l, "history"), "agent-0") != NULL, "the most recently used agent is kept");
+  ok (json_get (json_get (l, "history"), "agent-1") == NULL, "the least recently used went first");
+  ok (json_len (json_get (l, "history")) > 10, "and only as many as needed (%zu kept)",
+      json_len (json_get (l, "history")));
+}
+
 int
 main (void)
 {
@@ -606,5 +634,6 @@ main (void)
   test_minute_window ();
   test_counter_and_cause ();
   test_tenant ();
+  test_history_prune ();
   return done_testing ();
 }
