@@ -818,7 +818,8 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
   wrapper = json_new_object ();
   json_set (wrapper, "process", process);
   ctx.profile = profile;
-  r = harden_user (wrapper, &ctx, &changes, err);
+  harden_exec_user (wrapper, spec, &changes);
+  r = harden_process_fields (process, &changes, err);
   if (r == 0)
     r = harden_privileges (wrapper, &ctx, &changes, err);
   if (r == 0)

@@ -106,6 +106,15 @@ const char *harden_env_home (const json_t *spec);
 /* A scratch tmpfs owned by uid:gid (nosuid, nodev). */
 json_t *harden_new_tmpfs (const char *path, const char *size, const char *mode, int64_t uid, int64_t gid);
 
+/* The process fields of an exec'd process judged as at create (unknown
+ * keys refused, rlimits, oomScoreAdj, I/O priority). */
+int harden_process_fields (json_t *process, changes_t *changes, corral_error_t *err);
+
+/* An exec'd process runs as the container's process does: its user was
+ * judged at create (accept_range included), whatever the process file
+ * asks for. */
+void harden_exec_user (json_t *wrapper, const json_t *container_spec, changes_t *changes);
+
 /* An exec'd process gets the container's scratch HOME, not the image's. */
 void harden_exec_home (json_t *wrapper, const json_t *container_spec, changes_t *changes);
 

@@ -319,6 +319,12 @@ judge_linux (json_t *spec, changes_t *changes, corral_error_t *err)
 }
 
 int
+harden_process_fields (json_t *process, changes_t *changes, corral_error_t *err)
+{
+  return judge_process (process, changes, err);
+}
+
+int
 harden_fields (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err)
 {
   if (check_object (spec, "config.json", top_keys, err) < 0)

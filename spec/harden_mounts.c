@@ -147,8 +147,20 @@ judge_bind (json_t *m, const char *dest, const harden_ctx_t *ctx, changes_t *cha
   return 0;
 }
 
+/* Overlay options corral understands: the three layer lists and flags
+ * that change no path.  Anything else (lowerdir+=, datadir+= of newer
+ * kernels, which add layers one at a time) is refused. */
+static const char *const overlay_flags[]
+    = { "userxattr",    "index=on", "index=off", "redirect_dir=off", "redirect_dir=nofollow",
+        "metacopy=off", "volatile", "xino=off",  "xino=auto",        "ro",
+        "rw",           "nosuid",   "nodev",     "noexec",           "rprivate",
+        "private",      "rslave",   "slave",     "nodiratime",       "noatime",
+        "relatime",     NULL };
+
 /* Overlay layers are host paths like bind sources; the upper and work
- * directories are written to. */
+ * directories are written to.  The kernel unescapes '\' in a layer path
+ * ("/r\oot" is /root) and treats ':' as a separator: a path with a
+ * backslash is refused, so the path judged is the path mounted. */
 static int
 judge_overlay (json_t *m, const char *dest, const harden_ctx_t *ctx, corral_error_t *err)
 {
@@ -169,7 +181,17 @@ judge_overlay (json_t *m, const char *dest, const harden_ctx_t *ctx, corral_erro
           char *save2 = NULL;
 
           if (!is_lower && !is_upper)
-            continue;
+            {
+              if (!in_list (overlay_flags, tok))
+                return corral_error_make (err, 0, "mounts[%s]: overlay option `%s` is not understood: remove it", dest,
+                                          tok);
+              continue;
+            }
+          if (strchr (tok, '\\'))
+            return corral_error_make (err, 0, "mounts[%s]: overlay option `%s`: a backslash in a layer path is refused",
+                                      dest, tok);
+          if (dirs[1] == '\0' || dirs[1] == ':' || tok[strlen (tok) - 1] == ':' || strstr (tok, "::"))
+            return corral_error_make (err, 0, "mounts[%s]: overlay option `%s` has an empty layer", dest, tok);
           lower |= is_lower;
           for (char *d = strtok_r (dirs + 1, ":", &save2); d; d = strtok_r (NULL, ":", &save2))
             {
@@ -241,7 +263,9 @@ judge_options (json_t *m, const char *dest, changes_t *changes, corral_error_t *
           json_remove_at (opts, i);
           json_insert_at (opts, i, json_new_string ("rprivate"));
         }
-      else if (str_eq (o, "idmap") || str_eq (o, "ridmap") || strstr (o, "shared") != NULL)
+      /* remount: runc turns it into MS_REMOUNT, which without a bind
+       * reconfigures the filesystem behind the destination, the host's. */
+      else if (str_eq (o, "idmap") || str_eq (o, "ridmap") || str_eq (o, "remount") || strstr (o, "shared") != NULL)
         return corral_error_make (err, 0, "mounts[%s]: option `%s` is refused: remove it", dest, o);
     }
   return 0;

@@ -59,6 +59,17 @@ harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_e
   return 0;
 }
 
+void
+harden_exec_user (json_t *wrapper, const json_t *container_spec, changes_t *changes)
+{
+  const json_t *want = json_get (json_get (container_spec, "process"), "user");
+  json_t *process = json_get (wrapper, "process");
+
+  if (!json_equal (json_get (process, "user"), want))
+    changes_add (changes, "user", "process.user: the container's (exec runs as the container's user)");
+  json_set (process, "user", want ? json_deep_copy (want) : json_new_object ());
+}
+
 static bool
 strv_contains (char *const *v, const char *s)
 {

@@ -39,6 +39,7 @@ setup() {
     DNSMASQ_PID=
     policy_with "
 d = p['profiles']['default']
+d['user']['accept_range'] = [1000, 59999]
 d['egress']['allow'] = ['git.agent.test:$GIT_PORT/tcp', 'api.agent.test:$HTTPS_PORT/tcp']
 d['dns'] = {'upstream': '$UP'}
 "

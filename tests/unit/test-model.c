@@ -360,6 +360,23 @@ test_mounts (const corral_profile_t *def, const corral_profile_t *untrusted)
                         "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
                         "\"upperdir=/var/lib/c/u\"]}",
                         "needs a lowerdir", "overlay without lowerdir");
+  /* The kernel unescapes a backslash: "/r\\oot" is /root. */
+  expect_mount_refused (def,
+                        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
+                        "\"lowerdir=/r\\\\oot\"]}",
+                        "backslash", "overlay layer with a backslash (the kernel reads /root)");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
+                        "\"lowerdir=\",\"lowerdir+=/root/.ssh\"]}",
+                        "empty layer", "overlay with an empty lowerdir (then lowerdir+=)");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/ov\",\"type\":\"overlay\",\"source\":\"overlay\",\"options\":["
+                        "\"lowerdir=/srv/data\",\"datadir+=/root\"]}",
+                        "not understood", "overlay datadir+= (a layer corral does not judge)");
+  expect_mount_refused (def,
+                        "{\"destination\":\"/etc/hosts\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":["
+                        "\"remount\",\"ro\"]}",
+                        "`remount` is refused", "a remount (of the filesystem behind the destination, the host's)");
   expect_mount_refused (def, "{\"destination\":\"/x\",\"type\":\"bind\",\"source\":\"/dev\",\"options\":[\"rbind\"]}",
                         "`/dev`", "-v /dev:/x");
   expect_mount_refused (

@@ -121,9 +121,9 @@ test_shipped (void)
 
   is_str (def->runtime, "runc", "default: runtime runc");
   ok (def->uid == 65534 && def->gid == 65534, "default: runs as 65534:65534");
-  ok (def->accept_min == 1000 && def->accept_max == 59999,
-      "default: keeps an engine's user in 1000-59999 (a person's own id)");
-  ok (unt->accept_min == 1000 && unt->accept_max == 59999, "untrusted inherits the accepted range");
+  ok (def->accept_min == 0 && def->accept_max == 0,
+      "default: no accept_range (on a shared host a tenant could ask for another person's uid)");
+  ok (unt->accept_min == 0 && unt->accept_max == 0, "untrusted: none either");
   ok (def->readonly_root, "default: read-only root");
   ok (def->n_tmpfs == 3 && str_eq (def->tmpfs[0].path, "/tmp") && str_eq (def->tmpfs[1].path, "/run")
           && str_eq (def->tmpfs[2].path, "/var/tmp"),
