@@ -167,6 +167,9 @@ PY
 
     make_bundle 'cat /proc/self/uid_map; id -u'
     with_userns 100000 100000
+    # As engines do for a user namespace: the rootfs belongs to the mapped
+    # root, so runc can make mountpoints in it (the scratch /home/agent).
+    chown -R 100000:100000 "$WORK/bundle/rootfs"
     run_corral --policy "$SRC_DIR/configs/policy.json" --root "$ROOT" run --bundle "$WORK/bundle" "$NAME"
     assert_contains "$output" "100000" "the agent runs in the subordinate mapping"
     assert_contains "$output" "65534" "as the profile's user inside"

@@ -19,12 +19,18 @@ agent_image_tarball() {
     (
         flock 9 || exit 1
         [ -s "$tar" ] && exit 0
-        # A partial tarball never takes the cached name.
-        mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm "$tar.part" >&2 &&
-            mv "$tar.part" "$tar" || {
+        # A partial tarball never takes the cached name.  A mirror that fails
+        # a download now and then (seen once in CI) gets two more tries.
+        for try in 1 2 3; do
+            if mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm \
+                "$tar.part" >&2; then
+                mv "$tar.part" "$tar" && exit 0
+            fi
             rm -f "$tar.part"
-            exit 1
-        }
+            echo "agent image: mmdebstrap failed (try $try of 3)" >&2
+            [ "$try" = 3 ] || sleep 15
+        done
+        exit 1
     ) 9>"$AGENT_IMAGE_CACHE/.agent-$AGENT_IMAGE_KEY.lock" || return 1
     echo "$tar"
 }
