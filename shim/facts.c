@@ -148,3 +148,34 @@ facts_source_mode (const char *canon)
 
   return canon && lstat (canon, &st) == 0 ? (unsigned) st.st_mode : 0;
 }
+
+bool
+facts_cgroup_exists (const char *path)
+{
+  /* cgroup v1 controllers corral's limits land in, and the v2 trees. */
+  static const char *const roots[] = { "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu",
+                                       "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified", "/sys/fs/cgroup",
+                                       NULL };
+  struct stat st;
+
+  if (path == NULL || path[0] != '/')
+    return false;
+  for (const char *const *r = roots; *r; r++)
+    {
+      cleanup_free char *p = NULL;
+
+      xasprintf (&p, "%s%s", *r, path);
+      /* The v2 root itself holds the v1 mounts: only a cgroup counts there. */
+      if (str_eq (*r, "/sys/fs/cgroup"))
+        {
+          cleanup_free char *ctl = NULL;
+          xasprintf (&ctl, "%s/cgroup.procs", p);
+          if (stat (ctl, &st) == 0)
+            return true;
+          continue;
+        }
+      if (stat (p, &st) == 0 && S_ISDIR (st.st_mode))
+        return true;
+    }
+  return false;
+}

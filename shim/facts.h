@@ -12,5 +12,8 @@
 enum ns_join facts_classify_join (const harden_ctx_t *ctx, const char *type, const char *path, const char *sandbox_id);
 /* harden_ctx_t.source_mode: lstat's st_mode, 0 when it fails. */
 unsigned facts_source_mode (const char *canon);
+/* harden_ctx_t.cgroup_exists: a cgroupfs path (as in linux.cgroupsPath)
+ * that is already a cgroup in one of the hierarchies corral limits. */
+bool facts_cgroup_exists (const char *path);
 
 #endif

@@ -195,6 +195,7 @@ harden_bundle_spec (const corral_profile_t *profile, const char *engine_root, co
     .classify_join = facts_classify_join,
     .engine_root = engine_root,
     .source_mode = facts_source_mode,
+    .cgroup_exists = facts_cgroup_exists,
     .image_home_uid = bundle_rootfs_dir_owner (bundle_fd, spec, harden_env_home (spec)),
   };
 

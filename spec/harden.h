@@ -56,6 +56,8 @@ struct harden_ctx_s
   /* lstat mode of a canonical bind source, or 0 when unknown (NULL: not
    * checked). */
   unsigned (*source_mode) (const char *canon);
+  /* Is a cgroupfs path already a cgroup (NULL: not checked)? */
+  bool (*cgroup_exists) (const char *path);
   /* Owner of the directory process.env HOME names in the image's rootfs,
    * or -1 when HOME is unset, missing or not a directory. */
   int64_t image_home_uid;

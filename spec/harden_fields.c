@@ -277,8 +277,26 @@ judge_resources (json_t *res, changes_t *changes, corral_error_t *err)
   return 0;
 }
 
+/* A seccomp notify listener is a process outside the container that
+ * decides syscalls for it (runc connects to listenerPath as root and sends
+ * the container's state): nothing corral would have judged. */
 static int
-judge_linux (json_t *spec, changes_t *changes, corral_error_t *err)
+judge_seccomp_listener (const json_t *sc, corral_error_t *err)
+{
+  const json_t *calls = json_get (sc, "syscalls");
+
+  if (json_get (sc, "listenerPath") || json_get (sc, "listenerMetadata"))
+    return corral_error_make (err, 0, "linux.seccomp.listenerPath: a seccomp notify listener is refused: remove it");
+  if (str_eq (json_get_string (sc, "defaultAction"), "SCMP_ACT_NOTIFY"))
+    return corral_error_make (err, 0, "linux.seccomp.defaultAction SCMP_ACT_NOTIFY is refused");
+  for (size_t i = 0; i < json_len (calls); i++)
+    if (str_eq (json_get_string (json_at (calls, i), "action"), "SCMP_ACT_NOTIFY"))
+      return corral_error_make (err, 0, "linux.seccomp.syscalls[%zu]: action SCMP_ACT_NOTIFY is refused", i);
+  return 0;
+}
+
+static int
+judge_linux (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err)
 {
   json_t *linux_ = json_get (spec, "linux");
   json_t *sysctl = json_get (linux_, "sysctl");
@@ -314,7 +332,16 @@ judge_linux (json_t *spec, changes_t *changes, corral_error_t *err)
                                   "linux.cgroupsPath `%s` is refused (the root cgroup or a `..` "
                                   "component): let the engine choose it",
                                   cg);
+      /* runc would join an existing cgroup, write the profile's limits
+       * onto it and freeze it on pause: a host service's or a session's. */
+      if (ctx->cgroup_exists && ctx->cgroup_exists (cg))
+        return corral_error_make (err, 0,
+                                  "linux.cgroupsPath `%s` is refused: that cgroup already exists (another "
+                                  "container's or the host's); let the engine choose a new one",
+                                  cg);
     }
+  if (judge_seccomp_listener (json_get (linux_, "seccomp"), err) < 0)
+    return -1;
   return judge_resources (json_get (linux_, "resources"), changes, err);
 }
 
@@ -337,5 +364,5 @@ harden_fields (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral
     return -1;
   if (judge_hooks (spec, ctx, changes, err) < 0)
     return -1;
-  return judge_linux (spec, changes, err);
+  return judge_linux (spec, ctx, changes, err);
 }

@@ -19,10 +19,15 @@ static const char *const kernel_types[] = { "tmpfs", "proc", "sysfs", "mqueue", 
  * one, or of an ancestor (which contains them) is refused.  A bound
  * directory elsewhere is not walked for sockets: see docs/spec-model.md. */
 static const char *const socket_dirs[]
-    = { "/dev", "/run/user", "/run/dbus", "/run/systemd", "/tmp/.X11-unix", "/var/run/dbus", NULL };
+    = { "/dev",          "/run/user",       "/run/dbus",   "/run/systemd", "/tmp/.X11-unix",
+        "/var/run/dbus", "/run/postgresql", "/run/mysqld", "/run/redis",   "/run/php",
+        "/run/libvirt",  "/run/snapd",      NULL };
 /* Directories of sockets only as a whole: binding /run itself (or an
- * ancestor) is refused, a file the engine keeps below it is not. */
-static const char *const socket_parents[] = { "/run", "/var/run", NULL };
+ * ancestor) is refused, a file the engine keeps below it is not (engines
+ * bind per-container files from their own run directories, such as the
+ * CRI sandbox's /dev/shm). */
+static const char *const socket_parents[]
+    = { "/run", "/var/run", "/run/containerd", "/run/docker", "/run/crio", "/run/podman", "/run/k3s", NULL };
 
 /* Propagation that would carry mounts between host and container. */
 static const char *const shared_propagation[] = { "shared", "rshared", NULL };

@@ -20,9 +20,11 @@ agent_image_tarball() {
         flock 9 || exit 1
         [ -s "$tar" ] && exit 0
         # A partial tarball never takes the cached name.  A mirror that fails
-        # a download now and then (seen once in CI) gets two more tries.
+        # a download now and then gets two more tries.
+        # TMPDIR: bats points it at a 0700 directory of its own, where apt's
+        # unprivileged downloader (_apt) cannot write.
         for try in 1 2 3; do
-            if mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm \
+            if TMPDIR=/tmp mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm \
                 "$tar.part" >&2; then
                 mv "$tar.part" "$tar" && exit 0
             fi

@@ -117,6 +117,13 @@ fake_mode (const char *canon)
   return S_IFDIR | 0755;
 }
 
+/* The host's own cgroups, as facts_cgroup_exists would find them. */
+static bool
+fake_cgroup_exists (const char *path)
+{
+  return str_eq (path, "/system.slice/ssh.service") || str_eq (path, "/user.slice");
+}
+
 static harden_ctx_t
 make_ctx (const corral_profile_t *profile)
 {
@@ -124,7 +131,8 @@ make_ctx (const corral_profile_t *profile)
                        .seccomp_arches = test_arches,
                        .classify_join = fake_classify_join,
                        .resolve_source = fake_resolve,
-                       .source_mode = fake_mode };
+                       .source_mode = fake_mode,
+                       .cgroup_exists = fake_cgroup_exists };
   return ctx;
 }
 
@@ -655,6 +663,13 @@ test_fields (const corral_profile_t *def)
   expect_field_refused (def, "linux.sysctl", "net.ipv4.ip_forward", "\"1\"", "linux.sysctl.net.ipv4.ip_forward");
   expect_field_refused (def, "linux", "cgroupsPath", "\"/\"", "the root cgroup");
   expect_field_refused (def, "linux", "cgroupsPath", "\"/libpod_parent/../system.slice\"", "`..` component");
+  expect_field_refused (def, "linux", "cgroupsPath", "\"/system.slice/ssh.service\"", "already exists");
+  expect_field_refused (def, "linux", "seccomp",
+                        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/x.sock\"}", "notify listener");
+  expect_field_refused (def, "linux", "seccomp",
+                        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],"
+                        "\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+                        "SCMP_ACT_NOTIFY");
   expect_field_refused (def, "linux.resources", "network", "{\"classID\":1048577}", "linux.resources.network");
   expect_field_refused (def, "linux.resources.cpu", "realtimeRuntime", "950000", "realtime CPU time");
   expect_field_refused (def, "", "windows", "{}", "config.json.windows");
