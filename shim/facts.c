@@ -153,8 +153,12 @@ bool
 facts_cgroup_exists (const char *path)
 {
   /* cgroup v1 controllers corral's limits land in, and the v2 trees. */
-  static const char *const roots[] = { "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu",
-                                       "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified", "/sys/fs/cgroup",
+  static const char *const roots[] = { "/sys/fs/cgroup/memory",
+                                       "/sys/fs/cgroup/pids",
+                                       "/sys/fs/cgroup/cpu",
+                                       "/sys/fs/cgroup/freezer",
+                                       "/sys/fs/cgroup/unified",
+                                       "/sys/fs/cgroup",
                                        NULL };
   struct stat st;
 
