@@ -21,11 +21,11 @@ agent_image_tarball() {
         [ -s "$tar" ] && exit 0
         # A partial tarball never takes the cached name.  A mirror that fails
         # a download now and then gets two more tries.
-        # TMPDIR: bats points it at a 0700 directory of its own, where apt's
-        # unprivileged downloader (_apt) cannot write.
+        # mmdebstrap must not inherit the lock's fd 9: with it open, its apt
+        # download step fails ("apt download failed"; measured under bats).
         for try in 1 2 3; do
-            if TMPDIR=/tmp mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm \
-                "$tar.part" >&2; then
+            if mmdebstrap --quiet --format=tar --variant=apt --include="$AGENT_IMAGE_PACKAGES" bookworm \
+                "$tar.part" >&2 9>&-; then
                 mv "$tar.part" "$tar" && exit 0
             fi
             rm -f "$tar.part"
