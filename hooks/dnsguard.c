@@ -26,14 +26,14 @@
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
 #include "hooks/watchdog.h"
-#include "shim/audit.h"
-#include "shim/fsutil.h"
-#include "shim/ledger.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/fs.h"
+#include "services/ledger.h"
+#include "base/util.h"
 #include "spec/budget.h"
 #include "spec/dns.h"
 #include "spec/egress.h"
-#include "spec/json.h"
+#include "base/json.h"
 
 #define MAX_PENDING 1024
 #define PENDING_TIMEOUT_MS 5000

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "shim/error.h"
-#include "shim/state.h"
+#include "base/error.h"
+#include "services/state.h"
 
 #define DNSGUARD_ADDR "127.0.0.53"
 /* Under gVisor's own netstack, whose 127.0.0.53 is its own loopback, the

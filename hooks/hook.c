@@ -11,20 +11,21 @@
 #include <sched.h>
 #include <stdio.h>
 
+#include "hooks/netns.h"
 #include "hooks/dnsguard.h"
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
-#include "shim/audit.h"
+#include "services/audit.h"
 #include "hooks/watchdog.h"
 #include "hooks/wire.h"
-#include "shim/fsutil.h"
-#include "shim/log.h"
-#include "shim/state.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "services/state.h"
+#include "base/util.h"
 #include "spec/budget.h"
 #include "spec/egress.h"
-#include "spec/json.h"
+#include "base/json.h"
 
 #define STATE_MAX (1024 * 1024)
 
@@ -39,21 +40,6 @@ hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err)
   if (!json_int64 (json_get (state, "pid"), &pid) || pid <= 0 || pid > INT32_MAX)
     return corral_error_make (err, 0, "OCI state on stdin: no valid \"pid\"");
   *ret = (pid_t) pid;
-  return 0;
-}
-
-int
-hook_enter_netns (pid_t pid, corral_error_t *err)
-{
-  cleanup_free char *path = NULL;
-  cleanup_close int fd = -1;
-
-  xasprintf (&path, "/proc/%d/ns/net", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return corral_error_make (err, errno, "open `%s`", path);
-  if (setns (fd, CLONE_NEWNET) < 0)
-    return corral_error_make (err, errno, "enter the network namespace `%s`", path);
   return 0;
 }
 
@@ -205,7 +191,7 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
       (void) inet_pton (AF_INET, DNSGUARD_WIRE_ADDR, &plan.guard_addr);
       plan.guard_device = WIRE_GUARD_DEV;
     }
-  if (hook_enter_netns (pid, err) < 0
+  if (netns_enter (pid, err) < 0
       || (nl = nft_open (err)) == NULL
       /* gVisor's own netstack bypasses the inet table: its budgets are
        * counted in the netdev table on its interface instead. */

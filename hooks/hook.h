@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "shim/error.h"
-#include "shim/state.h"
+#include "base/error.h"
+#include "services/state.h"
 
 /* Runs a hook stage; the OCI state JSON is read from stdin.  Returns the
  * process exit status; errors are logged. */
@@ -23,8 +23,5 @@ int hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *er
  * watchdog when state_dir has a budget plan. */
 int hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device,
                          corral_error_t *err);
-
-/* Enter the network namespace of pid (setns on /proc/PID/ns/net). */
-int hook_enter_netns (pid_t pid, corral_error_t *err);
 
 #endif

@@ -16,10 +16,10 @@
 
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
-#include "shim/audit.h"
-#include "shim/fsutil.h"
-#include "shim/util.h"
-#include "spec/json.h"
+#include "services/audit.h"
+#include "base/fs.h"
+#include "base/util.h"
+#include "base/json.h"
 
 /* At most this many records a second per container, so a flood of denied
  * packets cannot fill the disk; the rest is counted and summarised. */

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "shim/error.h"
-#include "shim/state.h"
+#include "base/error.h"
+#include "services/state.h"
 
 #ifndef CORRAL_LOG_DIR
 #define CORRAL_LOG_DIR "/var/log/corral"

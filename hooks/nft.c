@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "hooks/nft.h"
-#include "shim/util.h"
+#include "base/util.h"
 
 #define BATCH_SIZE (256 * 1024)
 /* nft's own encoding of ct state bits. */

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 #include "spec/egress.h"
 
 #define NFT_TABLE_NAME "corral"

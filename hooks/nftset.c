@@ -15,7 +15,7 @@
 
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
-#include "shim/util.h"
+#include "base/util.h"
 
 /* One message per set, each element at most ~100 bytes: 64 KiB holds
  * several hundred; bigger answers go in several batches. */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 struct nftset_elem_s
 {

@@ -18,12 +18,12 @@
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
 #include "hooks/watchdog.h"
-#include "shim/audit.h"
-#include "shim/fsutil.h"
-#include "shim/ledger.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/fs.h"
+#include "services/ledger.h"
+#include "base/util.h"
 #include "spec/budget.h"
-#include "spec/json.h"
+#include "base/json.h"
 
 #define ALERT_TIMEOUT_MS 10000
 #define DELEGATE_TIMEOUT_MS 30000

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 #define WATCHDOG_PLAN "budget.json"
 #define WATCHDOG_PID "watchdog.pid"

@@ -23,9 +23,9 @@
 #include <time.h>
 
 #include "hooks/dnsguard.h"
-#include "hooks/hook.h"
+#include "hooks/netns.h"
 #include "hooks/wire.h"
-#include "shim/util.h"
+#include "base/util.h"
 
 #define MSG_SIZE 1024
 
@@ -441,7 +441,7 @@ watch (pid_t container_pid, int report_fd, int done_fd, corral_error_t *err)
   struct pollfd p = { .fd = done_fd, .events = POLLIN };
   int ret;
 
-  if (hook_enter_netns (container_pid, err) < 0)
+  if (netns_enter (container_pid, err) < 0)
     return -1;
   nl = mnl_socket_open2 (NETLINK_ROUTE, SOCK_CLOEXEC);
   if (nl == NULL || mnl_socket_bind (nl, RTMGRP_IPV4_IFADDR, MNL_SOCKET_AUTOPID) < 0)

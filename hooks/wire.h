@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #include "hooks/nft.h"
-#include "shim/error.h"
+#include "base/error.h"
 
 /* The pair: queries are forwarded to WIRE_QUERY_DEV and arrive on
  * WIRE_GUARD_DEV, which holds DNSGUARD_WIRE_ADDR. */

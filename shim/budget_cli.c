@@ -10,11 +10,11 @@
 
 #include "hooks/nflog.h"
 #include "hooks/watchdog.h"
-#include "shim/audit.h"
+#include "services/audit.h"
 #include "shim/budget_cli.h"
-#include "shim/fsutil.h"
-#include "shim/ledger.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "services/ledger.h"
+#include "base/util.h"
 
 static int64_t
 unix_ms (void)

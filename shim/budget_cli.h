@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shim/audit.h"
-#include "shim/error.h"
-#include "spec/json.h"
+#include "services/audit.h"
+#include "base/error.h"
+#include "base/json.h"
 #include "spec/policy.h"
 
 /* Refuse a container whose agent has used up a daily total. */

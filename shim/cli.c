@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "shim/cli.h"
-#include "shim/util.h"
+#include "base/util.h"
 
 struct command_flags
 {
@@ -74,23 +74,6 @@ cli_command_takes_id (const char *command)
 {
   const struct command_flags *c = command_lookup (command);
   return c && c->takes_id;
-}
-
-bool
-cli_id_is_valid (const char *id)
-{
-  size_t n = id ? strlen (id) : 0;
-
-  if (n == 0 || n > 1024 || str_eq (id, ".") || str_eq (id, ".."))
-    return false;
-  for (size_t i = 0; i < n; i++)
-    {
-      char c = id[i];
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '+'
-            || c == '-' || c == '.'))
-        return false;
-    }
-  return true;
 }
 
 /* Split "-name", "--name", "--name=value" into name (copied) and value. */

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 struct cli_s
 {
@@ -47,10 +47,6 @@ bool cli_command_flag (const cli_t *cli, const char *long_name, const char *shor
 
 /* Does the subcommand take a container id as its first positional argument? */
 bool cli_command_takes_id (const char *command);
-
-/* Container ids become file names in the state directory: letters, digits
- * and "_+-." only, not "." or "..", at most 1024 bytes (runc's own rule). */
-bool cli_id_is_valid (const char *id);
 
 /* Build the delegate's argv: path, global flags (own removed), command and its
  * arguments.  extra_global (may be NULL) is inserted after the global flags. */

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 
 #include "shim/delegate.h"
-#include "shim/util.h"
+#include "base/util.h"
 
 int
 delegate_resolve (const char *name, char **ret, corral_error_t *err)

@@ -2,7 +2,7 @@
 #ifndef CORRAL_DELEGATE_H
 #define CORRAL_DELEGATE_H
 
-#include "shim/error.h"
+#include "base/error.h"
 
 /* Resolve a runtime name or path to an executable absolute path: a name
  * without '/' is searched in PATH. */

@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 
 #include "shim/facts.h"
-#include "shim/fsutil.h"
-#include "shim/state.h"
-#include "shim/util.h"
-#include "spec/json.h"
+#include "base/fs.h"
+#include "services/state.h"
+#include "base/util.h"
+#include "base/json.h"
 
 /* Name of a namespace kind under /proc/PID/ns. */
 static const char *

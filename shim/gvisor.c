@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 
 #include "shim/gvisor.h"
-#include "shim/audit.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/util.h"
 
 char **
 gvisor_fixed_args (const char *runsc_root, const char *platform, const char *network)

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 #include "shim/cli.h"
-#include "shim/error.h"
+#include "base/error.h"
 
 /* The flags runsc gets on every command for one container (kept in the
  * state record): --root, --platform, --network, --oci-seccomp. */

@@ -12,21 +12,22 @@
 #include <sys/wait.h>
 
 #include "hooks/dnsguard.h"
+#include "hooks/netns.h"
 #include "hooks/hook.h"
 #include "hooks/wire.h"
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
 #include "shim/budget_cli.h"
-#include "shim/audit.h"
+#include "services/audit.h"
 #include "shim/cli.h"
 #include "shim/delegate.h"
 #include "shim/facts.h"
-#include "shim/fsutil.h"
+#include "base/fs.h"
 #include "shim/gvisor.h"
-#include "shim/log.h"
+#include "base/log.h"
 #include "shim/report.h"
-#include "shim/state.h"
-#include "shim/util.h"
+#include "services/state.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 #include "spec/explain.h"
 #include "spec/harden.h"
@@ -533,7 +534,7 @@ cmd_create (const cli_t *cli)
   mode_t mode = 0644;
   int status;
 
-  if (!cli_id_is_valid (cli->id))
+  if (!state_id_is_valid (cli->id))
     {
       corral_error_make (&err, 0, "invalid container id `%s`", cli->id ? cli->id : "");
       return fail (&err);
@@ -688,7 +689,7 @@ lookup_delegate (const cli_t *cli, state_record_t *rec, corral_error_t *err)
 {
   int r = 0;
 
-  if (cli->id && cli_id_is_valid (cli->id))
+  if (cli->id && state_id_is_valid (cli->id))
     r = state_record_read (state_base (), cli->root, cli->id, rec, err);
   if (r < 0)
     return -1;
@@ -1170,7 +1171,7 @@ cmd_ask_decision (const cli_t *cli, bool approve)
       else
         id = NULL, i = cli->n_command_args;
     }
-  if (id == NULL || name == NULL || !cli_id_is_valid (id))
+  if (id == NULL || name == NULL || !state_id_is_valid (id))
     {
       corral_error_make (&err, 0, "usage: corral %s ID NAME [--reason TEXT]", cli->command);
       return fail (&err);
@@ -1226,7 +1227,7 @@ cmd_resume (const cli_t *cli)
     }
   if (!human)
     {
-      if (cli->id && cli_id_is_valid (cli->id))
+      if (cli->id && state_id_is_valid (cli->id))
         {
           dir = state_container_dir (state_base (), cli->root, cli->id);
           if (budget_tripped (dir, &event) > 0)
@@ -1240,7 +1241,7 @@ cmd_resume (const cli_t *cli)
         }
       return cmd_passthrough (cli);
     }
-  if (id == NULL || !cli_id_is_valid (id) || reason == NULL || *reason == '\0')
+  if (id == NULL || !state_id_is_valid (id) || reason == NULL || *reason == '\0')
     {
       corral_error_make (&err, 0, "usage: corral resume ID --reason TEXT [--grant N]");
       return fail (&err);
@@ -1289,7 +1290,7 @@ usage_state_dir (const char *id)
 
   free (dir);
   dir = NULL;
-  if (!cli_id_is_valid (id))
+  if (!state_id_is_valid (id))
     return NULL;
   dir = state_container_dir (state_base (), usage_root, id);
   return stat (dir, &st) == 0 ? dir : NULL;
@@ -1355,7 +1356,7 @@ cmd_budget_report (const cli_t *cli)
       else
         id = NULL, i = cli->n_command_args;
     }
-  if (id == NULL || !any || !cli_id_is_valid (id))
+  if (id == NULL || !any || !state_id_is_valid (id))
     {
       corral_error_make (&err, 0, "usage: corral budget report ID [--api-calls N] [--spend-usd X] [--tokens T]");
       return fail (&err);
@@ -1468,7 +1469,7 @@ cmd_egress (const cli_t *cli)
     return fail (&err);
   r = container_pid (&q, &rec, &pid, &err);
   state_record_release (&rec);
-  if (r < 0 || hook_enter_netns (pid, &err) < 0 || nft_show_egress (stdout, &err) < 0)
+  if (r < 0 || netns_enter (pid, &err) < 0 || nft_show_egress (stdout, &err) < 0)
     return fail (&err);
   /* What the DNS guard put in the sets, and what it saw. */
   {

@@ -8,10 +8,10 @@
 #include <stdio.h>
 
 #include "hooks/watchdog.h"
-#include "shim/fsutil.h"
+#include "base/fs.h"
 #include "shim/report.h"
-#include "shim/state.h"
-#include "shim/util.h"
+#include "services/state.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 #include "spec/egress.h"
 

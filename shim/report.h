@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "shim/error.h"
-#include "spec/json.h"
+#include "base/error.h"
+#include "base/json.h"
 #include "spec/policy.h"
 
 /* Every container with a state record under base, as a JSON array of

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/budget.h"
 
 /* In the order of enum budget_kind (checked below). */

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shim/error.h"
-#include "spec/json.h"
+#include "base/error.h"
+#include "base/json.h"
 
 enum budget_kind
 {

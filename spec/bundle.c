@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 
 int

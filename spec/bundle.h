@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "shim/error.h"
-#include "spec/json.h"
+#include "base/error.h"
+#include "base/json.h"
 
 /* Larger configs are refused: real ones are tens of KB. */
 #define SPEC_MAX_SIZE (16 * 1024 * 1024)

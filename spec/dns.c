@@ -7,7 +7,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/dns.h"
 
 /* RFC 1035 2.3.4: 255 octets of a name on the wire, 63 of a label. */

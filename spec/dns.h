@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 #define DNS_HEADER_LEN 12
 #define DNS_UDP_MAX 512 /* without EDNS0 (RFC 1035 4.2.1) */

@@ -6,7 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/egress.h"
 
 static int

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 /* Longest domain name in presentation form, without the trailing dot. */
 #define EGRESS_NAME_MAX 253

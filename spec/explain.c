@@ -3,9 +3,9 @@
 
 #include <stdio.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/explain.h"
-#include "spec/json.h"
+#include "base/json.h"
 
 char *
 explain_format (const corral_profile_t *profile, const changes_t *changes, bool json)

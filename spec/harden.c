@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <sys/utsname.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 void

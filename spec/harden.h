@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shim/error.h"
-#include "spec/json.h"
+#include "base/error.h"
+#include "base/json.h"
 #include "spec/policy.h"
 
 struct change_s

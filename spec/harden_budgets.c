@@ -3,7 +3,7 @@
 
 #include <inttypes.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 #define POSTSTART_TIMEOUT 30

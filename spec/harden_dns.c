@@ -2,7 +2,7 @@
  * profile allows domain names. */
 #include "config.h"
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 int

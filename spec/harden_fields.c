@@ -4,7 +4,7 @@
 
 #include <inttypes.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 static const char *const top_keys[]

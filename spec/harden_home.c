@@ -7,7 +7,7 @@
 
 #include <inttypes.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 /* tmpfs pages count against the container's memory limit anyway; the size

@@ -1,7 +1,7 @@
 /* corral: the OCI hooks corral injects into every spec. */
 #include "config.h"
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 /* The egress filter must exist before the agent's first instruction: a

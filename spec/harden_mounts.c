@@ -7,7 +7,7 @@
 
 #include <sys/stat.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 /* Filesystems that show only what the container's own namespaces hold

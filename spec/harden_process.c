@@ -3,7 +3,7 @@
 
 #include <inttypes.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 #include "spec/secrets.h"
 

@@ -3,7 +3,7 @@
 
 #include <inttypes.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 /* Lower obj[key] to limit (a limit of 0 = the profile sets none; a value

@@ -6,7 +6,7 @@
 
 #include <inttypes.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 #define STEP "runsc"

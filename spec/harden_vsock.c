@@ -6,7 +6,7 @@
 
 #include <errno.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/harden.h"
 
 #define FAMILY_VSOCK 40 /* AF_VSOCK, <sys/socket.h> */

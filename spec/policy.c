@@ -9,13 +9,30 @@
 #include <sys/capability.h>
 #include <sys/stat.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 #include "spec/dns.h"
 #include "spec/policy.h"
 
 /* ---- typed getters: every error names the JSON path ---- */
+
+void
+audit_config_defaults (audit_config_t *c)
+{
+  c->path = xstrdup (AUDIT_DEFAULT_PATH);
+  c->key_path = xstrdup (AUDIT_DEFAULT_KEY);
+  c->fsync = true;
+  c->fail_closed = true;
+}
+
+void
+audit_config_release (audit_config_t *c)
+{
+  free (c->path);
+  free (c->key_path);
+  c->path = c->key_path = NULL;
+}
 
 static int
 get_string (const json_t *obj, const char *key, const char *path, char **ret, corral_error_t *err)

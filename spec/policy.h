@@ -8,11 +8,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "shim/error.h"
-#include "shim/audit.h"
+#include "base/error.h"
 #include "spec/budget.h"
 #include "spec/egress.h"
-#include "spec/json.h"
+#include "base/json.h"
 
 #define POLICY_MAX_SIZE (1024 * 1024)
 #define ANNOTATION_PREFIX "run.corral."
@@ -25,6 +24,25 @@ enum mount_action
   MOUNT_REFUSE,   /* the container does not start */
   MOUNT_READONLY, /* the mount is kept, read-only */
 };
+
+#ifndef CORRAL_LOG_DIR
+#define CORRAL_LOG_DIR "/var/log/corral"
+#endif
+#define AUDIT_DEFAULT_PATH CORRAL_LOG_DIR "/audit.jsonl"
+#define AUDIT_DEFAULT_KEY "/etc/corral/audit.key"
+
+/* Where a container's audit records go (section "audit"). */
+struct audit_config_s
+{
+  char *path;
+  char *key_path;
+  bool fsync;
+  bool fail_closed; /* a create whose record cannot be written is refused */
+};
+typedef struct audit_config_s audit_config_t;
+
+void audit_config_defaults (audit_config_t *c);
+void audit_config_release (audit_config_t *c);
 
 struct mount_rule_s
 {

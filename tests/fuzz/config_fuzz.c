@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 #include "spec/harden.h"
 #include "spec/policy.h"

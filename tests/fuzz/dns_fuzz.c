@@ -3,7 +3,7 @@
  * name comes out. */
 #include "config.h"
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/dns.h"
 #include "spec/egress.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "shim/fsutil.h"
+#include "base/fs.h"
 #include "spec/policy.h"
 
 #ifndef CORRAL_SRCDIR

@@ -1,7 +1,7 @@
 /* libFuzzer target: policy parsing (strict validation must never crash). */
 #include "config.h"
 
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/policy.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -4,7 +4,7 @@
 
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
-#include "shim/util.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

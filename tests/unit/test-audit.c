@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "shim/audit.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/util.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/corral-test-audit.XXXXXX";

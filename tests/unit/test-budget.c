@@ -8,9 +8,9 @@
 #include <stdio.h>
 
 #include "hooks/watchdog.h"
-#include "shim/fsutil.h"
-#include "shim/ledger.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "services/ledger.h"
+#include "base/util.h"
 #include "spec/budget.h"
 #include "spec/policy.h"
 #include "tests/unit/tap.h"

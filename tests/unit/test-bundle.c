@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 #include "tests/unit/tap.h"
 

@@ -4,8 +4,9 @@
 
 #include <stdio.h>
 
+#include "services/state.h"
 #include "shim/cli.h"
-#include "shim/util.h"
+#include "base/util.h"
 #include "tests/unit/tap.h"
 
 #define cleanup_cli __attribute__ ((cleanup (cli_release)))
@@ -356,16 +357,16 @@ test_id_is_valid (void)
   char longest[1026];
 
   for (size_t i = 0; good[i]; i++)
-    ok (cli_id_is_valid (good[i]), "id \"%s\" is valid", good[i]);
+    ok (state_id_is_valid (good[i]), "id \"%s\" is valid", good[i]);
   for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
-    ok (!cli_id_is_valid (bad[i].id), "id with %s is invalid", bad[i].label);
-  ok (!cli_id_is_valid (NULL), "a NULL id is invalid");
+    ok (!state_id_is_valid (bad[i].id), "id with %s is invalid", bad[i].label);
+  ok (!state_id_is_valid (NULL), "a NULL id is invalid");
   memset (longest, 'a', 1024);
   longest[1024] = '\0';
-  ok (cli_id_is_valid (longest), "an id of 1024 bytes is valid");
+  ok (state_id_is_valid (longest), "an id of 1024 bytes is valid");
   longest[1024] = 'a';
   longest[1025] = '\0';
-  ok (!cli_id_is_valid (longest), "an id of 1025 bytes is invalid");
+  ok (!state_id_is_valid (longest), "an id of 1025 bytes is invalid");
 }
 
 static void

@@ -11,8 +11,8 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 #include "spec/dns.h"
 #include "spec/egress.h"
 #include "spec/harden.h"

@@ -10,7 +10,7 @@
 
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
-#include "shim/util.h"
+#include "base/util.h"
 #include "spec/egress.h"
 #include "spec/harden.h"
 #include "spec/policy.h"

@@ -6,9 +6,9 @@
 #include <glob.h>
 #include <stdio.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
-#include "spec/json.h"
+#include "base/fs.h"
+#include "base/util.h"
+#include "base/json.h"
 #include "tests/unit/tap.h"
 
 static void

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
 #include "spec/secrets.h"

@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "shim/fsutil.h"
-#include "shim/state.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "services/state.h"
+#include "base/util.h"
 #include "tests/unit/tap.h"
 
 #define cleanup_record __attribute__ ((cleanup (state_record_release)))

@@ -5,8 +5,8 @@
  * strings their first AUDIT_STRING_MAX bytes. */
 #include "config.h"
 
-#include "shim/audit.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/util.h"
 
 /* Cut s to at most max bytes on a UTF-8 character boundary, marking the
  * cut. */

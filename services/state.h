@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 #define CORRAL_STATE_BASE "/run/corral"
 /* runc's own default when the engine passes no --root (Podman). */
@@ -44,6 +44,10 @@ struct state_record_s
 typedef struct state_record_s state_record_t;
 
 void state_record_release (state_record_t *r);
+
+/* Container ids become file names in the state directory: letters, digits
+ * and "_+-." only, not "." or "..", at most 1024 bytes (runc's own rule). */
+bool state_id_is_valid (const char *id);
 
 /* runsc's --root for containers of one engine root: "<base>/runsc/<key>". */
 char *state_runsc_root (const char *base, const char *engine_root);

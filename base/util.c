@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static void *
 oom (void)

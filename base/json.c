@@ -10,8 +10,8 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
-#include "spec/json.h"
-#include "shim/util.h"
+#include "base/json.h"
+#include "base/util.h"
 
 struct builder
 {

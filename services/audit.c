@@ -19,9 +19,9 @@
 #include <systemd/sd-journal.h>
 #endif
 
-#include "shim/audit.h"
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/fs.h"
+#include "base/util.h"
 
 #define KEY_LEN 32
 #define MAC_HEX 64
@@ -32,23 +32,6 @@
 #define TAIL_MAX (16 * 1024 * 1024)
 #define SEAL_EVENT "seal"
 #define CONTINUE_EVENT "continue"
-
-void
-audit_config_defaults (audit_config_t *c)
-{
-  c->path = xstrdup (AUDIT_DEFAULT_PATH);
-  c->key_path = xstrdup (AUDIT_DEFAULT_KEY);
-  c->fsync = true;
-  c->fail_closed = true;
-}
-
-void
-audit_config_release (audit_config_t *c)
-{
-  free (c->path);
-  free (c->key_path);
-  c->path = c->key_path = NULL;
-}
 
 static void
 to_hex (const unsigned char *in, size_t n, char *out)

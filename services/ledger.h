@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 #include "spec/budget.h"
-#include "spec/json.h"
+#include "base/json.h"
 
 #ifndef CORRAL_LIB_DIR
 #define CORRAL_LIB_DIR "/var/lib/corral"

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 /* Read a whole regular file opened as fd; more than max bytes is an error.
  * name is used in messages only. */

@@ -8,11 +8,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "shim/cli.h"
-#include "shim/fsutil.h"
-#include "shim/state.h"
-#include "shim/util.h"
-#include "spec/json.h"
+#include "base/fs.h"
+#include "services/state.h"
+#include "base/util.h"
+#include "base/json.h"
 
 #define RECORD_NAME "record.json"
 #define RECORD_MAX (64 * 1024)
@@ -76,10 +75,27 @@ state_container_dir (const char *base, const char *engine_root, const char *id)
 
 /* The id becomes a path below <base>/<key>: "../x" or "/etc" would reach
  * outside it (and remove deletes recursively). */
+bool
+state_id_is_valid (const char *id)
+{
+  size_t n = id ? strlen (id) : 0;
+
+  if (n == 0 || n > 1024 || str_eq (id, ".") || str_eq (id, ".."))
+    return false;
+  for (size_t i = 0; i < n; i++)
+    {
+      char c = id[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '+'
+            || c == '-' || c == '.'))
+        return false;
+    }
+  return true;
+}
+
 static int
 check_id (const char *id, corral_error_t *err)
 {
-  if (!cli_id_is_valid (id))
+  if (!state_id_is_valid (id))
     return corral_error_make (err, 0, "invalid container id `%s`", id ? id : "");
   return 0;
 }

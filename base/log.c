@@ -7,9 +7,9 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "log.h"
-#include "spec/json.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/json.h"
+#include "base/util.h"
 
 /* The log sink is one of the two globals HACKING.md allows. */
 static struct

@@ -9,24 +9,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "shim/error.h"
-#include "shim/state.h"
-#include "spec/json.h"
-
-#ifndef CORRAL_LOG_DIR
-#define CORRAL_LOG_DIR "/var/log/corral"
-#endif
-#define AUDIT_DEFAULT_PATH CORRAL_LOG_DIR "/audit.jsonl"
-#define AUDIT_DEFAULT_KEY "/etc/corral/audit.key"
-
-struct audit_config_s
-{
-  char *path;
-  char *key_path;
-  bool fsync;
-  bool fail_closed; /* a create whose record cannot be written is refused */
-};
-typedef struct audit_config_s audit_config_t;
+#include "base/error.h"
+#include "services/state.h"
+#include "spec/policy.h"
+#include "base/json.h"
 
 /* Who the record is about. */
 struct audit_subject_s
@@ -37,10 +23,7 @@ struct audit_subject_s
 };
 typedef struct audit_subject_s audit_subject_t;
 
-void audit_config_defaults (audit_config_t *c);
-void audit_config_release (audit_config_t *c);
-
-/* What one record may hold (see shim/audit_bound.c): lists and objects
+/* What one record may hold (see services/audit_bound.c): lists and objects
  * keep their first AUDIT_LIST_MAX items (a cut list adds "<key>_total"),
  * strings their first AUDIT_STRING_MAX bytes. */
 #define AUDIT_LIST_MAX 64

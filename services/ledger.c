@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "shim/fsutil.h"
-#include "shim/ledger.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "services/ledger.h"
+#include "base/util.h"
 
 #define LEDGER_MAX (16 * 1024 * 1024)
 /* Half of it for anomaly history and today's totals together. */

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shim/error.h"
+#include "base/error.h"
 
 typedef struct yajl_val_s json_t;
 

@@ -8,8 +8,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 
 int
 fd_read_all (int fd, size_t max, const char *name, char **ret, size_t *ret_len, corral_error_t *err)
