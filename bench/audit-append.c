@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "shim/audit.h"
-#include "shim/util.h"
+#include "services/audit.h"
+#include "base/util.h"
 
 static int64_t
 now_ns (void)

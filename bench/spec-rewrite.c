@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "shim/fsutil.h"
-#include "shim/util.h"
+#include "base/fs.h"
+#include "base/util.h"
 #include "spec/bundle.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
