@@ -299,7 +299,7 @@ static int
 create_runtime (const char *state_dir, corral_error_t *err)
 {
   cleanup_free char *data = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   cleanup_close int host_ns = -1;
   cleanup_free char *wire_device = NULL;
   nft_budget_t budget;
@@ -313,10 +313,7 @@ create_runtime (const char *state_dir, corral_error_t *err)
   if (state_record_read_dir (state_dir, &rec, err) < 0)
     return -1;
   if (read_nft_budget (state_dir, &budget, err) < 0)
-    {
-      state_record_release (&rec);
-      return -1;
-    }
+    return -1;
   /* The guard's upstream socket is opened in corral's own namespace, which
    * the egress install leaves. */
   host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -328,7 +325,6 @@ create_runtime (const char *state_dir, corral_error_t *err)
     ret = dnsguard_start (&rec, state_dir, pid, host_ns, NULL, err);
   if (ret < 0)
     audit_hook_error (&rec, "create-runtime", (*err)->msg);
-  state_record_release (&rec);
   return ret;
 }
 

@@ -575,7 +575,7 @@ audit_watchdog_event (const struct watchdog *w, const char *event, const char *j
 {
   cleanup_error corral_error_t err = NULL;
   cleanup_json json_t *fields = json_parse (json, strlen (json), NULL);
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
 
   if (fields == NULL)
     return;
@@ -592,7 +592,6 @@ audit_watchdog_event (const struct watchdog *w, const char *event, const char *j
       xasprintf (&line, "{\"event\":\"audit-error\",\"container\":%s,\"error\":%s}", id, msg);
       write_line (w->log_fd, line);
     }
-  state_record_release (&rec);
 }
 
 /* The number the trip compared with the limit, in the limit's terms: for

@@ -44,6 +44,8 @@ struct state_record_s
 typedef struct state_record_s state_record_t;
 
 void state_record_release (state_record_t *r);
+/* A record that owns its strings, released when it goes out of scope. */
+#define cleanup_record __attribute__ ((cleanup (state_record_release)))
 
 /* Container ids become file names in the state directory: letters, digits
  * and "_+-." only, not "." or "..", at most 1024 bytes (runc's own rule). */

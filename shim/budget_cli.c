@@ -138,7 +138,7 @@ event_fields (const char *line)
 static int
 audit_container_budget (const char *state_dir, const char *event, const char *line, corral_error_t *err)
 {
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   cleanup_json json_t *fields = event_fields (line);
   char by[256];
   int ret;
@@ -147,7 +147,6 @@ audit_container_budget (const char *state_dir, const char *event, const char *li
   if (state_record_read_dir (state_dir, &rec, err) < 0)
     return -1;
   ret = audit_record_event (&rec, event, fields, err);
-  state_record_release (&rec);
   return ret;
 }
 

@@ -226,7 +226,7 @@ cmd_create (const cli_t *cli)
   cleanup_free char *agent = NULL;
   changes_t changes = { 0 };
   const char *bundle = cli->bundle ? cli->bundle : ".";
-  state_record_t rec = { 0 };
+  state_record_t rec = { 0 }; /* borrows every string from the locals above: never released */
   mode_t mode = 0644;
   int status;
 
@@ -400,7 +400,7 @@ cmd_delete (const cli_t *cli)
   cleanup_strv char **argv = NULL;
   cleanup_free char *state_dir = NULL;
   cleanup_json json_t *usage = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   int status;
 
   if (shim_lookup_delegate (cli, &rec, &err) < 0)
@@ -411,10 +411,7 @@ cmd_delete (const cli_t *cli)
   state_dir = state_container_dir (shim_state_base (), cli->root, cli->id);
   usage = report_final_usage (rec.bundle, state_dir);
   if (delegate_spawn (argv, &status, &err) < 0)
-    {
-      state_record_release (&rec);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   if ((WIFEXITED (status) && WEXITSTATUS (status) == 0) || delegate_lost_container (cli, &rec))
     {
       cleanup_json json_t *fields = json_new_object ();
@@ -433,6 +430,5 @@ cmd_delete (const cli_t *cli)
           (void) rmdir (parent);
         }
     }
-  state_record_release (&rec);
   delegate_exit_like (status);
 }

@@ -18,7 +18,7 @@ ask_decision (const cli_t *cli, bool approve)
   cleanup_error corral_error_t err = NULL;
   cleanup_free char *dir = NULL;
   const char *id = NULL, *name = NULL, *reason = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   int r;
 
   for (int i = 0; i < cli->n_command_args; i++)
@@ -46,7 +46,6 @@ ask_decision (const cli_t *cli, bool approve)
     return shim_fail (&err);
   dir = state_container_dir (shim_state_base (), cli->root, id);
   r = dnsguard_decide (dir, &rec, name, approve, reason, &err);
-  state_record_release (&rec);
   if (r < 0)
     return shim_fail (&err);
   printf ("%s %s for container %s\n", approve ? "approved" : "denied", name, id);
@@ -76,7 +75,7 @@ cmd_resume (const cli_t *cli)
   const char *id = NULL, *reason = NULL;
   int64_t grant = 0;
   bool human = false;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   int status;
 
   for (int i = 0; i < cli->n_command_args; i++)
@@ -132,23 +131,18 @@ cmd_resume (const cli_t *cli)
   }
   dir = state_container_dir (shim_state_base (), cli->root, id);
   if (budget_prepare_resume (dir, id, reason, grant, &err) < 0)
-    {
-      state_record_release (&rec);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   {
     char *args[] = { (char *) id, NULL };
     cli_t q = shim_cli_with_command (cli, "resume", args, 1);
     q.id = id;
     if (shim_run_quietly (&q, &rec, NULL, &status, &err) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
       {
-        state_record_release (&rec);
         if (err == NULL)
           corral_error_make (&err, 0, "`%s resume %s` failed", rec.delegate ? rec.delegate : "delegate", id);
         return shim_fail (&err);
       }
   }
-  state_record_release (&rec);
   if (grant > 0)
     printf ("container %s resumed (%s), granted %" PRId64 " more\n", id, reason, grant);
   else
@@ -198,7 +192,7 @@ cmd_budget_report (const cli_t *cli)
   } flags[] = { { "--api-calls", BUDGET_API_CALLS }, { "--spend-usd", BUDGET_SPEND }, { "--tokens", BUDGET_TOKENS } };
   int64_t add[BUDGET_N_DAILY] = { 0 };
   const char *id = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   bool any = false;
   char by[256];
   int r;
@@ -248,7 +242,6 @@ cmd_budget_report (const cli_t *cli)
   r = budget_report (dir, id, add, &err);
   if (r == 0)
     r = audit_record_event (&rec, "budget-report", fields, &err);
-  state_record_release (&rec);
   if (r < 0)
     return shim_fail (&err);
   printf ("container %s: usage reported\n", id);

@@ -56,7 +56,7 @@ is_pod_sandbox_ns (const char *engine_root, const char *sandbox_id, const char *
   cleanup_free char *pid = NULL;
   cleanup_close int fd = -1;
   cleanup_json json_t *state = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   json_t *labels;
   int64_t ipid = 0;
   bool sandbox = false;
@@ -68,7 +68,6 @@ is_pod_sandbox_ns (const char *engine_root, const char *sandbox_id, const char *
       || str_eq (sandbox_id, "."))
     return false;
   found = state_record_read (state_base (), engine_root, sandbox_id, &rec, &err);
-  state_record_release (&rec);
   if (found != 1)
     return false;
   /* runc's own record of the sandbox: its init pid and the annotations it

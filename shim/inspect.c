@@ -70,7 +70,7 @@ int
 cmd_egress (const cli_t *cli)
 {
   cleanup_error corral_error_t err = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   cli_t q = *cli;
   pid_t pid;
   int r;
@@ -88,7 +88,6 @@ cmd_egress (const cli_t *cli)
   if (r <= 0)
     return shim_fail (&err);
   r = shim_container_pid (&q, &rec, &pid, &err);
-  state_record_release (&rec);
   if (r < 0 || netns_enter (pid, &err) < 0 || nft_show_egress (stdout, &err) < 0)
     return shim_fail (&err);
   /* What the DNS guard put in the sets, and what it saw. */
@@ -170,7 +169,7 @@ cmd_inspect (const cli_t *cli)
   cleanup_error corral_error_t err = NULL;
   cleanup_json json_t *spec = NULL;
   cleanup_profile corral_profile_t *profile = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   int argc = cli->n_command_args;
   bool json = shim_take_json_flag (&argc, cli->command_args);
   json_t *doc;
@@ -181,15 +180,11 @@ cmd_inspect (const cli_t *cli)
       return shim_fail (&err);
     }
   if (load_container (cli, cli->command_args[0], &rec, &spec, &profile, &err) < 0)
-    {
-      state_record_release (&rec);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   doc = report_profile (profile);
   json_set (doc, "id", json_new_string (cli->command_args[0]));
   json_set (doc, "bundle", json_new_string (rec.bundle));
   json_set (doc, "delegate", json_new_string (rec.delegate));
-  state_record_release (&rec);
   (void) json;
   return shim_print_json_or_text (doc, true, profile_text);
 }
@@ -201,7 +196,7 @@ cmd_checklist (const cli_t *cli)
   cleanup_json json_t *spec = NULL;
   cleanup_profile corral_profile_t *profile = NULL;
   cleanup_close int bfd = -1;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
   int argc = cli->n_command_args;
   bool json = shim_take_json_flag (&argc, cli->command_args);
   char **argv = cli->command_args;
@@ -218,12 +213,8 @@ cmd_checklist (const cli_t *cli)
   else if (argc == 1)
     {
       if (load_container (cli, argv[0], &rec, &spec, &profile, &err) < 0)
-        {
-          state_record_release (&rec);
-          return shim_fail (&err);
-        }
+        return shim_fail (&err);
       doc = report_checklist (spec, profile, rec.delegate_name);
-      state_record_release (&rec);
     }
   else
     {

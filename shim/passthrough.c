@@ -358,7 +358,7 @@ cmd_passthrough (const cli_t *cli)
 {
   cleanup_error corral_error_t err = NULL;
   cleanup_strv char **argv = NULL;
-  state_record_t rec = { 0 };
+  cleanup_record state_record_t rec = { 0 };
 
   if (shim_lookup_delegate (cli, &rec, &err) < 0)
     return shim_fail (&err);
@@ -366,24 +366,17 @@ cmd_passthrough (const cli_t *cli)
 
   if ((str_eq (cli->command, "exec") && harden_exec (cli, &rec, &err) < 0)
       || (str_eq (cli->command, "update") && harden_update (cli, &rec, &resources_file, &err) < 0))
-    {
-      state_record_release (&rec);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   /* A restored checkpoint brings a bundle and process state corral never
    * hardened. */
   if (str_eq (cli->command, "restore"))
     {
-      state_record_release (&rec);
       corral_error_make (&err, ENOTSUP, "restore is refused: corral cannot harden a checkpoint's bundle");
       return shim_fail (&err);
     }
   audit_passthrough (cli, &rec);
   if (str_eq (cli->command, "kill") && gvisor_kill_paused (cli, &rec, &err) < 0)
-    {
-      state_record_release (&rec);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   argv = shim_record_argv (cli, &rec);
   if (resources_file)
     argv_replace_resources (argv, resources_file);
@@ -391,17 +384,12 @@ cmd_passthrough (const cli_t *cli)
    * create not to be the host's, the workaround only hides the probe. */
   if (str_eq (rec.delegate_name, "gvisor") && gvisor_command_checks_netns (cli->command)
       && strv_has_pair (rec.delegate_args, "--network", "sandbox") && gvisor_hide_proc_sys_net (&err) < 0)
-    {
-      state_record_release (&rec);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   if (str_eq (cli->command, "start") && dnsguard_on_wire (&rec) && dnsguard_needed (&rec))
     {
       int r = gvisor_start_wire (cli, &rec, argv, &err);
-      state_record_release (&rec);
       return r < 0 ? shim_fail (&err) : r;
     }
-  state_record_release (&rec);
   delegate_exec (argv, &err);
   return shim_fail (&err);
 }

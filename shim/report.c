@@ -85,7 +85,7 @@ report_list (const char *base, corral_error_t *err)
         {
           cleanup_free char *dir = NULL;
           cleanup_free char *agent = NULL;
-          state_record_t rec = { 0 };
+          cleanup_record state_record_t rec = { 0 };
           json_t *o;
 
           if (ce->d_name[0] == '.' || str_eq (ce->d_name, "root"))
@@ -104,7 +104,6 @@ report_list (const char *base, corral_error_t *err)
           if (rec.egress)
             json_set (o, "egress_entries", json_new_int ((int64_t) strv_len (rec.egress)));
           json_push (list, o);
-          state_record_release (&rec);
         }
       closedir (kd);
     }
