@@ -4,7 +4,10 @@
  * has no depth bound. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
@@ -530,6 +533,89 @@ json_new_string (const char *s)
   json_t *v = node_new (yajl_t_string);
   v->u.string = xstrdup (s);
   return v;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool
+is_json_number (const char *s)
+{
+  const char *p = s + (*s == '-');
+
+  if (*p == '0')
+    p++;
+  else if (*p >= '1' && *p <= '9')
+    while (*p >= '0' && *p <= '9')
+      p++;
+  else
+    return false;
+  if (*p == '.')
+    {
+      if (!(*++p >= '0' && *p <= '9'))
+        return false;
+      while (*p >= '0' && *p <= '9')
+        p++;
+    }
+  if (*p == 'e' || *p == 'E')
+    {
+      p += p[1] == '+' || p[1] == '-' ? 2 : 1;
+      if (!(*p >= '0' && *p <= '9'))
+        return false;
+      while (*p >= '0' && *p <= '9')
+        p++;
+    }
+  return *p == '\0';
+}
+
+json_t *
+json_new_number (const char *text)
+{
+  json_t *v;
+  char *end;
+
+  if (!is_json_number (text))
+    abort ();
+  v = node_new (yajl_t_number);
+  v->u.number.r = xstrdup (text);
+  errno = 0;
+  v->u.number.i = strtoll (text, &end, 10);
+  if (*end == '\0' && errno == 0)
+    v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+  v->u.number.d = strtod (text, &end);
+  v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
+  return v;
+}
+
+void
+json_merge (json_t *obj, const json_t *src)
+{
+  for (size_t i = 0; i < json_len (src); i++)
+    json_set (obj, json_key_at (src, i), json_deep_copy (json_value_at (src, i)));
+}
+
+json_t *
+json_new_record (const char *event)
+{
+  json_t *o = json_new_object ();
+  char t[64];
+
+  now_rfc3339 (t, sizeof (t));
+  json_set (o, "time", json_new_string (t));
+  json_set (o, "event", json_new_string (event));
+  return o;
+}
+
+int
+json_write_line (int fd, const json_t *v)
+{
+  cleanup_free char *body = NULL;
+  cleanup_free char *line = NULL;
+  int len;
+
+  if (fd < 0)
+    return -1;
+  body = json_serialize (v, false);
+  len = xasprintf (&line, "%s\n", body);
+  return write (fd, line, (size_t) len) == len ? 0 : -1;
 }
 
 json_t *

@@ -58,15 +58,28 @@ json_t *json_new_object (void);
 json_t *json_new_array (void);
 json_t *json_new_string (const char *s);
 json_t *json_new_int (int64_t i);
+/* A number written as the caller formatted it (a decimal such as "2.864");
+ * aborts unless text is a JSON number (callers pass their own formatting). */
+json_t *json_new_number (const char *text);
 json_t *json_new_bool (bool b);
 json_t *json_new_null (void);
 json_t *json_deep_copy (const json_t *v);
 bool json_equal (const json_t *a, const json_t *b);
 
+/* JSON lines, the format of corral's logs (egress, DNS, budget).  A record
+ * starts as {"time": now in RFC 3339, "event": event}. */
+json_t *json_new_record (const char *event);
+/* Write v compact and newline-terminated with one write(2), so records of
+ * appenders sharing an O_APPEND log never interleave.  A negative fd is a
+ * log that could not be opened: nothing is written. */
+int json_write_line (int fd, const json_t *v);
+
 /* Editors take ownership of val.  json_set replaces an existing key in place
  * (keeping member order) or appends it. */
 void json_set (json_t *obj, const char *key, json_t *val);
 bool json_del (json_t *obj, const char *key);
+/* json_set a copy of each member of src into obj. */
+void json_merge (json_t *obj, const json_t *src);
 /* Return obj[key], first creating it (or replacing a value of the wrong type)
  * as an empty object / array. */
 json_t *json_ensure_object (json_t *obj, const char *key);

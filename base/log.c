@@ -56,13 +56,23 @@ log_debug_enabled (void)
 void
 log_format_line (char **ret, enum log_level level, bool json, const char *time, const char *msg)
 {
-  cleanup_free char *qmsg = json_quote (msg);
-  cleanup_free char *qtime = json_quote (time);
+  cleanup_free char *qmsg = NULL;
+  cleanup_free char *qtime = NULL;
 
+  /* runc's order of members, which containerd shows as it is. */
   if (json)
-    xasprintf (ret, "{\"level\":\"%s\",\"msg\":%s,\"time\":%s}", level_names[level], qmsg, qtime);
-  else
-    xasprintf (ret, "time=%s level=%s msg=%s", qtime, level_names[level], qmsg);
+    {
+      cleanup_json json_t *o = json_new_object ();
+
+      json_set (o, "level", json_new_string (level_names[level]));
+      json_set (o, "msg", json_new_string (msg));
+      json_set (o, "time", json_new_string (time));
+      *ret = json_serialize (o, false);
+      return;
+    }
+  qmsg = json_quote (msg);
+  qtime = json_quote (time);
+  xasprintf (ret, "time=%s level=%s msg=%s", qtime, level_names[level], qmsg);
 }
 
 static void

@@ -27,6 +27,7 @@
 #include "hooks/nftset.h"
 #include "hooks/watchdog.h"
 #include "services/audit.h"
+#include "base/daemon.h"
 #include "base/fs.h"
 #include "services/ledger.h"
 #include "base/util.h"
@@ -202,20 +203,19 @@ static void
 log_decision (struct guard *g, const char *name, uint16_t qtype, const char *decision, const char *reason,
               json_t *addresses)
 {
-  cleanup_json json_t *o = json_new_object ();
-  cleanup_free char *body = NULL;
-  cleanup_free char *line = NULL;
-  char t[64], tbuf[16];
+  cleanup_json json_t *o = NULL;
+  char tbuf[16];
   time_t now = time (NULL);
 
   if (now != g->log_window)
     {
       if (g->log_suppressed)
         {
-          cleanup_free char *s = NULL;
-          xasprintf (&s, "{\"event\":\"dns-suppressed\",\"container\":\"%s\",\"count\":%" PRIu64 "}\n", g->id,
-                     g->log_suppressed);
-          (void) !write (g->log_fd, s, strlen (s));
+          cleanup_json json_t *r = json_new_record ("dns-suppressed");
+
+          json_set (r, "container", json_new_string (g->id));
+          json_set (r, "count", json_new_int ((int64_t) g->log_suppressed));
+          (void) json_write_line (g->log_fd, r);
         }
       g->log_window = now;
       g->log_in_window = 0;
@@ -227,9 +227,7 @@ log_decision (struct guard *g, const char *name, uint16_t qtype, const char *dec
       json_free (addresses);
       return;
     }
-  now_rfc3339 (t, sizeof (t));
-  json_set (o, "time", json_new_string (t));
-  json_set (o, "event", json_new_string ("dns"));
+  o = json_new_record ("dns");
   json_set (o, "container", json_new_string (g->id));
   json_set (o, "name", json_new_string (name));
   json_set (o, "type", json_new_string (dns_type_name (qtype, tbuf)));
@@ -237,9 +235,7 @@ log_decision (struct guard *g, const char *name, uint16_t qtype, const char *dec
   if (reason)
     json_set (o, "reason", json_new_string (reason));
   json_set (o, "addresses", addresses ? addresses : json_new_array ());
-  body = json_serialize (o, false);
-  xasprintf (&line, "%s\n", body);
-  (void) !write (g->log_fd, line, strlen (line));
+  (void) json_write_line (g->log_fd, o);
 }
 
 /* Count one more decision for name; returns the new count (0 when the
@@ -1259,9 +1255,24 @@ expire (struct guard *g, uint64_t now)
       tcp_client_close (g, i);
 }
 
-static _Noreturn void
-guard_loop (struct guard *g)
+/* In the daemon, before its loop. */
+static int
+guard_ready (void *ctx)
 {
+  struct guard *g = ctx;
+
+  g->next_status = now_ms ();
+  g->dirty = true;
+  /* Alert commands run in children nobody waits for. */
+  signal (SIGCHLD, SIG_IGN);
+  return 0;
+}
+
+/* The guard's loop (ctx: its struct guard), until the container ends. */
+static _Noreturn void
+guard_loop (void *ctx)
+{
+  struct guard *g = ctx;
   struct pollfd fds[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
   int map[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
 
@@ -1415,8 +1426,7 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
   cleanup_close int container_ns = -1;
   struct guard *g = xmalloc0 (sizeof (*g));
   size_t n = strv_len (rec->egress);
-  int buf = 1 << 20, status;
-  pid_t pid;
+  int buf = 1 << 20;
 
   g->udp = g->tcp = g->up = g->pidfd = g->log_fd = g->state_dirfd = -1;
   memset (g->by_id, 0xff, sizeof (g->by_id));
@@ -1518,42 +1528,11 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
       goto fail;
     }
 
-  /* Detached as the egress logger is (nflog.c): runc reads the hook's
-   * output to EOF, so stdio is /dev/null. */
-  pid = fork ();
-  if (pid < 0)
-    {
-      corral_error_make (err, errno, "fork the DNS guard");
-      goto fail;
-    }
-  if (pid == 0)
-    {
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-
-      if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
-          || setsid () < 0 || chdir ("/") < 0)
-        _exit (1);
-      pid_t gp = fork ();
-      if (gp < 0)
-        _exit (1);
-      if (gp > 0)
-        _exit (0);
-      g->next_status = now_ms ();
-      g->dirty = true;
-      /* Alert commands run in children nobody waits for. */
-      signal (SIGCHLD, SIG_IGN);
-      guard_loop (g);
-    }
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      {
-        corral_error_make (err, errno, "wait for the DNS guard to detach");
-        goto fail;
-      }
-  guard_release (g);
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return corral_error_make (err, 0, "the DNS guard could not detach");
-  return 0;
+  {
+    int r = daemon_start ("DNS guard", guard_ready, guard_loop, g, err);
+    guard_release (g);
+    return r;
+  }
 
 fail:
   guard_release (g);

@@ -17,6 +17,7 @@
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
 #include "services/audit.h"
+#include "base/daemon.h"
 #include "base/fs.h"
 #include "base/util.h"
 #include "base/json.h"
@@ -43,7 +44,7 @@ proto_name (uint8_t p)
     }
 }
 
-char *
+json_t *
 nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len)
 {
   cleanup_json json_t *o = json_new_object ();
@@ -83,7 +84,7 @@ nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len)
    * is no transport header to take a port from. */
   if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP) && l4 >= 20 && len >= l4 + 4)
     json_set (o, "port", json_new_int ((pkt[l4 + 2] << 8) | pkt[l4 + 3]));
-  return json_serialize (o, false);
+  return steal_pointer (&o);
 }
 
 static int
@@ -114,6 +115,8 @@ nflog_config (struct mnl_socket *nl, uint16_t group, uint16_t attr_type, const v
 
 struct logger
 {
+  struct mnl_socket *nl; /* bound to the netns's log group */
+  int pidfd;             /* the container's init: the logger ends with it */
   const char *id;
   int log_fd;
   const state_record_t *rec; /* audit log and subject */
@@ -122,34 +125,30 @@ struct logger
   unsigned long suppressed;
 };
 
+/* One record of the egress log: the time first, then desc's members. */
 static void
-write_line (int fd, const char *json_obj)
+write_record (int fd, const json_t *desc)
 {
-  cleanup_free char *line = NULL;
-  char t[64];
+  cleanup_json json_t *r = json_new_record (json_get_string (desc, "event"));
 
-  now_rfc3339 (t, sizeof (t));
-  /* {"time":…, then the object's own members. */
-  xasprintf (&line, "{\"time\":\"%s\",%s\n", t, json_obj + 1);
-  (void) !write (fd, line, strlen (line));
+  json_merge (r, desc);
+  (void) json_write_line (fd, r);
 }
 
 /* The same record, chained into the audit log (best effort: the logger has
  * no one to report to, and the egress log has the line). */
 static void
-audit_deny (const struct logger *lg, const char *desc)
+audit_deny (const struct logger *lg, const json_t *desc)
 {
-  cleanup_json json_t *fields = json_parse (desc, strlen (desc), NULL);
+  cleanup_json json_t *fields = json_deep_copy (desc);
 
-  if (fields == NULL)
-    return;
   json_del (fields, "event");
   json_del (fields, "container");
   (void) audit_record_event (lg->rec, "egress-deny", fields, NULL);
 }
 
 static void
-rate_limited_write (struct logger *lg, const char *desc)
+rate_limited_write (struct logger *lg, const json_t *desc)
 {
   time_t now = time (NULL);
 
@@ -157,10 +156,11 @@ rate_limited_write (struct logger *lg, const char *desc)
     {
       if (lg->suppressed)
         {
-          cleanup_free char *s = NULL;
-          xasprintf (&s, "{\"event\":\"egress-deny-suppressed\",\"container\":\"%s\",\"count\":%lu}", lg->id,
-                     lg->suppressed);
-          write_line (lg->log_fd, s);
+          cleanup_json json_t *r = json_new_record ("egress-deny-suppressed");
+
+          json_set (r, "container", json_new_string (lg->id));
+          json_set (r, "count", json_new_int ((int64_t) lg->suppressed));
+          (void) json_write_line (lg->log_fd, r);
         }
       lg->window = now;
       lg->in_window = 0;
@@ -170,7 +170,7 @@ rate_limited_write (struct logger *lg, const char *desc)
     lg->suppressed++;
   else
     {
-      write_line (lg->log_fd, desc);
+      write_record (lg->log_fd, desc);
       audit_deny (lg, desc);
     }
 }
@@ -183,7 +183,7 @@ packet_cb (const struct nlmsghdr *nlh, void *data)
   const uint8_t *payload = NULL;
   size_t len = 0;
   bool frame = false;
-  cleanup_free char *desc = NULL;
+  cleanup_json json_t *desc = NULL;
 
   if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET)
     return MNL_CB_OK;
@@ -212,9 +212,13 @@ packet_cb (const struct nlmsghdr *nlh, void *data)
   return MNL_CB_OK;
 }
 
+/* The logger's loop (ctx: its struct logger), until the container ends. */
 static _Noreturn void
-logger_loop (struct mnl_socket *nl, int pidfd, struct logger *lg)
+logger_loop (void *ctx)
 {
+  struct logger *lg = ctx;
+  struct mnl_socket *nl = lg->nl;
+  int pidfd = lg->pidfd;
   cleanup_free char *buf = xmalloc (MNL_SOCKET_BUFFER_SIZE);
   struct pollfd fds[2] = { { .fd = mnl_socket_get_fd (nl), .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
 
@@ -249,8 +253,7 @@ nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t g
   struct nfulnl_msg_config_mode mode = { .copy_range = htonl (128), .copy_mode = NFULNL_COPY_PACKET };
   cleanup_close int pidfd = -1;
   cleanup_close int log_fd = -1;
-  pid_t pid;
-  int status;
+  struct logger lg = { .id = rec->id, .rec = rec };
 
   pidfd = (int) syscall (SYS_pidfd_open, container_pid, 0);
   if (pidfd < 0)
@@ -281,31 +284,8 @@ nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t g
   if (nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
     return -1;
 
-  /* Double fork: the logger is reparented away from runc, and its stdio
-   * is /dev/null so runc, which reads the hook's output to EOF, is not
-   * kept waiting. */
-  pid = fork ();
-  if (pid < 0)
-    return corral_error_make (err, errno, "fork the egress logger");
-  if (pid == 0)
-    {
-      struct logger lg = { .id = rec->id, .log_fd = log_fd, .rec = rec };
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-
-      if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
-          || setsid () < 0 || chdir ("/") < 0)
-        _exit (1);
-      pid_t g = fork ();
-      if (g < 0)
-        _exit (1);
-      if (g > 0)
-        _exit (0);
-      logger_loop (nl, pidfd, &lg);
-    }
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return corral_error_make (err, errno, "wait for the egress logger to detach");
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return corral_error_make (err, 0, "the egress logger could not detach");
-  return 0;
+  lg.nl = nl;
+  lg.pidfd = pidfd;
+  lg.log_fd = log_fd;
+  return daemon_start ("egress logger", NULL, logger_loop, &lg, err);
 }

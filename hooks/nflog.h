@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "base/json.h"
 #include "services/state.h"
 
 #ifndef CORRAL_LOG_DIR
@@ -21,8 +22,9 @@ struct mnl_socket;
 int nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t group, pid_t container_pid,
                         const char *log_path, corral_error_t *err);
 
-/* Describe one logged packet (an IPv4/IPv6 header and what follows) as a
- * JSON object; pure, for unit tests.  NULL if it is not a packet. */
-char *nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len);
+/* Describe one logged packet (an IPv4/IPv6 header and what follows) as the
+ * members of its record (event, container, family, destination, protocol,
+ * port); pure, for unit tests.  NULL if it is not a packet. */
+json_t *nflog_describe_packet (const char *id, const uint8_t *pkt, size_t len);
 
 #endif

@@ -19,6 +19,7 @@
 #include "hooks/nft.h"
 #include "hooks/watchdog.h"
 #include "services/audit.h"
+#include "base/daemon.h"
 #include "base/fs.h"
 #include "services/ledger.h"
 #include "base/util.h"
@@ -431,13 +432,38 @@ over_budget (const struct watchdog *w)
 
 /* ---- actions ---- */
 
-static void
-write_line (int fd, const char *line)
+/* A record of the budget log: its time (in milliseconds, as budget events
+ * have it), event, container and agent. */
+static json_t *
+budget_log_record (const struct watchdog *w, const char *event)
 {
-  cleanup_free char *buf = NULL;
-  int len = xasprintf (&buf, "%s\n", line);
-  if (fd >= 0)
-    (void) !write (fd, buf, (size_t) len);
+  json_t *r = json_new_object ();
+  char when[32];
+
+  budget_format_time (now_ms (CLOCK_REALTIME), when);
+  json_set (r, "time", json_new_string (when));
+  json_set (r, "event", json_new_string (event));
+  json_set (r, "container", json_new_string (w->id));
+  json_set (r, "agent", json_new_string (w->agent));
+  return r;
+}
+
+/* v / 1000 with three decimals: the baseline is kept in thousandths. */
+static json_t *
+thousandths (int64_t v)
+{
+  char text[48];
+
+  snprintf (text, sizeof (text), "%" PRId64 ".%03" PRId64, v / 1000, v % 1000);
+  return json_new_number (text);
+}
+
+/* An amount in its budget's terms ("2.864" seconds, bytes, USD). */
+static json_t *
+amount (enum budget_kind k, int64_t v)
+{
+  cleanup_free char *text = budget_format_amount (k, v);
+  return json_new_number (text);
 }
 
 int
@@ -538,26 +564,23 @@ kill_container (const struct watchdog *w)
 static char *
 usage_json (const struct watchdog *w, bool final)
 {
-  cleanup_free char *id = json_quote (w->id);
-  cleanup_free char *agent = json_quote (w->agent);
-  cleanup_free char *spend = budget_format_amount (BUDGET_SPEND, w->usage[BUDGET_SPEND]);
-  char when[32], started[32];
-  char *out;
+  cleanup_json json_t *r = budget_log_record (w, final ? "usage" : "usage_so_far");
+  char started[32];
 
-  budget_format_time (now_ms (CLOCK_REALTIME), when);
   budget_format_time (w->start_unix_ms, started);
-  xasprintf (&out,
-             "{\"time\":\"%s\",\"event\":\"%s\",\"container\":%s,\"agent\":%s,\"started\":\"%s\","
-             "\"wall_clock_seconds\":%" PRId64 ".%03" PRId64 ",\"cpu_seconds\":%" PRId64 ".%03" PRId64
-             ",\"egress_bytes\":%" PRId64 ",\"connections_over_rate\":%" PRId64 ",\"api_calls\":%" PRId64
-             ",\"spend_usd\":%s,\"tokens\":%" PRId64 ",\"memory_peak_bytes\":%" PRIu64
-             ",\"trips\":%d,\"tripped\":%s%s%s}",
-             when, final ? "usage" : "usage_so_far", id, agent, started, w->usage[BUDGET_WALL_CLOCK] / 1000,
-             w->usage[BUDGET_WALL_CLOCK] % 1000, w->usage[BUDGET_CPU] / 1000, w->usage[BUDGET_CPU] % 1000,
-             w->usage[BUDGET_EGRESS], w->usage[BUDGET_CONNECTIONS], w->usage[BUDGET_API_CALLS], spend,
-             w->usage[BUDGET_TOKENS], w->mem_peak, w->trips, w->tripped >= 0 ? "\"" : "null",
-             w->tripped >= 0 ? budget_name ((enum budget_kind) w->tripped) : "", w->tripped >= 0 ? "\"" : "");
-  return out;
+  json_set (r, "started", json_new_string (started));
+  json_set (r, "wall_clock_seconds", amount (BUDGET_WALL_CLOCK, w->usage[BUDGET_WALL_CLOCK]));
+  json_set (r, "cpu_seconds", amount (BUDGET_CPU, w->usage[BUDGET_CPU]));
+  json_set (r, "egress_bytes", json_new_int (w->usage[BUDGET_EGRESS]));
+  json_set (r, "connections_over_rate", json_new_int (w->usage[BUDGET_CONNECTIONS]));
+  json_set (r, "api_calls", json_new_int (w->usage[BUDGET_API_CALLS]));
+  json_set (r, "spend_usd", amount (BUDGET_SPEND, w->usage[BUDGET_SPEND]));
+  json_set (r, "tokens", json_new_int (w->usage[BUDGET_TOKENS]));
+  json_set (r, "memory_peak_bytes", json_new_int ((int64_t) w->mem_peak));
+  json_set (r, "trips", json_new_int (w->trips));
+  json_set (r, "tripped",
+            w->tripped >= 0 ? json_new_string (budget_name ((enum budget_kind) w->tripped)) : json_new_null ());
+  return json_serialize (r, false);
 }
 
 static void
@@ -571,26 +594,18 @@ write_state_file (const struct watchdog *w, const char *name, const char *data)
 /* A watchdog event, chained into the audit log too (best effort: the
  * watchdog has no one to report a failure to but its own log). */
 static void
-audit_watchdog_event (const struct watchdog *w, const char *event, const char *json)
+audit_watchdog_event (const struct watchdog *w, const char *event, const json_t *record)
 {
   cleanup_error corral_error_t err = NULL;
-  cleanup_json json_t *fields = json_parse (json, strlen (json), NULL);
+  cleanup_json json_t *fields = budget_event_fields (record);
   cleanup_record state_record_t rec = { 0 };
 
-  if (fields == NULL)
-    return;
-  json_del (fields, "time");
-  json_del (fields, "event");
-  json_del (fields, "container");
-  json_del (fields, "agent");
   if (state_record_read_dir (w->state_dir, &rec, &err) < 0 || audit_record_event (&rec, event, fields, &err) < 0)
     {
-      cleanup_free char *msg = json_quote (err ? err->msg : "?");
-      cleanup_free char *id = json_quote (w->id);
-      cleanup_free char *line = NULL;
+      cleanup_json json_t *r = budget_log_record (w, "audit-error");
 
-      xasprintf (&line, "{\"event\":\"audit-error\",\"container\":%s,\"error\":%s}", id, msg);
-      write_line (w->log_fd, line);
+      json_set (r, "error", json_new_string (err ? err->msg : "?"));
+      (void) json_write_line (w->log_fd, r);
     }
 }
 
@@ -622,7 +637,8 @@ trip (struct watchdog *w, int k, const char *cause)
     .cause = cause,
     .time_ms = now_ms (CLOCK_REALTIME),
   };
-  cleanup_free char *json = budget_event_json (&ev);
+  cleanup_json json_t *record = budget_event_record (&ev);
+  cleanup_free char *json = json_serialize (record, false);
   cleanup_free char *usage = NULL;
   bool frozen = false;
 
@@ -637,8 +653,8 @@ trip (struct watchdog *w, int k, const char *cause)
     kill_container (w);
   usage = usage_json (w, false);
   write_state_file (w, WATCHDOG_USAGE, usage);
-  write_line (w->log_fd, json);
-  audit_watchdog_event (w, "budget-trip", json);
+  (void) json_write_line (w->log_fd, record);
+  audit_watchdog_event (w, "budget-trip", record);
   if (w->b.alert)
     (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
 }
@@ -726,8 +742,6 @@ static int
 run_meter (const struct watchdog *w, char **ret, const char **ret_why)
 {
   cleanup_free char *in = NULL;
-  cleanup_free char *id = json_quote (w->id);
-  cleanup_free char *agent = json_quote (w->agent);
   int inp[2], outp[2], status = 0;
   int64_t deadline = now_ms (CLOCK_MONOTONIC) + w->b.meter_timeout_ms;
   size_t have = 0, cap = 64 * 1024;
@@ -735,8 +749,17 @@ run_meter (const struct watchdog *w, char **ret, const char **ret_why)
   pid_t pid;
 
   *ret = NULL;
-  xasprintf (&in, "{\"container\":%s,\"agent\":%s,\"annotations\":%s}\n", id, agent,
-             w->annotations ? w->annotations : "{}");
+  {
+    cleanup_json json_t *o = json_new_object ();
+    json_t *ann = w->annotations ? json_parse (w->annotations, strlen (w->annotations), NULL) : NULL;
+    cleanup_free char *body = NULL;
+
+    json_set (o, "container", json_new_string (w->id));
+    json_set (o, "agent", json_new_string (w->agent));
+    json_set (o, "annotations", ann ? ann : json_new_object ());
+    body = json_serialize (o, false);
+    xasprintf (&in, "%s\n", body);
+  }
   if (pipe2 (inp, O_CLOEXEC) < 0)
     {
       free (buf);
@@ -818,17 +841,13 @@ run_meter (const struct watchdog *w, char **ret, const char **ret_why)
 static void
 meter_failed (struct watchdog *w, const char *why)
 {
-  cleanup_free char *id = json_quote (w->id);
-  cleanup_free char *agent = json_quote (w->agent);
-  cleanup_free char *reason = json_quote (why);
+  cleanup_json json_t *r = budget_log_record (w, "meter_failed");
   cleanup_free char *json = NULL;
-  char when[32];
 
   w->meter_failures++;
-  budget_format_time (now_ms (CLOCK_REALTIME), when);
-  xasprintf (&json, "{\"time\":\"%s\",\"event\":\"meter_failed\",\"container\":%s,\"agent\":%s,\"reason\":%s}", when,
-             id, agent, reason);
-  write_line (w->log_fd, json);
+  json_set (r, "reason", json_new_string (why));
+  (void) json_write_line (w->log_fd, r);
+  json = json_serialize (r, false);
   if (w->b.alert && !w->has_limit[BUDGET_METER_FAILURES])
     (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
 }
@@ -871,29 +890,40 @@ check_rate_anomaly (struct watchdog *w)
   in_window = w->conns - w->conns_window;
   if ((int64_t) in_window * 1000 > w->b.anomaly_rate_factor * w->baseline_milli)
     {
-      cleanup_free char *id = json_quote (w->id);
-      cleanup_free char *agent = json_quote (w->agent);
+      cleanup_json json_t *r = budget_log_record (w, "anomaly");
       cleanup_free char *json = NULL;
-      char when[32];
 
       w->rate_alerted = true;
-      budget_format_time (now_ms (CLOCK_REALTIME), when);
-      xasprintf (&json,
-                 "{\"time\":\"%s\",\"event\":\"anomaly\",\"kind\":\"connection_rate\",\"container\":%s,"
-                 "\"agent\":%s,\"connections_this_minute\":%" PRIu64 ",\"baseline_per_minute\":%" PRId64 ".%03" PRId64
-                 ",\"factor\":%" PRId64 "}",
-                 when, id, agent, in_window, w->baseline_milli / 1000, w->baseline_milli % 1000,
-                 w->b.anomaly_rate_factor);
-      write_line (w->log_fd, json);
-      audit_watchdog_event (w, "anomaly", json);
+      json_set (r, "kind", json_new_string ("connection_rate"));
+      json_set (r, "connections_this_minute", json_new_int ((int64_t) in_window));
+      json_set (r, "baseline_per_minute", thousandths (w->baseline_milli));
+      json_set (r, "factor", json_new_int (w->b.anomaly_rate_factor));
+      (void) json_write_line (w->log_fd, r);
+      audit_watchdog_event (w, "anomaly", r);
+      json = json_serialize (r, false);
       if (w->b.alert)
         (void) watchdog_run (w->b.alert, json, ALERT_TIMEOUT_MS, false, NULL);
     }
 }
 
-static _Noreturn void
-watchdog_loop (struct watchdog *w)
+/* In the daemon, before its loop: record its pid where delete and resume
+ * find it. */
+static int
+watchdog_ready (void *ctx)
 {
+  const struct watchdog *w = ctx;
+  cleanup_close int dfd = open (w->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char pidbuf[32];
+
+  snprintf (pidbuf, sizeof (pidbuf), "%d\n", (int) getpid ());
+  return dfd < 0 ? -1 : file_replace_at (dfd, WATCHDOG_PID, pidbuf, strlen (pidbuf), 0600, NULL);
+}
+
+/* The watchdog's loop (ctx: its struct watchdog), until the container ends. */
+static _Noreturn void
+watchdog_loop (void *ctx)
+{
+  struct watchdog *w = ctx;
   for (;;)
     {
       int64_t timeout = w->b.interval_ms;
@@ -1021,11 +1051,6 @@ int
 watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
 {
   struct watchdog w = { .pidfd = -1, .cpu_fd = -1, .mem_fd = -1, .log_fd = -1, .tripped = -1 };
-  cleanup_close int dfd = -1;
-  int ready[2];
-  pid_t child;
-  int status;
-  char c;
 
   w.start_mono_ms = now_ms (CLOCK_MONOTONIC);
   w.window_start_ms = w.start_mono_ms;
@@ -1053,55 +1078,5 @@ watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
   w.log_fd = open (CORRAL_LOG_DIR "/" BUDGET_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (w.log_fd < 0)
     return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
-  dfd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return corral_error_make (err, errno, "open `%s`", state_dir);
-  if (pipe2 (ready, O_CLOEXEC) < 0)
-    return corral_error_make (err, errno, "pipe");
-
-  /* Double fork as the egress logger does: reparented away from runc, and
-   * stdio on /dev/null so runc, which reads the hook's output to EOF, is
-   * not kept waiting. */
-  child = fork ();
-  if (child < 0)
-    return corral_error_make (err, errno, "fork the watchdog");
-  if (child == 0)
-    {
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-      char pidbuf[32];
-      pid_t g;
-
-      close (ready[0]);
-      if (null < 0 || dup2 (null, STDIN_FILENO) < 0 || dup2 (null, STDOUT_FILENO) < 0 || dup2 (null, STDERR_FILENO) < 0
-          || setsid () < 0 || chdir ("/") < 0)
-        _exit (1);
-      g = fork ();
-      if (g < 0)
-        _exit (1);
-      if (g > 0)
-        _exit (0);
-      snprintf (pidbuf, sizeof (pidbuf), "%d\n", (int) getpid ());
-      if (file_replace_at (dfd, WATCHDOG_PID, pidbuf, strlen (pidbuf), 0600, NULL) < 0)
-        _exit (1);
-      close (dfd);
-      /* Up and recorded: the hook may return. */
-      if (write (ready[1], "1", 1) != 1)
-        _exit (1);
-      close (ready[1]);
-      watchdog_loop (&w);
-    }
-  close (ready[1]);
-  while (waitpid (child, &status, 0) < 0)
-    if (errno != EINTR)
-      {
-        close (ready[0]);
-        return corral_error_make (err, errno, "wait for the watchdog to detach");
-      }
-  if (read (ready[0], &c, 1) != 1)
-    {
-      close (ready[0]);
-      return corral_error_make (err, 0, "the budget watchdog could not start");
-    }
-  close (ready[0]);
-  return 0;
+  return daemon_start ("budget watchdog", watchdog_ready, watchdog_loop, &w, err);
 }

@@ -101,45 +101,26 @@ budget_tripped (const char *state_dir, char **ret_event)
 }
 
 static int
-append_budget_log (const char *line, corral_error_t *err)
+append_budget_log (const json_t *record, corral_error_t *err)
 {
   cleanup_close int fd = -1;
-  cleanup_free char *buf = NULL;
-  int len;
 
   if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
     return -1;
   fd = open (CORRAL_LOG_DIR "/" BUDGET_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
-  len = xasprintf (&buf, "%s\n", line);
-  if (write (fd, buf, (size_t) len) != len)
+  if (json_write_line (fd, record) < 0)
     return corral_error_make (err, errno, "append to `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
   return 0;
 }
 
-/* The budget event, also chained into the audit log: fields are the event's
- * own (budget, limit, usage, action, reason, grant). */
-static json_t *
-event_fields (const char *line)
-{
-  json_t *f = json_parse (line, strlen (line), NULL);
-
-  if (f)
-    {
-      json_del (f, "time");
-      json_del (f, "event");
-      json_del (f, "container");
-      json_del (f, "agent");
-    }
-  return f;
-}
-
+/* The budget event, also chained into the audit log, with who decided. */
 static int
-audit_container_budget (const char *state_dir, const char *event, const char *line, corral_error_t *err)
+audit_container_budget (const char *state_dir, const char *event, const json_t *record, corral_error_t *err)
 {
   cleanup_record state_record_t rec = { 0 };
-  cleanup_json json_t *fields = event_fields (line);
+  cleanup_json json_t *fields = budget_event_fields (record);
   char by[256];
   int ret;
 
@@ -154,7 +135,7 @@ int
 budget_prepare_resume (const char *state_dir, const char *id, const char *reason, int64_t grant, corral_error_t *err)
 {
   cleanup_free char *event = NULL;
-  cleanup_free char *line = NULL;
+  cleanup_json json_t *record = NULL;
   cleanup_free char *data = NULL;
   cleanup_json json_t *ev = NULL;
   cleanup_json json_t *resume = json_new_object ();
@@ -185,9 +166,9 @@ budget_prepare_resume (const char *state_dir, const char *id, const char *reason
   re.reason = reason;
   re.grant = grant;
   re.time_ms = unix_ms ();
-  line = budget_event_json (&re);
+  record = budget_event_record (&re);
   /* Written before the container may run again: no audit record, no resume. */
-  if (append_budget_log (line, err) < 0 || audit_container_budget (state_dir, "resume", line, err) < 0)
+  if (append_budget_log (record, err) < 0 || audit_container_budget (state_dir, "resume", record, err) < 0)
     return -1;
 
   json_set (resume, "reason", json_new_string (reason));
@@ -229,7 +210,7 @@ budget_cmd (int argc, char **argv, const audit_config_t *audit, corral_error_t *
   const char *agent = NULL, *reason = NULL;
   struct reset_ctx c;
   budget_event_t ev = { 0 };
-  cleanup_free char *line = NULL;
+  cleanup_json json_t *record = NULL;
 
   if (argc < 1 || !str_eq (argv[0], "reset"))
     return corral_error_make (err, 0, "usage: corral budget reset AGENT --reason TEXT");
@@ -254,12 +235,12 @@ budget_cmd (int argc, char **argv, const audit_config_t *audit, corral_error_t *
   ev.action = "reset";
   ev.reason = reason;
   ev.time_ms = unix_ms ();
-  line = budget_event_json (&ev);
-  if (append_budget_log (line, err) < 0)
+  record = budget_event_record (&ev);
+  if (append_budget_log (record, err) < 0)
     return -1;
   {
     audit_subject_t who = { .agent = agent };
-    cleanup_json json_t *fields = event_fields (line);
+    cleanup_json json_t *fields = budget_event_fields (record);
     char by[256];
 
     json_set (fields, "by", json_new_string (audit_actor (by, sizeof (by))));

@@ -603,35 +603,49 @@ budget_format_amount (enum budget_kind k, int64_t v)
   return s;
 }
 
-char *
-budget_event_json (const budget_event_t *ev)
+json_t *
+budget_event_record (const budget_event_t *ev)
 {
-  cleanup_free char *id = json_quote (ev->id ? ev->id : "");
-  cleanup_free char *agent = json_quote (ev->agent ? ev->agent : "");
-  cleanup_free char *event = json_quote (ev->event ? ev->event : "budget_exceeded");
-  cleanup_free char *action = json_quote (ev->action ? ev->action : "");
-  cleanup_free char *reason = ev->reason ? json_quote (ev->reason) : NULL;
-  cleanup_free char *limit = budget_format_amount (ev->kind, ev->limit);
-  cleanup_free char *usage = budget_format_amount (ev->kind, ev->usage);
-  cleanup_free char *extra = NULL;
+  json_t *r = json_new_object ();
   char when[32];
-  char *out;
 
   budget_format_time (ev->time_ms, when);
+  json_set (r, "time", json_new_string (when));
+  json_set (r, "event", json_new_string (ev->event ? ev->event : "budget_exceeded"));
+  json_set (r, "container", json_new_string (ev->id ? ev->id : ""));
+  json_set (r, "agent", json_new_string (ev->agent ? ev->agent : ""));
+  json_set (r, "budget", json_new_string (budget_name (ev->kind)));
   /* A resume or reset is a human's decision: its reason, no usage. */
-  if (reason)
-    xasprintf (&extra, "\"reason\":%s,\"grant\":%" PRId64, reason, ev->grant);
-  else if (ev->cause)
+  if (ev->reason)
     {
-      cleanup_free char *cause = json_quote (ev->cause);
-      xasprintf (&extra, "\"scope\":\"%s\",\"limit\":%s,\"usage\":%s,\"cause\":%s", ev->daily ? "daily" : "run", limit,
-                 usage, cause);
+      json_set (r, "reason", json_new_string (ev->reason));
+      json_set (r, "grant", json_new_int (ev->grant));
     }
   else
-    xasprintf (&extra, "\"scope\":\"%s\",\"limit\":%s,\"usage\":%s", ev->daily ? "daily" : "run", limit, usage);
-  xasprintf (&out, "{\"time\":\"%s\",\"event\":%s,\"container\":%s,\"agent\":%s,\"budget\":\"%s\",%s,\"action\":%s}",
-             when, event, id, agent, budget_name (ev->kind), extra, action);
-  return out;
+    {
+      cleanup_free char *limit = budget_format_amount (ev->kind, ev->limit);
+      cleanup_free char *usage = budget_format_amount (ev->kind, ev->usage);
+
+      json_set (r, "scope", json_new_string (ev->daily ? "daily" : "run"));
+      json_set (r, "limit", json_new_number (limit));
+      json_set (r, "usage", json_new_number (usage));
+      if (ev->cause)
+        json_set (r, "cause", json_new_string (ev->cause));
+    }
+  json_set (r, "action", json_new_string (ev->action ? ev->action : ""));
+  return r;
+}
+
+json_t *
+budget_event_fields (const json_t *record)
+{
+  json_t *f = json_deep_copy (record);
+
+  json_del (f, "time");
+  json_del (f, "event");
+  json_del (f, "container");
+  json_del (f, "agent");
+  return f;
 }
 
 void

@@ -134,8 +134,12 @@ typedef struct budget_event_s budget_event_t;
  * milliseconds for the clocks, dollars with 6 decimals, integers else. */
 char *budget_format_amount (enum budget_kind k, int64_t internal);
 
-/* One JSON object on one line (no newline). */
-char *budget_event_json (const budget_event_t *ev);
+/* The event's record in the budget log: time, event, container, agent,
+ * then the budget's own fields. */
+json_t *budget_event_record (const budget_event_t *ev);
+/* What the audit log records of a budget-log record (its own fields: the
+ * audit record has the time and the subject). */
+json_t *budget_event_fields (const json_t *record);
 
 /* A counter's increase over the last minute, from samples taken at any
  * interval up to a minute: one slot per second keeps the counter's first

@@ -16,6 +16,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   if (hook_state_pid ((const char *) data, size, &pid, &err) == 0 && pid <= 0)
     abort ();
-  free (nflog_describe_packet ("fuzz", data, size));
+  json_free (nflog_describe_packet ("fuzz", data, size));
   return 0;
 }

@@ -634,7 +634,8 @@ static json_t *
 describe (const uint8_t *bytes, size_t len, const char *what)
 {
   cleanup_packet struct packet p = packet_copy (bytes, len);
-  cleanup_free char *s = nflog_describe_packet (TEST_ID, p.data, p.len);
+  cleanup_json json_t *d = nflog_describe_packet (TEST_ID, p.data, p.len);
+  cleanup_free char *s = d ? json_serialize (d, false) : NULL;
   cleanup_error corral_error_t err = NULL;
   json_t *v;
 
@@ -675,7 +676,8 @@ static void
 not_described (const uint8_t *bytes, size_t len, const char *what)
 {
   cleanup_packet struct packet p = packet_copy (bytes, len);
-  cleanup_free char *s = nflog_describe_packet (TEST_ID, p.data, p.len);
+  cleanup_json json_t *d = nflog_describe_packet (TEST_ID, p.data, p.len);
+  cleanup_free char *s = d ? json_serialize (d, false) : NULL;
 
   if (!ok (s == NULL, "%s is not a packet (NULL)", what))
     diag ("  got: %s", s);
@@ -750,8 +752,8 @@ test_describe_packet (void)
       buf[0] = (uint8_t) (version << 4 | 5);
       {
         cleanup_packet struct packet p = packet_copy (buf, 60);
-        cleanup_free char *s = nflog_describe_packet (TEST_ID, p.data, p.len);
-        ok (s == NULL, "IP version nibble %u is not a packet (NULL)", version);
+        cleanup_json json_t *d = nflog_describe_packet (TEST_ID, p.data, p.len);
+        ok (d == NULL, "IP version nibble %u is not a packet (NULL)", version);
       }
     }
 }
