@@ -84,6 +84,20 @@ strv_len (char *const *v)
   return n;
 }
 
+char **
+strv_dup (char *const *v)
+{
+  size_t n = strv_len (v);
+  char **out;
+
+  if (v == NULL)
+    return NULL;
+  out = xmalloc0 ((n + 1) * sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    out[i] = xstrdup (v[i]);
+  return out;
+}
+
 bool
 strv_has_pair (char *const *v, const char *key, const char *value)
 {

@@ -81,6 +81,8 @@ str_has_prefix (const char *s, const char *prefix)
 }
 
 size_t strv_len (char *const *v);
+/* A deep copy of a NULL-terminated vector (NULL for NULL). */
+char **strv_dup (char *const *v);
 
 /* Does v hold key immediately followed by value ("--network", "host")? */
 bool strv_has_pair (char *const *v, const char *key, const char *value);

@@ -556,6 +556,23 @@ expr_new_connection (struct nftnl_rule *r, bool stateless)
   expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
 }
 
+/* Past per_minute packets a minute, count into the named counter (the
+ * breaker's trigger); under the rate, nothing.  The kernel's packet bucket
+ * holds burst packets: N at once, then N a minute. */
+static void
+expr_over_rate (struct nftnl_rule *r, uint32_t per_minute, const char *counter)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("limit");
+
+  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
+  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_BURST, per_minute);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+  nftnl_rule_add_expr (r, e);
+  expr_objref (r, NFT_OBJECT_COUNTER, counter);
+}
+
 /* New connections past the rate are counted, not dropped: the watchdog
  * opens the breaker (freeze or kill) instead of letting the agent retry. */
 static void
@@ -563,21 +580,11 @@ add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, bool st
 {
   cleanup_free char *comment = NULL;
   struct nftnl_rule *r;
-  struct nftnl_expr *e;
 
   xasprintf (&comment, "budget: new connections over %u/minute (breaker)", per_minute);
   r = rule_new (bt, chain, comment);
   expr_new_connection (r, stateless);
-  e = nftnl_expr_alloc ("limit");
-  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
-  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
-  /* The kernel's packet bucket holds burst packets: N at once, then N a
-   * minute. */
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_BURST, per_minute);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
-  nftnl_rule_add_expr (r, e);
-  expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_OVER);
+  expr_over_rate (r, per_minute, NFT_BUDGET_OVER);
   rule_send (bt, r);
 }
 
@@ -606,14 +613,7 @@ add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uin
   expr_cmp (r, NFT_CMP_EQ, &port, sizeof (port));
   if (proto == IPPROTO_TCP)
     expr_new_connection (r, stateless);
-  e = nftnl_expr_alloc ("limit");
-  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_RATE, per_minute);
-  nftnl_expr_set_u64 (e, NFTNL_EXPR_LIMIT_UNIT, 60);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_BURST, per_minute);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
-  nftnl_rule_add_expr (r, e);
-  expr_objref (r, NFT_OBJECT_COUNTER, NFT_BUDGET_DNS_OVER);
+  expr_over_rate (r, per_minute, NFT_BUDGET_DNS_OVER);
   rule_send (bt, r);
 }
 

@@ -271,3 +271,41 @@ shim_print_json_or_text (json_t *doc, bool json, char *(*text) (const json_t *) 
   json_free (doc);
   return 0;
 }
+
+int
+shim_read_record (const cli_t *cli, const char *id, state_record_t *rec, corral_error_t *err)
+{
+  int r = state_record_read (shim_state_base (), cli->root, id, rec, err);
+
+  if (r == 0)
+    return corral_error_make (err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
+                              cli->root ? cli->root : RUNC_DEFAULT_ROOT);
+  return r < 0 ? -1 : 0;
+}
+
+int
+shim_container_spec (const cli_t *cli, const state_record_t *rec, json_t **ret_spec, corral_profile_t **ret_profile,
+                     corral_error_t *err)
+{
+  cleanup_policy corral_policy_t *policy = NULL;
+  cleanup_json json_t *spec = NULL;
+  cleanup_close int bfd = -1;
+  const corral_profile_t *base;
+  corral_profile_t *profile;
+
+  bfd = bundle_open (rec->bundle ? rec->bundle : "/nonexistent", err);
+  if (bfd < 0 || (spec = bundle_load_spec (bfd, rec->bundle, NULL, err)) == NULL)
+    return -1;
+  policy = policy_load (shim_policy_path (cli), err);
+  if (policy == NULL)
+    return -1;
+  base = policy_find_profile (policy, rec->profile);
+  if (base == NULL)
+    return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
+  profile = profile_with_annotations (base, json_get (spec, "annotations"), err);
+  if (profile == NULL)
+    return -1;
+  *ret_spec = steal_pointer (&spec);
+  *ret_profile = profile;
+  return 0;
+}

@@ -76,6 +76,12 @@ cli_t shim_cli_with_command (const cli_t *cli, const char *command, char **args,
 int shim_run_quietly (const cli_t *q, const state_record_t *rec, char **ret_out, int *ret_status, corral_error_t *err);
 /* The pid of a created or running container, from its delegate. */
 int shim_container_pid (const cli_t *cli, const state_record_t *rec, pid_t *ret, corral_error_t *err);
+/* The record of container id; one corral does not manage is an error. */
+int shim_read_record (const cli_t *cli, const char *id, state_record_t *rec, corral_error_t *err);
+/* A container's spec (its bundle's config.json, as hardened) and its
+ * profile, tightened by the spec's annotations as at create. */
+int shim_container_spec (const cli_t *cli, const state_record_t *rec, json_t **ret_spec, corral_profile_t **ret_profile,
+                         corral_error_t *err);
 /* The delegate for an existing container, or the default runtime. */
 int shim_lookup_delegate (const cli_t *cli, state_record_t *rec, corral_error_t *err);
 /* An audit record about an existing container, where its record says. */

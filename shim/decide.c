@@ -38,11 +38,7 @@ ask_decision (const cli_t *cli, bool approve)
       corral_error_make (&err, 0, "usage: corral %s ID NAME [--reason TEXT]", cli->command);
       return shim_fail (&err);
     }
-  r = state_record_read (shim_state_base (), cli->root, id, &rec, &err);
-  if (r == 0)
-    corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
-                       cli->root ? cli->root : RUNC_DEFAULT_ROOT);
-  if (r <= 0)
+  if (shim_read_record (cli, id, &rec, &err) < 0)
     return shim_fail (&err);
   dir = state_container_dir (shim_state_base (), cli->root, id);
   r = dnsguard_decide (dir, &rec, name, approve, reason, &err);
@@ -121,14 +117,8 @@ cmd_resume (const cli_t *cli)
       corral_error_make (&err, 0, "usage: corral resume ID --reason TEXT [--grant N]");
       return shim_fail (&err);
     }
-  {
-    int r = state_record_read (shim_state_base (), cli->root, id, &rec, &err);
-    if (r == 0)
-      corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
-                         cli->root ? cli->root : RUNC_DEFAULT_ROOT);
-    if (r <= 0)
-      return shim_fail (&err);
-  }
+  if (shim_read_record (cli, id, &rec, &err) < 0)
+    return shim_fail (&err);
   dir = state_container_dir (shim_state_base (), cli->root, id);
   if (budget_prepare_resume (dir, id, reason, grant, &err) < 0)
     return shim_fail (&err);
@@ -231,11 +221,7 @@ cmd_budget_report (const cli_t *cli)
       corral_error_make (&err, 0, "usage: corral budget report ID [--api-calls N] [--spend-usd X] [--tokens T]");
       return shim_fail (&err);
     }
-  r = state_record_read (shim_state_base (), cli->root, id, &rec, &err);
-  if (r == 0)
-    corral_error_make (&err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
-                       cli->root ? cli->root : RUNC_DEFAULT_ROOT);
-  if (r <= 0)
+  if (shim_read_record (cli, id, &rec, &err) < 0)
     return shim_fail (&err);
   dir = state_container_dir (shim_state_base (), cli->root, id);
   json_set (fields, "by", json_new_string (audit_actor (by, sizeof (by))));

@@ -134,27 +134,9 @@ static int
 load_container (const cli_t *cli, const char *id, state_record_t *rec, json_t **ret_spec,
                 corral_profile_t **ret_profile, corral_error_t *err)
 {
-  cleanup_policy corral_policy_t *policy = NULL;
-  cleanup_close int bfd = -1;
-  const corral_profile_t *base;
-  int r = state_record_read (shim_state_base (), cli->root, id, rec, err);
-
-  if (r == 0)
-    return corral_error_make (err, ENOENT, "container `%s` is not managed by corral under root `%s`", id,
-                              cli->root ? cli->root : RUNC_DEFAULT_ROOT);
-  if (r < 0)
+  if (shim_read_record (cli, id, rec, err) < 0)
     return -1;
-  bfd = bundle_open (rec->bundle ? rec->bundle : "/nonexistent", err);
-  if (bfd < 0 || (*ret_spec = bundle_load_spec (bfd, rec->bundle, NULL, err)) == NULL)
-    return -1;
-  policy = policy_load (shim_policy_path (cli), err);
-  if (policy == NULL)
-    return -1;
-  base = policy_find_profile (policy, rec->profile);
-  if (base == NULL)
-    return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
-  *ret_profile = profile_with_annotations (base, json_get (*ret_spec, "annotations"), err);
-  return *ret_profile ? 0 : -1;
+  return shim_container_spec (cli, rec, ret_spec, ret_profile, err);
 }
 
 static char *

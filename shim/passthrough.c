@@ -21,11 +21,9 @@ static int
 harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
 {
   const char *process_file = NULL;
-  cleanup_policy corral_policy_t *policy = NULL;
   cleanup_profile corral_profile_t *profile = NULL;
   cleanup_json json_t *spec = NULL;
   cleanup_json json_t *wrapper = NULL;
-  cleanup_close int bfd = -1;
   cleanup_close int pfd = -1;
   cleanup_close int dfd = -1;
   cleanup_free char *data = NULL;
@@ -51,23 +49,8 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
   if (!cli_command_flag (cli, "process", "p", &process_file) || process_file == NULL)
     return 0; /* runc takes the (hardened) process from config.json */
 
-  policy = policy_load (shim_policy_path (cli), err);
-  if (policy == NULL)
+  if (shim_container_spec (cli, rec, &spec, &profile, err) < 0)
     return -1;
-  bfd = bundle_open (rec->bundle, err);
-  if (bfd < 0)
-    return -1;
-  spec = bundle_load_spec (bfd, rec->bundle, NULL, err);
-  if (spec == NULL)
-    return -1;
-  {
-    const corral_profile_t *base = policy_find_profile (policy, rec->profile);
-    if (base == NULL)
-      return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
-    profile = profile_with_annotations (base, json_get (spec, "annotations"), err);
-    if (profile == NULL)
-      return -1;
-  }
 
   pfd = open (process_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (pfd < 0)
@@ -164,34 +147,18 @@ check_update_flags (const cli_t *cli, const corral_profile_t *p, corral_error_t 
 static int
 harden_update (const cli_t *cli, const state_record_t *rec, const char **ret_resources_file, corral_error_t *err)
 {
-  cleanup_policy corral_policy_t *policy = NULL;
   cleanup_profile corral_profile_t *profile = NULL;
   cleanup_json json_t *spec = NULL;
   cleanup_json json_t *res = NULL;
-  cleanup_close int bfd = -1;
   cleanup_close int fd = -1;
   cleanup_free char *data = NULL;
   const char *file = NULL;
-  const corral_profile_t *base;
   size_t len;
 
   *ret_resources_file = NULL;
   if (rec->profile == NULL || rec->bundle == NULL)
     return 0;
-  policy = policy_load (shim_policy_path (cli), err);
-  if (policy == NULL)
-    return -1;
-  base = policy_find_profile (policy, rec->profile);
-  if (base == NULL)
-    return corral_error_make (err, 0, "the container's profile %s is no longer in the policy", rec->profile);
-  bfd = bundle_open (rec->bundle, err);
-  if (bfd < 0)
-    return -1;
-  spec = bundle_load_spec (bfd, rec->bundle, NULL, err);
-  if (spec == NULL)
-    return -1;
-  profile = profile_with_annotations (base, json_get (spec, "annotations"), err);
-  if (profile == NULL || check_update_flags (cli, profile, err) < 0)
+  if (shim_container_spec (cli, rec, &spec, &profile, err) < 0 || check_update_flags (cli, profile, err) < 0)
     return -1;
   if (!cli_command_flag (cli, "resources", "r", &file) || file == NULL)
     return 0;

@@ -64,26 +64,12 @@ budget_clear (corral_budgets_t *b)
   b->alert = b->meter = NULL;
 }
 
-static char **
-argv_copy (char *const *v)
-{
-  size_t n = strv_len (v);
-  char **out;
-
-  if (v == NULL)
-    return NULL;
-  out = xmalloc0 ((n + 1) * sizeof (char *));
-  for (size_t i = 0; i < n; i++)
-    out[i] = xstrdup (v[i]);
-  return out;
-}
-
 void
 budget_copy (corral_budgets_t *dst, const corral_budgets_t *src)
 {
   *dst = *src;
-  dst->alert = argv_copy (src->alert);
-  dst->meter = argv_copy (src->meter);
+  dst->alert = strv_dup (src->alert);
+  dst->meter = strv_dup (src->meter);
 }
 
 int

@@ -1149,20 +1149,6 @@ policy_select_profile (const corral_policy_t *p, const char *flag_profile, const
   return prof;
 }
 
-static char **
-strv_dup (char *const *v)
-{
-  size_t n = strv_len (v);
-  char **out;
-
-  if (v == NULL)
-    return NULL;
-  out = xmalloc0 ((n + 1) * sizeof (char *));
-  for (size_t i = 0; i < n; i++)
-    out[i] = xstrdup (v[i]);
-  return out;
-}
-
 static char *
 strdup_opt (const char *s)
 {
