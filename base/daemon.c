@@ -1,17 +1,24 @@
-/* corral: starting a long-running helper from a hook (see daemon.h). */
+/* corral: starting a container's long-running helpers (see daemon.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/daemon.h"
 #include "base/util.h"
 
-/* In the first child: detach, fork the daemon, and exit. */
+/* What a daemon may say before it closes the pipe: "1" (ready), or why not. */
+#define READY_MAX 4096
+
+/* In the first child: detach, fork the daemon, and exit; in the daemon,
+ * exec corral.  Only async-signal-safe calls: the caller may have threads. */
 static _Noreturn void
-detach (int ready_fd, int (*ready) (void *ctx), void (*loop) (void *ctx), void *ctx)
+detach_and_exec (const char *exe, char *const argv[], int ready_fd)
 {
   int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
   pid_t pid;
@@ -24,27 +31,58 @@ detach (int ready_fd, int (*ready) (void *ctx), void (*loop) (void *ctx), void *
     _exit (1);
   if (pid > 0)
     _exit (0);
-  if (ready && ready (ctx) < 0)
+  /* dup2 clears close-on-exec on the copy; a ready_fd that already is the
+   * number needs it cleared by hand. */
+  if (ready_fd == DAEMON_READY_FD ? fcntl (ready_fd, F_SETFD, 0) < 0 : dup2 (ready_fd, DAEMON_READY_FD) < 0)
     _exit (1);
-  /* Up: the caller may return. */
-  if (write (ready_fd, "1", 1) != 1)
+  /* An engine may hand the runtime fds without close-on-exec (conmon's
+   * pipes): a daemon that kept them would keep the engine waiting. */
+  if (close_range (DAEMON_READY_FD + 1, ~0U, 0) < 0)
     _exit (1);
-  close (ready_fd);
-  loop (ctx);
-  _exit (1); /* loops do not return */
+  execv (exe, argv);
+  _exit (127);
+}
+
+/* Read what the daemon said, until it closes the pipe. */
+static ssize_t
+read_report (int fd, char *buf, size_t size)
+{
+  size_t have = 0;
+
+  while (have < size - 1)
+    {
+      ssize_t n = read (fd, buf + have, size - 1 - have);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        break;
+      have += (size_t) n;
+    }
+  buf[have] = '\0';
+  return (ssize_t) have;
 }
 
 int
-daemon_start (const char *what, int (*ready) (void *ctx), void (*loop) (void *ctx), void *ctx, corral_error_t *err)
+daemon_spawn (const char *what, char *const args[], corral_error_t *err)
 {
+  cleanup_free char *exe = realpath ("/proc/self/exe", NULL);
+  cleanup_free char **argv = NULL;
   cleanup_close int rd = -1;
   cleanup_close int wr = -1;
+  char report[READY_MAX];
+  size_t n_args = strv_len (args);
   int fds[2];
   pid_t pid;
   int status;
-  ssize_t n;
-  char c = 0;
 
+  /* The path, not /proc/self/exe: the daemon's name in ps is "corral". */
+  if (exe == NULL)
+    return corral_error_make (err, errno, "start the %s: resolve corral's own path", what);
+  argv = xmalloc0 ((n_args + 2) * sizeof (char *));
+  argv[0] = (char *) "corral";
+  memcpy (argv + 1, args, n_args * sizeof (char *));
   if (pipe2 (fds, O_CLOEXEC) < 0)
     return corral_error_make (err, errno, "start the %s: pipe", what);
   rd = fds[0];
@@ -53,22 +91,28 @@ daemon_start (const char *what, int (*ready) (void *ctx), void (*loop) (void *ct
   if (pid < 0)
     return corral_error_make (err, errno, "fork the %s", what);
   if (pid == 0)
-    {
-      close (rd);
-      detach (wr, ready, loop, ctx);
-    }
-  /* Only the daemon may hold the write end: EOF means it died unready. */
+    detach_and_exec (exe, argv, wr);
+  /* Only the daemon may hold the write end: EOF means it is done talking. */
   close (steal_fd (&wr));
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
       return corral_error_make (err, errno, "wait for the %s to detach", what);
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     return corral_error_make (err, 0, "the %s could not detach", what);
-  while ((n = read (rd, &c, 1)) < 0 && errno == EINTR)
-    ;
-  if (n < 0)
+  if (read_report (rd, report, sizeof (report)) < 0)
     return corral_error_make (err, errno, "wait for the %s to start", what);
-  if (n != 1 || c != '1')
-    return corral_error_make (err, 0, "the %s could not start", what);
-  return 0;
+  if (str_eq (report, "1"))
+    return 0;
+  if (report[0] == '\0')
+    return corral_error_make (err, 0, "the %s ended before it was ready", what);
+  return corral_error_make (err, 0, "%s: %s", what, report);
+}
+
+void
+daemon_ready (const corral_error_t error)
+{
+  const char *msg = error ? error->msg : "1";
+
+  (void) !write (DAEMON_READY_FD, msg, strlen (msg));
+  close (DAEMON_READY_FD);
 }

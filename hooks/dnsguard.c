@@ -1255,24 +1255,10 @@ expire (struct guard *g, uint64_t now)
       tcp_client_close (g, i);
 }
 
-/* In the daemon, before its loop. */
-static int
-guard_ready (void *ctx)
-{
-  struct guard *g = ctx;
-
-  g->next_status = now_ms ();
-  g->dirty = true;
-  /* Alert commands run in children nobody waits for. */
-  signal (SIGCHLD, SIG_IGN);
-  return 0;
-}
-
-/* The guard's loop (ctx: its struct guard), until the container ends. */
+/* The guard's loop, until the container ends. */
 static _Noreturn void
-guard_loop (void *ctx)
+guard_loop (struct guard *g)
 {
-  struct guard *g = ctx;
   struct pollfd fds[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
   int map[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
 
@@ -1417,8 +1403,25 @@ guard_release (struct guard *g)
 }
 
 int
-dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
-                const char *wire_device, corral_error_t *err)
+dnsguard_start (const char *state_dir, pid_t container_pid, const char *wire_device, corral_error_t *err)
+{
+  char pidbuf[16];
+  char *args[] = { (char *) "daemon",        (char *) "dns-guard", (char *) "--state-dir",
+                   (char *) state_dir,       (char *) "--pid",     pidbuf,
+                   (char *) "--wire-device", (char *) wire_device, NULL };
+
+  snprintf (pidbuf, sizeof (pidbuf), "%d", (int) container_pid);
+  if (wire_device == NULL)
+    args[6] = NULL;
+  return daemon_spawn ("DNS guard", args, err);
+}
+
+/* Everything the guard's loop needs, opened before it says it is ready:
+ * sockets in corral's own network namespace (host_netns_fd) and in the
+ * container's.  On failure *ret is NULL. */
+static int
+guard_setup (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
+             const char *wire_device, struct guard **ret, corral_error_t *err)
 {
   /* The address the container's resolv.conf names (written at create). */
   const char *addr = dnsguard_address (rec);
@@ -1528,15 +1531,35 @@ dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t containe
       goto fail;
     }
 
-  {
-    int r = daemon_start ("DNS guard", guard_ready, guard_loop, g, err);
-    guard_release (g);
-    return r;
-  }
+  g->next_status = now_ms ();
+  g->dirty = true;
+  *ret = g;
+  return 0;
 
 fail:
   guard_release (g);
+  *ret = NULL;
   return -1;
+}
+
+int
+dnsguard_daemon (const char *state_dir, pid_t container_pid, const char *wire_device)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_record state_record_t rec = { 0 };
+  cleanup_close int host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  struct guard *g = NULL;
+
+  if (host_ns < 0)
+    corral_error_make (&err, errno, "open corral's own network namespace");
+  else if (state_record_read_dir (state_dir, &rec, &err) >= 0)
+    (void) guard_setup (&rec, state_dir, container_pid, host_ns, wire_device, &g, &err);
+  daemon_ready (err);
+  if (g == NULL)
+    return 1;
+  /* Alert commands run in children nobody waits for. */
+  signal (SIGCHLD, SIG_IGN);
+  guard_loop (g);
 }
 
 int

@@ -39,14 +39,17 @@ bool dnsguard_on_wire (const state_record_t *rec);
 /* The address the guard serves the container on. */
 const char *dnsguard_address (const state_record_t *rec);
 
-/* Start the guard for the container whose init is container_pid.  The
- * caller may be in any network namespace; host_netns_fd is corral's own
- * (the upstream socket is opened there).  wire_device: under gVisor's own
- * netstack, the sandbox's interface, whose netdev table the guard fills
- * (its wire must be in place); NULL otherwise (table inet corral).  Returns
- * once the guard listens; on error nothing is left running. */
-int dnsguard_start (const state_record_t *rec, const char *state_dir, pid_t container_pid, int host_netns_fd,
-                    const char *wire_device, corral_error_t *err);
+/* Start the guard (`corral daemon dns-guard`) for the container whose init
+ * is container_pid, from corral's own network namespace (the guard's
+ * upstream socket is opened there, its listeners in the container's).
+ * wire_device: under gVisor's own netstack, the sandbox's interface, whose
+ * netdev table the guard fills (its wire must be in place); NULL otherwise
+ * (table inet corral).  Returns once the guard listens; on error nothing is
+ * left running. */
+int dnsguard_start (const char *state_dir, pid_t container_pid, const char *wire_device, corral_error_t *err);
+/* `corral daemon dns-guard`: set up, say so on DAEMON_READY_FD, and serve
+ * until the container ends.  Returns (an exit status) only on failure. */
+int dnsguard_daemon (const char *state_dir, pid_t container_pid, const char *wire_device);
 
 /* Write <state_dir>/resolv.conf, which the container sees as its
  * /etc/resolv.conf (spec/harden_dns.c): the guard's address. */

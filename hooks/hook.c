@@ -4,14 +4,17 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <stdio.h>
 
 #include "hooks/netns.h"
+#include "base/daemon.h"
 #include "hooks/dnsguard.h"
 #include "hooks/hook.h"
 #include "hooks/nflog.h"
@@ -202,7 +205,18 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
                   < 0
               || loopback_up (err) < 0)))
     return -1;
-  return nflog_start_logger (nl, rec, plan.log_group, pid, CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, err);
+  return 0;
+}
+
+/* From corral's own network namespace: the denied-packet logger, and the
+ * DNS guard when the container has names. */
+static int
+start_helpers (pid_t pid, const state_record_t *rec, const char *state_dir, const char *wire_device,
+               corral_error_t *err)
+{
+  if (nflog_start (state_dir, pid, err) < 0)
+    return -1;
+  return dnsguard_needed (rec) ? dnsguard_start (state_dir, pid, wire_device, err) : 0;
 }
 
 /* The table's budget objects from the container's budget plan, if any: the
@@ -240,8 +254,6 @@ read_nft_budget (const char *state_dir, nft_budget_t *ret, corral_error_t *err)
 int
 hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir, bool per_device, corral_error_t *err)
 {
-  /* The guard's upstream socket is opened in corral's own namespace, which
-   * the egress install leaves. */
   cleanup_close int host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   cleanup_free char *wire_device = NULL;
   nft_budget_t budget;
@@ -250,13 +262,16 @@ hook_install_egress (pid_t pid, const state_record_t *rec, const char *state_dir
   if (host_ns < 0)
     return corral_error_make (err, errno, "open corral's own network namespace");
   has_budget = read_nft_budget (state_dir, &budget, err);
-  if (has_budget < 0 || install_egress (pid, rec, per_device, &budget, &wire_device, err) < 0
-      || (dnsguard_needed (rec) && dnsguard_start (rec, state_dir, pid, host_ns, wire_device, err) < 0))
+  if (has_budget < 0 || install_egress (pid, rec, per_device, &budget, &wire_device, err) < 0)
     return -1;
-  /* Home again: the watchdog reaches runsc's control sockets (abstract unix
-   * sockets, per network namespace) from here, and so does the caller. */
+  /* Home again: the helpers start from corral's own namespace (the DNS
+   * guard's upstream socket is opened there; the watchdog reaches runsc's
+   * control sockets, abstract unix sockets of a network namespace, from
+   * there), and so does the caller. */
   if (setns (host_ns, CLONE_NEWNET) < 0)
     return corral_error_make (err, errno, "return to corral's own network namespace");
+  if (start_helpers (pid, rec, state_dir, wire_device, err) < 0)
+    return -1;
   /* The watchdog, which runsc's best-effort poststart hooks cannot be
    * trusted to start. */
   return has_budget ? watchdog_start (state_dir, pid, err) : 0;
@@ -314,15 +329,16 @@ create_runtime (const char *state_dir, corral_error_t *err)
     return -1;
   if (read_nft_budget (state_dir, &budget, err) < 0)
     return -1;
-  /* The guard's upstream socket is opened in corral's own namespace, which
-   * the egress install leaves. */
   host_ns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (host_ns < 0)
     ret = corral_error_make (err, errno, "open corral's own network namespace");
   else
     ret = install_egress (pid, &rec, false, &budget, &wire_device, err);
-  if (ret == 0 && dnsguard_needed (&rec))
-    ret = dnsguard_start (&rec, state_dir, pid, host_ns, NULL, err);
+  /* The helpers start from corral's own namespace, which the install left. */
+  if (ret == 0 && setns (host_ns, CLONE_NEWNET) < 0)
+    ret = corral_error_make (err, errno, "return to corral's own network namespace");
+  if (ret == 0)
+    ret = start_helpers (pid, &rec, state_dir, NULL, err);
   if (ret < 0)
     audit_hook_error (&rec, "create-runtime", (*err)->msg);
   return ret;
@@ -365,4 +381,56 @@ hook_main (int argc, char **argv)
       return 1;
     }
   return 0;
+}
+
+/* A container init's pid, as the daemons get it. */
+static bool
+parse_pid (const char *s, pid_t *ret)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = s ? strtol (s, &end, 10) : 0;
+  if (s == NULL || errno || *end || v <= 0 || v > INT_MAX)
+    return false;
+  *ret = (pid_t) v;
+  return true;
+}
+
+int
+hook_daemon_main (int argc, char **argv)
+{
+  const char *kind = argc > 0 ? argv[0] : NULL;
+  const char *state_dir = NULL, *pid_text = NULL, *wire_device = NULL;
+  struct stat st;
+  pid_t pid;
+
+  for (int i = 1; i + 1 < argc; i += 2)
+    if (str_eq (argv[i], "--state-dir"))
+      state_dir = argv[i + 1];
+    else if (str_eq (argv[i], "--pid"))
+      pid_text = argv[i + 1];
+    else if (str_eq (argv[i], "--wire-device"))
+      wire_device = argv[i + 1];
+  if (kind == NULL || state_dir == NULL || state_dir[0] != '/' || !parse_pid (pid_text, &pid) || argc % 2 == 0)
+    {
+      log_error ("usage: corral daemon egress-logger|dns-guard|watchdog --state-dir DIR --pid PID "
+                 "[--wire-device DEV]");
+      return 1;
+    }
+  /* Its readiness pipe: never write into whatever else fd 3 is. */
+  if (fstat (DAEMON_READY_FD, &st) < 0 || !S_ISFIFO (st.st_mode))
+    {
+      log_error ("corral daemon: started by corral's hooks only (no readiness pipe on fd %d)", DAEMON_READY_FD);
+      return 1;
+    }
+  if (str_eq (kind, "egress-logger"))
+    return nflog_daemon (state_dir, pid);
+  if (str_eq (kind, "dns-guard"))
+    return dnsguard_daemon (state_dir, pid, wire_device);
+  if (str_eq (kind, "watchdog"))
+    return watchdog_daemon (state_dir, pid);
+  log_error ("corral daemon: unknown helper `%s`", kind);
+  return 1;
 }

@@ -13,6 +13,11 @@
  * process exit status; errors are logged. */
 int hook_main (int argc, char **argv);
 
+/* `corral daemon KIND --state-dir DIR --pid PID [--wire-device DEV]`: one
+ * of a container's long-running helpers (egress-logger, dns-guard,
+ * watchdog), started by the hooks through daemon_spawn. */
+int hook_daemon_main (int argc, char **argv);
+
 /* The pid in an OCI state document (pure, for unit tests). */
 int hook_state_pid (const char *data, size_t len, pid_t *ret, corral_error_t *err);
 

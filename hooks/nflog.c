@@ -18,6 +18,7 @@
 #include "hooks/nft.h"
 #include "services/audit.h"
 #include "base/daemon.h"
+#include "hooks/netns.h"
 #include "base/fs.h"
 #include "base/util.h"
 #include "base/json.h"
@@ -212,11 +213,10 @@ packet_cb (const struct nlmsghdr *nlh, void *data)
   return MNL_CB_OK;
 }
 
-/* The logger's loop (ctx: its struct logger), until the container ends. */
+/* The logger's loop, until the container ends. */
 static _Noreturn void
-logger_loop (void *ctx)
+logger_loop (struct logger *lg)
 {
-  struct logger *lg = ctx;
   struct mnl_socket *nl = lg->nl;
   int pidfd = lg->pidfd;
   cleanup_free char *buf = xmalloc (MNL_SOCKET_BUFFER_SIZE);
@@ -246,25 +246,33 @@ logger_loop (void *ctx)
 }
 
 int
-nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t group, pid_t container_pid,
-                    const char *log_path, corral_error_t *err)
+nflog_start (const char *state_dir, pid_t container_pid, corral_error_t *err)
+{
+  char pidbuf[16];
+  char *args[] = { (char *) "daemon",
+                   (char *) "egress-logger",
+                   (char *) "--state-dir",
+                   (char *) state_dir,
+                   (char *) "--pid",
+                   pidbuf,
+                   NULL };
+
+  snprintf (pidbuf, sizeof (pidbuf), "%d", (int) container_pid);
+  return daemon_spawn ("egress logger", args, err);
+}
+
+/* Bind the container's log group on a netfilter socket of its network
+ * namespace.  Returns 1 when bound, 0 when another logger of the same
+ * namespace has it (then nothing is left to do), -1 on error. */
+static int
+bind_group (struct logger *lg, pid_t container_pid, uint16_t group, corral_error_t *err)
 {
   struct nfulnl_msg_config_cmd cmd = { .command = NFULNL_CFG_CMD_BIND };
   struct nfulnl_msg_config_mode mode = { .copy_range = htonl (128), .copy_mode = NFULNL_COPY_PACKET };
-  cleanup_close int pidfd = -1;
-  cleanup_close int log_fd = -1;
-  struct logger lg = { .id = rec->id, .rec = rec };
 
-  pidfd = (int) syscall (SYS_pidfd_open, container_pid, 0);
-  if (pidfd < 0)
-    return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) container_pid);
-  if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
+  if (netns_enter (container_pid, err) < 0 || (lg->nl = nft_open (err)) == NULL)
     return -1;
-  log_fd = open (log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (log_fd < 0)
-    return corral_error_make (err, errno, "open `%s`", log_path);
-
-  if (nflog_config (nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0)
+  if (nflog_config (lg->nl, group, NFULA_CFG_CMD, &cmd, sizeof (cmd), err) < 0)
     {
       int e = (err && *err) ? (*err)->status : 0;
 
@@ -281,11 +289,42 @@ nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t g
         }
       return -1;
     }
-  if (nflog_config (nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
+  if (nflog_config (lg->nl, group, NFULA_CFG_MODE, &mode, sizeof (mode), err) < 0)
     return -1;
+  return 1;
+}
 
-  lg.nl = nl;
-  lg.pidfd = pidfd;
-  lg.log_fd = log_fd;
-  return daemon_start ("egress logger", NULL, logger_loop, &lg, err);
+static int
+logger_setup (struct logger *lg, pid_t container_pid, corral_error_t *err)
+{
+  const state_record_t *rec = lg->rec;
+
+  if (rec->id == NULL || rec->log_group <= 0 || rec->log_group > 65535)
+    return corral_error_make (err, 0, "the state record has no egress plan");
+  lg->id = rec->id;
+  lg->pidfd = (int) syscall (SYS_pidfd_open, container_pid, 0);
+  if (lg->pidfd < 0)
+    return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) container_pid);
+  if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
+    return -1;
+  lg->log_fd = open (CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lg->log_fd < 0)
+    return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" EGRESS_LOG_NAME);
+  return bind_group (lg, container_pid, (uint16_t) rec->log_group, err);
+}
+
+int
+nflog_daemon (const char *state_dir, pid_t container_pid)
+{
+  cleanup_error corral_error_t err = NULL;
+  cleanup_record state_record_t rec = { 0 };
+  struct logger lg = { .rec = &rec, .pidfd = -1, .log_fd = -1 };
+  int r = state_record_read_dir (state_dir, &rec, &err);
+
+  if (r >= 0)
+    r = logger_setup (&lg, container_pid, &err);
+  daemon_ready (err);
+  if (r <= 0)
+    return r < 0 ? 1 : 0;
+  logger_loop (&lg);
 }

@@ -14,13 +14,15 @@
 #endif
 #define EGRESS_LOG_NAME "egress.log"
 
-/* Subscribe nl (a netfilter socket of the caller's network namespace, still
- * the caller's to close) to NFLOG group and leave a detached process that
- * appends one JSON line per denied packet to log_path until the container's
- * init (container_pid) exits.  The process keeps its copy of nl. */
-struct mnl_socket;
-int nflog_start_logger (struct mnl_socket *nl, const state_record_t *rec, uint16_t group, pid_t container_pid,
-                        const char *log_path, corral_error_t *err);
+/* Start the logger (`corral daemon egress-logger`) of the container whose
+ * init is container_pid: it appends one JSON line per denied packet of the
+ * container's network namespace to the egress log, and to the audit log,
+ * until that init exits.  Returns once it is subscribed. */
+int nflog_start (const char *state_dir, pid_t container_pid, corral_error_t *err);
+/* `corral daemon egress-logger`: set up, say so on DAEMON_READY_FD, and log
+ * until the container ends.  Returns (an exit status) only on failure, or 0
+ * when another logger has the namespace's group. */
+int nflog_daemon (const char *state_dir, pid_t container_pid);
 
 /* Describe one logged packet (an IPv4/IPv6 header and what follows) as the
  * members of its record (event, container, family, destination, protocol,

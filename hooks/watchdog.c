@@ -906,24 +906,23 @@ check_rate_anomaly (struct watchdog *w)
     }
 }
 
-/* In the daemon, before its loop: record its pid where delete and resume
- * find it. */
+/* Record the daemon's pid where delete and resume find it. */
 static int
-watchdog_ready (void *ctx)
+write_pid_file (const struct watchdog *w, corral_error_t *err)
 {
-  const struct watchdog *w = ctx;
   cleanup_close int dfd = open (w->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   char pidbuf[32];
 
+  if (dfd < 0)
+    return corral_error_make (err, errno, "open `%s`", w->state_dir);
   snprintf (pidbuf, sizeof (pidbuf), "%d\n", (int) getpid ());
-  return dfd < 0 ? -1 : file_replace_at (dfd, WATCHDOG_PID, pidbuf, strlen (pidbuf), 0600, NULL);
+  return file_replace_at (dfd, WATCHDOG_PID, pidbuf, strlen (pidbuf), 0600, err);
 }
 
-/* The watchdog's loop (ctx: its struct watchdog), until the container ends. */
+/* The watchdog's loop, until the container ends. */
 static _Noreturn void
-watchdog_loop (void *ctx)
+watchdog_loop (struct watchdog *w)
 {
-  struct watchdog *w = ctx;
   for (;;)
     {
       int64_t timeout = w->b.interval_ms;
@@ -1050,33 +1049,59 @@ load_plan (struct watchdog *w, const char *state_dir, corral_error_t *err)
 int
 watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err)
 {
-  struct watchdog w = { .pidfd = -1, .cpu_fd = -1, .mem_fd = -1, .log_fd = -1, .tripped = -1 };
+  char pidbuf[16];
+  char *args[] = {
+    (char *) "daemon", (char *) "watchdog", (char *) "--state-dir", (char *) state_dir, (char *) "--pid", pidbuf, NULL
+  };
 
-  w.start_mono_ms = now_ms (CLOCK_MONOTONIC);
-  w.window_start_ms = w.start_mono_ms;
-  budget_minute_init (&w.conns_minute);
-  w.start_unix_ms = now_ms (CLOCK_REALTIME);
-  if (load_plan (&w, state_dir, err) < 0 || compute_limits (&w, err) < 0)
+  snprintf (pidbuf, sizeof (pidbuf), "%d", (int) pid);
+  return daemon_spawn ("budget watchdog", args, err);
+}
+
+/* Everything the loop needs, opened before the daemon says it is ready. */
+static int
+watchdog_setup (struct watchdog *w, const char *state_dir, pid_t pid, corral_error_t *err)
+{
+  w->start_mono_ms = now_ms (CLOCK_MONOTONIC);
+  w->window_start_ms = w->start_mono_ms;
+  budget_minute_init (&w->conns_minute);
+  w->start_unix_ms = now_ms (CLOCK_REALTIME);
+  if (load_plan (w, state_dir, err) < 0 || compute_limits (w, err) < 0)
     return -1;
-  w.self_exe = realpath ("/proc/self/exe", NULL);
-  if (w.self_exe == NULL)
+  w->self_exe = realpath ("/proc/self/exe", NULL);
+  if (w->self_exe == NULL)
     return corral_error_make (err, errno, "resolve corral's own path");
-  w.pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-  if (w.pidfd < 0)
+  w->pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (w->pidfd < 0)
     return corral_error_make (err, errno, "pidfd_open of the container's init %d", (int) pid);
-  if (open_cgroup_files (&w, pid, err) < 0)
+  if (open_cgroup_files (w, pid, err) < 0)
     return -1;
-  if ((w.has_limit[BUDGET_EGRESS] || w.has_limit[BUDGET_CONNECTIONS] || w.has_limit[BUDGET_DNS_QUERIES]
-       || w.b.anomaly_rate_factor > 0)
-      && open_nft_in_netns (&w, pid, err) < 0)
+  if ((w->has_limit[BUDGET_EGRESS] || w->has_limit[BUDGET_CONNECTIONS] || w->has_limit[BUDGET_DNS_QUERIES]
+       || w->b.anomaly_rate_factor > 0)
+      && open_nft_in_netns (w, pid, err) < 0)
     return -1;
   /* The daily egress left may be below the quota the table started with. */
-  if (w.nl && w.has_limit[BUDGET_EGRESS] && nft_budget_set_quota (w.nl, (uint64_t) w.limit[BUDGET_EGRESS], err) < 0)
+  if (w->nl && w->has_limit[BUDGET_EGRESS] && nft_budget_set_quota (w->nl, (uint64_t) w->limit[BUDGET_EGRESS], err) < 0)
     return -1;
   if (mkdir_p (CORRAL_LOG_DIR, 0700, err) < 0)
     return -1;
-  w.log_fd = open (CORRAL_LOG_DIR "/" BUDGET_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (w.log_fd < 0)
+  w->log_fd = open (CORRAL_LOG_DIR "/" BUDGET_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (w->log_fd < 0)
     return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" BUDGET_LOG_NAME);
-  return daemon_start ("budget watchdog", watchdog_ready, watchdog_loop, &w, err);
+  return write_pid_file (w, err);
+}
+
+int
+watchdog_daemon (const char *state_dir, pid_t pid)
+{
+  struct watchdog w = { .pidfd = -1, .cpu_fd = -1, .mem_fd = -1, .log_fd = -1, .tripped = -1 };
+  cleanup_error corral_error_t err = NULL;
+
+  if (watchdog_setup (&w, state_dir, pid, &err) < 0)
+    {
+      daemon_ready (err);
+      return 1;
+    }
+  daemon_ready (NULL);
+  watchdog_loop (&w);
 }

@@ -23,6 +23,9 @@
 /* Start the watchdog for the container whose init is pid; returns once it
  * runs detached (or fails, and then the hook fails the container). */
 int watchdog_start (const char *state_dir, pid_t pid, corral_error_t *err);
+/* `corral daemon watchdog`: set up, say so on DAEMON_READY_FD, and watch
+ * until the container ends.  Returns (an exit status) only on failure. */
+int watchdog_daemon (const char *state_dir, pid_t pid);
 
 /* Run argv (alert commands, the delegate) with data on stdin and /dev/null
  * elsewhere, a fixed PATH (and CORRAL_STATE_DIR=state_base with

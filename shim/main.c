@@ -31,6 +31,12 @@ cmd_hook (const cli_t *cli)
   return hook_main (cli->n_command_args, cli->command_args);
 }
 
+static int
+cmd_daemon (const cli_t *cli)
+{
+  return hook_daemon_main (cli->n_command_args, cli->command_args);
+}
+
 /* Every command corral knows, in usage order.  A name not listed here is
  * handed to the delegate as it is (runc reports an unknown command). */
 const command_t commands[] = {
@@ -73,6 +79,8 @@ const command_t commands[] = {
   { "help", cmd_help, false, "help", "this summary (also --help)", NULL },
   { "hook", cmd_hook, false, "hook create-runtime|poststart --state-dir DIR", "OCI hooks (injected by corral itself)",
     NULL },
+  { "daemon", cmd_daemon, false, "daemon egress-logger|dns-guard|watchdog --state-dir DIR --pid PID",
+    "a container's long-running helpers (started by corral's hooks)", NULL },
   { NULL, NULL, false, NULL, NULL, NULL },
 };
 

@@ -290,7 +290,7 @@ print(a[2:4].hex(), socket.inet_ntoa(a[-4:]) if len(a) > 6 else "none")' >"$WORK
     local pid
     pid=$(guard_pid)
     [ -n "$pid" ] || die "no process listens on 127.0.0.53:53 in the container"
-    ps -o args= -p "$pid" | grep -q "corral hook create-runtime" || die "the listener is not corral's guard"
+    ps -o args= -p "$pid" | grep -q "corral daemon dns-guard " || die "the listener is not corral's guard"
 
     kill "$pid"
     wait_for 10 sh -c "! kill -0 $pid" || die "guard $pid did not die"

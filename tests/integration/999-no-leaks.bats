@@ -14,8 +14,8 @@ load ../lib/helpers
     [ -z "$left" ] || die "state records left behind: $left"
 }
 
-@test "no corral process (hook, logger) outlives its container" {
+@test "no corral process (hook, daemon) outlives its container" {
     local left
-    left=$(pgrep -af 'corral hook' || true)
+    left=$(pgrep -af 'corral (hook|daemon) ' || true)
     [ -z "$left" ] || die "corral processes left behind: $left"
 }

@@ -59,11 +59,11 @@ run_logged() {
     esac
 }
 
-# assert_no_corral_process ID: no corral process (hook, logger) of the
+# assert_no_corral_process ID: no corral process (hook, daemon) of the
 # container ID outlives it (bounded wait: a hook may be exiting).
 assert_no_corral_process() {
-    wait_for 10 eval "! pgrep -f 'corral hook .*/$1( |\$)'" ||
-        die "corral processes left behind for $1: $(pgrep -af "corral hook .*/$1")"
+    wait_for 10 eval "! pgrep -f 'corral (hook|daemon) .*/$1( |\$)'" ||
+        die "corral processes left behind for $1: $(pgrep -af "corral (hook|daemon) .*/$1")"
 }
 
 # unmount_under DIR: unmount whatever the engines left mounted below DIR
