@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "spec/bundle.h"
+#include "spec/dns.h"
 
 #ifndef CORRAL_POLICY_PATH
 #define CORRAL_POLICY_PATH "/etc/corral/policy.json"
@@ -82,14 +83,46 @@ resolve_source (const char *source)
   return realpath (source, NULL);
 }
 
+/* A profile with names and no dns.upstream asks the host's resolver: the
+ * first nameserver of /etc/resolv.conf (the test suite points
+ * CORRAL_RESOLV_CONF at its own).  None there is an error, never a guard
+ * without an upstream. */
+static int
+default_dns_upstream (corral_profile_t *p, corral_error_t *err)
+{
+  const char *env = getenv ("CORRAL_RESOLV_CONF");
+  const char *path = env && *env == '/' ? env : "/etc/resolv.conf";
+  cleanup_close int fd = -1;
+  cleanup_free char *data = NULL;
+  size_t len;
+
+  if (p->dns_upstream || !profile_has_domains (p))
+    return 0;
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return corral_error_make (err, errno, "profile %s has names and no dns.upstream, and the host's `%s`", p->name,
+                              path);
+  if (fd_read_all (fd, 64 * 1024, path, &data, &len, err) < 0)
+    return -1;
+  if (dns_resolv_conf_nameserver (data, len, &p->dns_upstream) == 0)
+    return corral_error_make (err, 0,
+                              "profile %s has names and no dns.upstream, and the host's `%s` names no usable "
+                              "nameserver: set dns.upstream in the policy",
+                              p->name, path);
+  return 0;
+}
+
 /* Load policy, pick and tighten the profile for spec. */
 corral_profile_t *
 shim_profile_for_spec (const cli_t *cli, const corral_policy_t *policy, const json_t *spec, corral_error_t *err)
 {
   const json_t *ann = json_get (spec, "annotations");
   const corral_profile_t *base = policy_select_profile (policy, cli->profile, ann, err);
+  cleanup_profile corral_profile_t *p = base ? profile_with_annotations (base, ann, err) : NULL;
 
-  return base ? profile_with_annotations (base, ann, err) : NULL;
+  if (p == NULL || default_dns_upstream (p, err) < 0)
+    return NULL;
+  return steal_pointer (&p);
 }
 
 /* state_dir is where the injected hooks find their plan (NULL: explain).

@@ -441,3 +441,33 @@ dns_type_name (uint16_t type, char buf[16])
   snprintf (buf, 16, "TYPE%u", type);
   return buf;
 }
+
+int
+dns_resolv_conf_nameserver (const char *text, size_t len, char **ret)
+{
+  const char *p = text, *end = text + len;
+
+  while (p < end)
+    {
+      const char *eol = memchr (p, '\n', (size_t) (end - p));
+      size_t n = eol ? (size_t) (eol - p) : (size_t) (end - p);
+      cleanup_free char *line = xstrndup (p, n);
+      char *save = NULL;
+      char *key = strtok_r (line, " \t\r", &save);
+      char *addr = key ? strtok_r (NULL, " \t\r", &save) : NULL;
+      struct sockaddr_storage ss;
+      socklen_t sl;
+
+      p += n + 1;
+      /* Only a bare address: "IP:port" (one colon) and "[IPv6]" are not
+       * resolv.conf syntax. */
+      if (key && addr && str_eq (key, "nameserver") && strchr (addr, '[') == NULL
+          && !(strchr (addr, ':') && strchr (addr, ':') == strrchr (addr, ':'))
+          && dns_parse_server (addr, &ss, &sl, NULL) == 0)
+        {
+          *ret = xstrdup (addr);
+          return 1;
+        }
+    }
+  return 0;
+}

@@ -129,6 +129,11 @@ size_t dns_build_error (const uint8_t *query, const dns_question_t *q, int rcode
 /* "192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "2001:db8::53". */
 int dns_parse_server (const char *s, struct sockaddr_storage *ret, socklen_t *ret_len, corral_error_t *err);
 
+/* The first `nameserver` of a resolv.conf(5) text that dns_parse_server
+ * takes (a link-local address with a %scope is skipped), copied into *ret.
+ * Returns 1, or 0 when there is none. */
+int dns_resolv_conf_nameserver (const char *text, size_t len, char **ret);
+
 /* Names of record types for logs ("A", "AAAA", ... or "TYPE65"). */
 const char *dns_type_name (uint16_t type, char buf[16]);
 

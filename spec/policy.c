@@ -701,17 +701,6 @@ profile_has_domains (const corral_profile_t *p)
   return false;
 }
 
-static int
-check_domains (const corral_profile_t *p, const char *path, corral_error_t *err)
-{
-  if (!profile_has_domains (p) || p->dns_upstream != NULL)
-    return 0;
-  return corral_error_make (err, 0,
-                            "%s.dns.upstream: required when egress.allow or egress.ask has domain names (the "
-                            "resolver the DNS guard forwards allowed names to, \"IP[:port]\")",
-                            path);
-}
-
 typedef int (*section_fn) (corral_profile_t *p, const json_t *v, const char *path, corral_error_t *err);
 
 static int
@@ -781,8 +770,7 @@ parse_profile (corral_profile_t *p, const char *name, const json_t *obj, const c
       || parse_section (p, obj, "ingress", path, parse_ingress, err) < 0
       || parse_section (p, obj, "budgets", path, parse_budgets, err) < 0
       || parse_section (p, obj, "dns", path, parse_dns, err) < 0
-      || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0
-      || check_domains (p, path, err) < 0)
+      || get_strv (obj, "overridable", path, check_annotation, &p->overridable, err) < 0)
     return -1;
   if (p->capabilities == NULL)
     p->capabilities = xmalloc0 (sizeof (char *));

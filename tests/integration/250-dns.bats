@@ -504,3 +504,30 @@ PY
     grep -q "\"kind\":\"new_domain\",\"container\":\"[0-9a-f]*\",\"agent\":\"$agent\"" "$WORK/alerts.jsonl" ||
         die "the alert names the agent: $(cat "$WORK/alerts.jsonl")"
 }
+
+@test "without dns.upstream the guard asks the host's resolver (its first nameserver); with none there the container does not start" {
+    # The policy of setup() without its upstream; the "host's" resolv.conf is
+    # the test's own (CORRAL_RESOLV_CONF), naming the test's dnsmasq.
+    /usr/bin/python3 - "$WORK/policy.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+del p['profiles']['default']['dns']['upstream']
+json.dump(p, open(sys.argv[1], 'w'))
+PY
+    printf '# the test host\nsearch test\nnameserver %s\n' "$UP" >"$WORK/resolv.conf"
+    printf '#!/bin/sh\nCORRAL_RESOLV_CONF=%s exec %s --policy %s "$@"\n' "$WORK/resolv.conf" "$CORRAL" \
+        "$WORK/policy.json" >"$WRAPPER"
+
+    start_agent
+    run_podman exec "$NAME" sh -c "nc -w 3 api.allowed.test 8080 </dev/null"
+    assert_eq "$output" "hello" "an allowed name resolves through the host's resolver and connects"
+    grep -q "api.allowed.test" "$WORK/dnsmasq.log" || die "the host's resolver (the test's dnsmasq) was not asked"
+    run_podman '?' exec "$NAME" nslookup evil.test
+    assert_contains "$output" "REFUSED" "a denied name is still refused"
+
+    printf 'search test\n' >"$WORK/resolv.conf"
+    run_podman '!' run --rm --name "$NAME-2" "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "the container process never ran"
+    assert_contains "$output" "no usable nameserver: set dns.upstream" "the error says what to do"
+    assert_no_state_record "$NAME-2"
+}

@@ -792,8 +792,14 @@ test_policy (void)
     ok (d && d->dns_grace == 30 && d->dns_denied_rcode == DNS_RCODE_REFUSED, "defaults: grace 30 s, REFUSED");
     ok (d && !profile_has_domains (d), "a dns section alone does not make a guard");
   }
-  policy_fails ("{\"egress\":{\"allow\":[\"api.example.test\"]}}", "profiles.default.dns.upstream: required",
-                "a domain entry without an upstream");
+  {
+    cleanup_error corral_error_t err = NULL;
+    cleanup_policy corral_policy_t *p = policy_text ("{\"egress\":{\"allow\":[\"api.example.test\"]}}", &err);
+    const corral_profile_t *d = p ? policy_find_profile (p, "default") : NULL;
+
+    ok (d && profile_has_domains (d) && d->dns_upstream == NULL,
+        "a domain entry without an upstream is valid (create asks the host's resolver)");
+  }
   policy_fails ("{\"dns\":{\"upstream\":\"dns.example.test\"}}", "profiles.default.dns.upstream",
                 "an upstream that is a name");
   policy_fails ("{\"dns\":{\"upstream\":\"192.0.2.53:0\"}}", "invalid port", "an upstream with port 0");
@@ -886,6 +892,38 @@ spec_from (const char *text)
   return v;
 }
 
+/* The host's resolver, for profiles without dns.upstream. */
+static void
+test_resolv_conf (void)
+{
+  static const struct
+  {
+    const char *text, *want, *what;
+  } cases[] = {
+    { "nameserver 192.0.2.53\n", "192.0.2.53", "one IPv4 nameserver" },
+    { "# generated\nsearch example.test\noptions ndots:2\nnameserver 192.0.2.1\nnameserver 192.0.2.2\n", "192.0.2.1",
+      "the first of two, after comments and other keys" },
+    { "nameserver\t2001:db8::53", "2001:db8::53", "IPv6, a tab, no final newline" },
+    { "nameserver fe80::1%eth0\nnameserver 192.0.2.9\n", "192.0.2.9", "a link-local with a scope is skipped" },
+    { "nameserver 192.0.2.53:5353\nnameserver 192.0.2.7\n", "192.0.2.7", "IP:port is not resolv.conf syntax" },
+    { "nameserver dns.example.test\n", NULL, "a name is no nameserver" },
+    { "search example.test\n", NULL, "no nameserver line" },
+    { "", NULL, "an empty file" },
+    { "nameserver\n", NULL, "a nameserver line without an address" },
+  };
+
+  for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++)
+    {
+      cleanup_free char *got = NULL;
+      int r = dns_resolv_conf_nameserver (cases[i].text, strlen (cases[i].text), &got);
+
+      if (cases[i].want)
+        ok (r == 1 && got && str_eq (got, cases[i].want), "resolv.conf, %s: %s", cases[i].what, got ? got : "(none)");
+      else
+        ok (r == 0 && got == NULL, "resolv.conf, %s: none", cases[i].what);
+    }
+}
+
 static void
 test_harden_dns (void)
 {
@@ -951,5 +989,6 @@ main (void)
   test_names ();
   test_policy ();
   test_harden_dns ();
+  test_resolv_conf ();
   return done_testing ();
 }

@@ -515,8 +515,12 @@ test_ask (void)
                  "profiles.default.egress.ask_alert", "absolute path", "a relative ask_alert command");
   profile_fails ("\"egress\":{\"ask\":[\"docs.test\"],\"ask_timeout_seconds\":0},\"dns\":{\"upstream\":\"192.0.2.53\"}",
                  "profiles.default.egress.ask_timeout_seconds", "out of range", "an ask timeout of 0");
-  profile_fails ("\"egress\":{\"ask\":[\"docs.test\"]}", "dns.upstream", "egress.ask",
-                 "an ask list without a DNS upstream");
+  p = parse_text ("{\"profiles\":{\"default\":{\"egress\":{\"ask\":[\"docs.test\"]}}}}", &err);
+  ok (p && profile_has_domains (policy_find_profile (p, "default"))
+          && policy_find_profile (p, "default")->dns_upstream == NULL,
+      "an ask list without a DNS upstream parses (create asks the host's resolver)");
+  policy_free (p);
+  p = NULL;
   p = parse_text ("{\"profiles\":{\"default\":{\"egress\":{\"ask\":[\"*.docs.test:443/tcp\",\"api.test\"],"
                   "\"ask_timeout_seconds\":30,\"ask_alert\":[\"/usr/local/bin/page\",\"--urgent\"]},"
                   "\"dns\":{\"upstream\":\"192.0.2.53\"}},"
