@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -14,6 +17,17 @@
 
 /* What a daemon may say before it closes the pipe: "1" (ready), or why not. */
 #define READY_MAX 4096
+/* How long a helper may take to set up (it opens a few sockets and files). */
+#define READY_TIMEOUT_MS 30000
+
+static int64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* In the first child: detach, fork the daemon, and exit; in the daemon,
  * exec corral.  Only async-signal-safe calls: the caller may have threads. */
@@ -40,18 +54,42 @@ detach_and_exec (const char *exe, char *const argv[], int ready_fd)
   if (close_range (DAEMON_READY_FD + 1, ~0U, 0) < 0)
     _exit (1);
   execv (exe, argv);
+  {
+    static const char msg[] = "could not run corral's own binary (replaced or removed since the hook started?)";
+    (void) !write (DAEMON_READY_FD, msg, sizeof (msg) - 1);
+  }
   _exit (127);
 }
 
-/* Read what the daemon said, until it closes the pipe. */
+/* Read what the daemon said, until it closes the pipe or the deadline
+ * passes (errno ETIMEDOUT): a helper stuck in its setup must not hang the
+ * hook, and with it the engine. */
 static ssize_t
 read_report (int fd, char *buf, size_t size)
 {
+  int64_t deadline = now_ms () + READY_TIMEOUT_MS;
   size_t have = 0;
 
   while (have < size - 1)
     {
-      ssize_t n = read (fd, buf + have, size - 1 - have);
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      int64_t left = deadline - now_ms ();
+      ssize_t n;
+      int r;
+
+      if (left <= 0)
+        {
+          errno = ETIMEDOUT;
+          return -1;
+        }
+      r = poll (&p, 1, (int) left);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        continue;
+      n = read (fd, buf + have, size - 1 - have);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -100,7 +138,9 @@ daemon_spawn (const char *what, char *const args[], corral_error_t *err)
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     return corral_error_make (err, 0, "the %s could not detach", what);
   if (read_report (rd, report, sizeof (report)) < 0)
-    return corral_error_make (err, errno, "wait for the %s to start", what);
+    return errno == ETIMEDOUT
+               ? corral_error_make (err, 0, "the %s did not start within %d s", what, READY_TIMEOUT_MS / 1000)
+               : corral_error_make (err, errno, "wait for the %s to start", what);
   if (str_eq (report, "1"))
     return 0;
   if (report[0] == '\0')
