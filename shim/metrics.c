@@ -270,6 +270,11 @@ cmd_metrics (const cli_t *cli)
     {
       if (str_eq (cli->command_args[i], "--textfile") && i + 1 < cli->n_command_args)
         textfile = cli->command_args[++i];
+      else if (str_eq (cli->command_args[i], "--textfile"))
+        {
+          corral_error_make (&err, 0, "metrics: --textfile wants a PATH (usage: corral metrics [--textfile PATH])");
+          return shim_fail (&err);
+        }
       else
         {
           corral_error_make (&err, 0, "metrics: unknown argument `%s` (usage: corral metrics [--textfile PATH])",
