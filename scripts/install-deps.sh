@@ -9,6 +9,6 @@ apt-get install -y -q --no-install-recommends \
     libyajl-dev libseccomp-dev libcap-dev libmnl-dev libnftnl-dev libsystemd-dev libssl-dev \
     runc podman conmon netavark aardvark-dns containernetworking-plugins iptables uidmap slirp4netns fuse-overlayfs \
     containerd docker.io runsc nftables iproute2 busybox-static \
-    bats shellcheck clang-format clang libclang-rt-14-dev libfuzzer-14-dev python3 python3-yaml python3-grpcio python3-protobuf ca-certificates iperf3 valgrind \
+    bats shellcheck clang-format clang libclang-rt-14-dev libfuzzer-14-dev python3 python3-yaml python3-grpcio python3-protobuf python3-prometheus-client ca-certificates iperf3 valgrind \
     dnsmasq-base bind9-dnsutils \
     mmdebstrap git openssl

@@ -51,6 +51,7 @@ bool cmd_ps_owns (const cli_t *cli);
 int cmd_inspect (const cli_t *cli);
 int cmd_checklist (const cli_t *cli);
 int cmd_audit (const cli_t *cli);
+int cmd_metrics (const cli_t *cli); /* shim/metrics.c */
 
 /* Shared by the commands (shim/commands.c). */
 

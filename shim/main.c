@@ -75,6 +75,8 @@ const command_t commands[] = {
   { "budget", cmd_budget, false,
     "budget reset AGENT --reason TEXT | budget report ID [--api-calls N] [--spend-usd X] [--tokens T]",
     "zero an agent's daily totals, or push a container's API usage (increments)", NULL },
+  { "metrics", cmd_metrics, false, "metrics [--textfile PATH]",
+    "Prometheus metrics (text format) to stdout, or written atomically to PATH for node_exporter", NULL },
   { "usage", cmd_usage, false, "usage ID | --agent AGENT", "recorded usage (JSON lines)", NULL },
   { "help", cmd_help, false, "help", "this summary (also --help)", NULL },
   { "hook", cmd_hook, false, "hook create-runtime|poststart --state-dir DIR", "OCI hooks (injected by corral itself)",
