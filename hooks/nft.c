@@ -423,8 +423,12 @@ add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rule
   struct nftnl_rule *r;
   struct nftnl_expr *e;
 
+  /* Addresses only: a name's addresses are the DNS guard's to add (to
+   * the sets below).  A name entry here would match as an address of
+   * family 0, prefix 0: every IPv6 destination. */
   for (size_t i = 0; i < n_rules; i++)
-    add_accept_rule_for (bt, chain, &rules[i]);
+    if (!egress_rule_is_name (&rules[i]))
+      add_accept_rule_for (bt, chain, &rules[i]);
   add_set_rule (bt, chain, "allow4", 1, AF_INET);
   add_set_rule (bt, chain, "allow6", 2, AF_INET6);
   /* Stateless in a netdev table too: every packet of a client flow has the

@@ -531,3 +531,15 @@ PY
     assert_contains "$output" "no usable nameserver: set dns.upstream" "the error says what to do"
     assert_no_state_record "$NAME-2"
 }
+
+@test "a name entry adds no rule of its own to the table: its addresses come only through the guard's sets" {
+    start_agent
+    local pid rules
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    rules=$(nsenter -t "$pid" -n nft list table inet corral)
+    # A name entry taken for an address would match every IPv6 destination
+    # (family unset, prefix 0).
+    assert_not_contains "$rules" "::/0" "no rule matches every IPv6 address"
+    assert_not_contains "$rules" 'comment "allow api.allowed.test' "no static rule for a name entry"
+    assert_contains "$rules" "@svc4" "the guard's sets are in place"
+}
