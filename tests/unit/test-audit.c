@@ -10,7 +10,7 @@
 
 #include "shim/audit.h"
 #include "shim/util.h"
-#include "tap.h"
+#include "tests/unit/testlib.h"
 
 static char dir[] = "/tmp/corral-test-audit.XXXXXX";
 
@@ -27,18 +27,6 @@ static audit_config_t
 test_config (char *log, char *key)
 {
   return (audit_config_t){ .path = log, .key_path = key, .fsync = false, .fail_closed = true };
-}
-
-static char *
-read_file (const char *path)
-{
-  FILE *f = fopen (path, "r");
-  char *buf = xmalloc0 (1 << 20);
-  size_t n = f ? fread (buf, 1, (1 << 20) - 1, f) : 0;
-  if (f)
-    fclose (f);
-  buf[n] = '\0';
-  return buf;
 }
 
 /* verify PATH; returns its status and the report in *ret_out */
@@ -112,7 +100,7 @@ test_chain (void)
     ok (stat (key, &st) == 0 && (st.st_mode & 0777) == 0600, "the key is created 0600");
   }
 
-  data = read_file (log);
+  data = read_file (log, NULL);
   {
     char *out = NULL;
     is_int (verify (log, key, &out), 0, "an untouched log verifies");
@@ -286,7 +274,7 @@ test_bounded_records (void)
   json_set (f, "command", argv);
   ok (audit_append (&c, &who, "create", f, &err) == 0, "a create record with 50 000 names is appended");
   ok (stat (log, &st) == 0 && st.st_size < 256 * 1024, "the record is bounded (%lld bytes)", (long long) st.st_size);
-  data = read_file (log);
+  data = read_file (log, NULL);
   like (data, "\"stripped_env_total\":50000", "the record counts every name");
   like (data, "SECRET_TOKEN_000000_", "the first names are kept");
   ok (strstr (data, "SECRET_TOKEN_000064_") == NULL, "names past the first 64 are left out");
@@ -331,7 +319,7 @@ test_rotation (void)
   rot = audit_rotated_files (log, &n_rot);
   if (!is_int ((int) n_rot, 2, "two rotated files, named after the log"))
     bail_out ("rotation left %zu files", n_rot);
-  a_data = read_file (rot[0]);
+  a_data = read_file (rot[0], NULL);
   like (a_data, "\"event\":\"seal\"", "the first rotated file holds a seal record");
   {
     char *all[] = { rot[0], rot[1], log };

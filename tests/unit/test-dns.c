@@ -17,9 +17,7 @@
 #include "spec/egress.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
-
-#define cleanup_changes __attribute__ ((cleanup (changes_release)))
+#include "tests/unit/testlib.h"
 
 /* ---- fixtures ---- */
 

@@ -14,24 +14,11 @@
 #include "spec/egress.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
-
-#define cleanup_changes __attribute__ ((cleanup (changes_release)))
+#include "tests/unit/testlib.h"
 
 #define TEST_ID "corral-test-0123456789abcdef"
 #define HOOK_PATH "/usr/local/bin/corral"
 #define STATE_DIR "/run/corral/" TEST_ID
-
-static json_t *
-parse_json (const char *text)
-{
-  cleanup_error corral_error_t err = NULL;
-  json_t *v = json_parse (text, strlen (text), &err);
-
-  if (v == NULL)
-    bail_out ("test JSON does not parse: %s: %s", err ? err->msg : "?", text);
-  return v;
-}
 
 /* ---- egress_rule_parse / egress_rule_format ---- */
 

@@ -10,62 +10,15 @@
 #include "shim/fsutil.h"
 #include "shim/util.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
+#include "tests/unit/testlib.h"
 
 /* Every clone flag the shipped policy denies. */
 #define CLONE_NS_FLAGS 0x7E020080ULL
-
-static char *
-read_file (const char *path, size_t *ret_len)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char *data = NULL;
-
-  if (fd < 0 || fd_read_all (fd, POLICY_MAX_SIZE, path, &data, ret_len, &err) < 0)
-    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
-  return data;
-}
 
 static corral_policy_t *
 parse_text (const char *text, corral_error_t *err)
 {
   return policy_parse (text, strlen (text), "test-policy.json", err);
-}
-
-static corral_policy_t *
-shipped_policy (void)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  corral_policy_t *p;
-  size_t len;
-
-  xasprintf (&path, "%s/configs/policy.json", tap_srcdir ());
-  data = read_file (path, &len);
-  p = policy_parse (data, len, path, &err);
-  if (p == NULL)
-    bail_out ("configs/policy.json does not parse: %s", err ? err->msg : "?");
-  return p;
-}
-
-static json_t *
-parse_json (const char *text)
-{
-  json_t *v = json_parse (text, strlen (text), NULL);
-  if (v == NULL)
-    bail_out ("test JSON does not parse: %s", text);
-  return v;
-}
-
-static bool
-strv_has (char *const *v, const char *s)
-{
-  for (; v && *v; v++)
-    if (str_eq (*v, s))
-      return true;
-  return false;
 }
 
 static bool
@@ -107,7 +60,7 @@ profile_fails (const char *body, const char *needle1, const char *needle2, const
 static void
 test_shipped (void)
 {
-  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_policy corral_policy_t *p = load_policy ();
   const corral_profile_t *def = policy_find_profile (p, "default");
   const corral_profile_t *off = policy_find_profile (p, "offline");
   const corral_profile_t *unt = policy_find_profile (p, "untrusted");
@@ -338,7 +291,7 @@ test_errors (void)
 static void
 test_select (void)
 {
-  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_policy corral_policy_t *p = load_policy ();
   cleanup_json json_t *ann_untrusted = parse_json ("{\"run.corral.profile\":\"untrusted\",\"foo\":\"bar\"}");
   cleanup_json json_t *ann_offline = parse_json ("{\"run.corral.profile\":\"offline\"}");
   cleanup_json json_t *ann_other = parse_json ("{\"io.podman.annotations.init\":\"FALSE\"}");
@@ -423,7 +376,7 @@ tighten_fails (const corral_policy_t *p, const char *annotations, const char *ne
 static void
 test_annotations (void)
 {
-  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_policy corral_policy_t *p = load_policy ();
   cleanup_policy corral_policy_t *narrow = NULL;
   cleanup_error corral_error_t err = NULL;
   const corral_profile_t *def = policy_find_profile (p, "default");
