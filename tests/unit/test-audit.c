@@ -29,15 +29,17 @@ test_config (char *log, char *key)
   return (audit_config_t){ .path = log, .key_path = key, .fsync = false, .fail_closed = true };
 }
 
-/* verify PATH; returns its status and the report in *ret_out */
+/* Verify paths with audit_verify_files (files) or paths[0] with
+ * audit_verify; returns the status, and the report (or "error: ..." on
+ * failure) in *ret_out. */
 static int
-verify (const char *path, const char *key, char **ret_out)
+verify_report (char **paths, size_t n, bool files, const char *key, char **ret_out)
 {
   cleanup_error corral_error_t err = NULL;
   char *out = NULL;
   size_t len = 0;
   FILE *mem = open_memstream (&out, &len);
-  int r = audit_verify (path, key, mem, &err);
+  int r = files ? audit_verify_files (paths, n, key, mem, &err) : audit_verify (paths[0], key, mem, &err);
 
   fclose (mem);
   if (r < 0)
@@ -47,6 +49,14 @@ verify (const char *path, const char *key, char **ret_out)
     }
   *ret_out = out;
   return r;
+}
+
+/* audit_verify PATH */
+static int
+verify (const char *path, const char *key, char **ret_out)
+{
+  char *paths[] = { (char *) path };
+  return verify_report (paths, 1, false, key, ret_out);
 }
 
 static void
@@ -182,26 +192,6 @@ test_chain (void)
   }
 }
 
-/* verify the files in order; status and report as verify(). */
-static int
-verify_files (char **paths, size_t n, const char *key, char **ret_out)
-{
-  cleanup_error corral_error_t err = NULL;
-  char *out = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream (&out, &len);
-  int r = audit_verify_files (paths, n, key, mem, &err);
-
-  fclose (mem);
-  if (r < 0)
-    {
-      free (out);
-      xasprintf (&out, "error: %s", err->msg);
-    }
-  *ret_out = out;
-  return r;
-}
-
 static void
 append_n (const audit_config_t *c, int n, const char *event)
 {
@@ -235,7 +225,7 @@ check (char **paths, size_t n, const char *key, int want, const char *needle, co
 {
   char *out = NULL;
 
-  is_int (verify_files (paths, n, key, &out), want, "%s: status %d", what, want);
+  is_int (verify_report (paths, n, true, key, &out), want, "%s: status %d", what, want);
   like (out, needle, "%s: says \"%s\"", what, needle);
   free (out);
 }
