@@ -572,7 +572,7 @@ test_garbage (void)
   uint8_t *real[N_REAL];
   size_t real_len[N_REAL];
   uint64_t s = 0x9e3779b97f4a7c15ULL;
-  size_t parsed = 0, answers = 0, broken = 0;
+  size_t parsed = 0, answers = 0, chained = 0, broken = 0;
 
   for (size_t i = 0; i < N_REAL; i++)
     real[i] = load_hex (fixtures[i], &real_len[i]);
@@ -583,21 +583,32 @@ test_garbage (void)
       dns_question_t q;
       dns_answer_t a = { 0 };
       dns_chain_t c = { 0 };
+      bool have_q = false;
 
       /* What a parse accepts must hold its promises: a question ends
        * inside the packet with a terminated name; an answer's records are
-       * A, AAAA or CNAME and a chain's addresses are IPv4 or IPv6. */
+       * A, AAAA or CNAME with an owner (and a CNAME a target), and the
+       * chain of the name asked starts at that name and gives IPv4 or
+       * IPv6 addresses. */
       if (dns_parse_question (buf, n, &q) == 0)
         {
           parsed++;
+          have_q = true;
           broken += q.end > n || q.end < 12 || strnlen (q.name, sizeof (q.name)) == sizeof (q.name);
         }
       if (dns_parse_answer (buf, n, &a) == 0)
         {
+          /* The name asked; a reply whose question did not parse is
+           * followed from its first record's owner. */
+          const char *name = have_q ? q.name : a.n && a.rrs[0].owner ? a.rrs[0].owner : "x.test";
+
           answers++;
           for (size_t k = 0; k < a.n; k++)
-            broken += a.rrs[k].type != 1 && a.rrs[k].type != 28 && a.rrs[k].type != 5;
-          dns_answer_chain (&a, "x.test", &c);
+            broken += (a.rrs[k].type != 1 && a.rrs[k].type != 28 && a.rrs[k].type != 5) || a.rrs[k].owner == NULL
+                      || (a.rrs[k].type == 5 && a.rrs[k].target == NULL);
+          dns_answer_chain (&a, name, &c);
+          broken += c.n_names < 1 || !str_eq (c.names[0], name);
+          chained += c.n_addrs;
           for (size_t k = 0; k < c.n_addrs; k++)
             broken += c.addrs[k].family != AF_INET && c.addrs[k].family != AF_INET6;
           dns_chain_release (&c);
@@ -612,6 +623,7 @@ test_garbage (void)
           parsed, answers);
   ok (parsed > 1000 && answers > 1000, "the run reaches the parsers' success paths (%zu questions, %zu answers)",
       parsed, answers);
+  ok (chained > 1000, "the chains of the names asked give addresses to check (%zu)", chained);
 }
 
 /* ---- domain-name allowlist entries ---- */
