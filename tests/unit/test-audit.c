@@ -82,6 +82,20 @@ test_record_line (void)
   ok (audit_record_line (key, 16, 1, "00", "t", "h", &who, "create", fields) == NULL, "a short key is refused");
 }
 
+/* text, written to path, must fail verification with key (the test
+ * "what"), and the report must say needle (the test "where"). */
+static void
+tampered_fails (const char *path, const char *text, const char *key, const char *what, const char *needle,
+                const char *where)
+{
+  char *out = NULL;
+
+  write_file (path, text);
+  is_int (verify (path, key, &out), 1, "%s", what);
+  like (out, needle, "%s", where);
+  free (out);
+}
+
 static void
 test_chain (void)
 {
@@ -123,24 +137,18 @@ test_chain (void)
     cleanup_free char *edited = xstrdup (data);
     char *line3 = strchr (strchr (edited, '\n') + 1, '\n') + 1;
     char *n = strstr (line3, "\"n\":2");
-    char *out = NULL;
     n[4] = '7';
-    write_file (copy, edited);
-    is_int (verify (copy, key, &out), 1, "an edited byte breaks the chain");
-    like (out, "line 3: MAC does not match", "the edit is found at line 3");
-    free (out);
+    tampered_fails (copy, edited, key, "an edited byte breaks the chain", "line 3: MAC does not match",
+                    "the edit is found at line 3");
   }
   /* drop line 2 */
   {
     cleanup_free char *dropped = xstrdup (data);
     char *l2 = strchr (dropped, '\n') + 1;
     char *l3 = strchr (l2, '\n') + 1;
-    char *out = NULL;
     memmove (l2, l3, strlen (l3) + 1);
-    write_file (copy, dropped);
-    is_int (verify (copy, key, &out), 1, "a dropped record breaks the chain");
-    like (out, "line 2: sequence 3 where 2 was due", "the gap is found at line 2");
-    free (out);
+    tampered_fails (copy, dropped, key, "a dropped record breaks the chain", "line 2: sequence 3 where 2 was due",
+                    "the gap is found at line 2");
   }
   /* swap lines 2 and 3 */
   {
@@ -149,35 +157,25 @@ test_chain (void)
     char *l3 = strchr (l2, '\n') + 1;
     char *l4 = strchr (l3, '\n') + 1;
     cleanup_free char *swapped = NULL;
-    char *out = NULL;
     xasprintf (&swapped, "%.*s%.*s%.*s%s", (int) (l2 - l1), l1, (int) (l4 - l3), l3, (int) (l3 - l2), l2, l4);
-    write_file (copy, swapped);
-    is_int (verify (copy, key, &out), 1, "swapped records break the chain");
-    like (out, "line 2: sequence 3 where 2 was due", "the swap is found at line 2");
-    free (out);
+    tampered_fails (copy, swapped, key, "swapped records break the chain", "line 2: sequence 3 where 2 was due",
+                    "the swap is found at line 2");
   }
   /* truncate */
   {
     cleanup_free char *cut = xstrdup (data);
-    char *out = NULL;
     cut[strlen (cut) - 10] = '\0';
-    write_file (copy, cut);
-    is_int (verify (copy, key, &out), 1, "a truncated log fails");
-    like (out, "line 4: truncated", "the truncation is found at line 4");
-    free (out);
+    tampered_fails (copy, cut, key, "a truncated log fails", "line 4: truncated", "the truncation is found at line 4");
   }
   /* forge: a well-formed line with a made-up mac */
   {
     cleanup_free char *forged = NULL;
-    char *out = NULL;
     xasprintf (&forged,
                "%s{\"seq\":5,\"time\":\"t\",\"host\":\"h\",\"container\":\"c1\",\"agent\":null,\"engine\":null,"
                "\"event\":\"stop\",\"fields\":{},\"prev\":\"x\",\"mac\":\"%064d\"}\n",
                data, 0);
-    write_file (copy, forged);
-    is_int (verify (copy, key, &out), 1, "a line forged without the key fails");
-    like (out, "line 5: MAC does not match", "the forgery is found at line 5");
-    free (out);
+    tampered_fails (copy, forged, key, "a line forged without the key fails", "line 5: MAC does not match",
+                    "the forgery is found at line 5");
   }
   /* wrong key */
   {
