@@ -688,12 +688,9 @@ int
 main (void)
 {
   cleanup_policy corral_policy_t *policy = load_policy ();
-  const corral_profile_t *def = policy_find_profile (policy, "default");
-  const corral_profile_t *offline = policy_find_profile (policy, "offline");
-  const corral_profile_t *untrusted = policy_find_profile (policy, "untrusted");
+  const corral_profile_t *def, *offline, *untrusted;
 
-  if (def == NULL || offline == NULL || untrusted == NULL)
-    bail_out ("configs/policy.json lacks the default or offline profile");
+  shipped_profiles (policy, &def, &offline, &untrusted);
   test_namespace_joins (def, offline);
   test_userns (def);
   test_mounts (def, untrusted);

@@ -106,6 +106,19 @@ load_policy (void)
   return p;
 }
 
+/* The shipped policy's default, offline and untrusted profiles; a policy
+ * without them ends the program. */
+static inline void
+shipped_profiles (const corral_policy_t *p, const corral_profile_t **ret_default, const corral_profile_t **ret_offline,
+                  const corral_profile_t **ret_untrusted)
+{
+  *ret_default = policy_find_profile (p, "default");
+  *ret_offline = policy_find_profile (p, "offline");
+  *ret_untrusted = policy_find_profile (p, "untrusted");
+  if (*ret_default == NULL || *ret_offline == NULL || *ret_untrusted == NULL)
+    bail_out ("configs/policy.json lacks the default, offline or untrusted profile");
+}
+
 /* The .json files of tests/fixtures/<dir> into *g; one test that there are at least
  * min of them (a glob that matches too little proves nothing). */
 static inline void
