@@ -87,9 +87,12 @@ args_imply_clear (const json_t *args, unsigned index, uint64_t flags)
   return false;
 }
 
-/* Remove name from allowing rules; keep_if (may be NULL) spares a rule. */
+/* Remove name from every rule that names it and that matches (data is
+ * the matcher's); a rule left without names goes.  Returns how many rules
+ * lost the name. */
 static size_t
-strip_allows (json_t *syscalls, const char *name, const struct flag_rule_s *keep_if)
+strip_name (json_t *syscalls, const char *name, bool (*matches) (const json_t *rule, const void *data),
+            const void *data)
 {
   size_t removed = 0;
 
@@ -98,9 +101,7 @@ strip_allows (json_t *syscalls, const char *name, const struct flag_rule_s *keep
       json_t *rule = json_at (syscalls, i);
       json_t *names = json_get (rule, "names");
 
-      if (!action_allows (json_get_string (rule, "action")) || !json_array_has_string (names, name))
-        continue;
-      if (keep_if && args_imply_clear (json_get (rule, "args"), keep_if->arg, keep_if->flags))
+      if (!json_array_has_string (names, name) || !matches (rule, data))
         continue;
       for (size_t k = json_len (names); k-- > 0;)
         if (str_eq (json_string (json_at (names, k)), name))
@@ -112,30 +113,42 @@ strip_allows (json_t *syscalls, const char *name, const struct flag_rule_s *keep
   return removed;
 }
 
+/* An allowing rule, unless data (a flag rule, may be NULL) spares it: its
+ * argument filter already keeps the flags clear. */
+static bool
+allows_unspared (const json_t *rule, const void *data)
+{
+  const struct flag_rule_s *keep_if = data;
+
+  if (!action_allows (json_get_string (rule, "action")))
+    return false;
+  return !(keep_if && args_imply_clear (json_get (rule, "args"), keep_if->arg, keep_if->flags));
+}
+
+/* A rule that answers ENOSYS. */
+static bool
+denies_enosys (const json_t *rule, const void *data)
+{
+  int64_t ret;
+
+  (void) data;
+  return str_eq (json_get_string (rule, "action"), "SCMP_ACT_ERRNO") && json_int64 (json_get (rule, "errnoRet"), &ret)
+         && ret == ENOSYS;
+}
+
+/* Remove name from allowing rules; keep_if (may be NULL) spares a rule. */
+static size_t
+strip_allows (json_t *syscalls, const char *name, const struct flag_rule_s *keep_if)
+{
+  return strip_name (syscalls, name, allows_unspared, keep_if);
+}
+
 /* Under runsc: remove name from the engine's rules that answer ENOSYS
  * (Docker's profile denies clone3 so), which runsc would turn into EPERM. */
 static size_t
 strip_enosys_denials (json_t *syscalls, const char *name)
 {
-  size_t removed = 0;
-
-  for (size_t i = json_len (syscalls); i-- > 0;)
-    {
-      json_t *rule = json_at (syscalls, i);
-      json_t *names = json_get (rule, "names");
-      int64_t ret;
-
-      if (!str_eq (json_get_string (rule, "action"), "SCMP_ACT_ERRNO")
-          || !json_int64 (json_get (rule, "errnoRet"), &ret) || ret != ENOSYS || !json_array_has_string (names, name))
-        continue;
-      for (size_t k = json_len (names); k-- > 0;)
-        if (str_eq (json_string (json_at (names, k)), name))
-          json_remove_at (names, k);
-      removed++;
-      if (json_len (names) == 0)
-        json_remove_at (syscalls, i);
-    }
-  return removed;
+  return strip_name (syscalls, name, denies_enosys, NULL);
 }
 
 static void

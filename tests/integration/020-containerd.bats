@@ -40,12 +40,7 @@ teardown() {
 # ctr_run ARGS...: `ctr run` through corral ([expected-status] first).
 ctr_run() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
+    if is_status "${1:-}"; then expected=$1; shift; fi
     run_ctr "$expected" run --runc-binary "$CORRAL" "$@"
 }
 

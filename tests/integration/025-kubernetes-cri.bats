@@ -187,12 +187,7 @@ teardown() {
 # cri [expected-status] ARGS...: a CRI call through the test client.
 cri() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
+    if is_status "${1:-}"; then expected=$1; shift; fi
     run_cmd "$expected" /usr/bin/python3 "$CRI_CLIENT" --socket "$CRI_SOCK" "$@"
 }
 

@@ -5,13 +5,8 @@
 load ../lib/helpers
 
 setup() {
-    WORK=$(mktemp -d)
-    BUNDLE=$WORK/bundle
-    ROOT=$WORK/runc-root
-    ID=$(unique_name cmds)
-    mkdir -p "$BUNDLE/rootfs"
-    tar -C "$BUNDLE/rootfs" -xf <(build_rootfs_tar /dev/stdout)
-    /usr/bin/python3 - "$TESTS_DIR/fixtures/engines/containerd-ctr-run.json" "$BUNDLE/config.json" <<'PY'
+    make_runc_bundle cmds
+    /usr/bin/python3 - "$BUNDLE/config.json" "$BUNDLE/config.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["process"]["args"] = ["sleep", "300"]

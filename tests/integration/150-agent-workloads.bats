@@ -10,6 +10,7 @@
 
 load ../lib/helpers
 load ../lib/agent-image
+load ../lib/upstream
 
 GW=10.88.0.1
 GIT_PORT=19418
@@ -28,15 +29,7 @@ setup() {
     NAME=$(unique_name agent)
     WORK=$(mktemp -d)
     chmod 755 "$WORK"
-    X=$((($$ + RANDOM) % 200 + 20))
-    while ip -4 -o addr show | grep -q " 10\.250\.$X\."; do
-        X=$(((X + 1) % 200 + 20))
-    done
-    NS=corral-agent-$$-$RANDOM
-    VH=cagh$X
-    VN=cagn$X
-    UP=10.250.$X.2
-    DNSMASQ_PID=
+    upstream_names corral-agent cag
     policy_with "
 d = p['profiles']['default']
 d['user']['accept_range'] = [1000, 59999]
@@ -57,9 +50,7 @@ teardown() {
     for n in "$NAME" "$NAME-runc" $(seq -f "$NAME-%g" 1 "${STEP:-0}"); do
         podman --runtime "$WRAPPER" rm -f -t 0 "$n" >/dev/null 2>&1 || true
     done
-    [ -z "$DNSMASQ_PID" ] || kill "$DNSMASQ_PID" 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
-    ip link del "$VH" 2>/dev/null || true
+    stop_dns_upstream
     podman rmi -f "localhost/$NAME-img" >/dev/null 2>&1 || true
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
@@ -90,20 +81,8 @@ make_certs() {
 # dnsmasq in its own netns, answering only the test's zone: the two allowed
 # names and evil.agent.test, which points at the same gateway.
 start_upstream() {
-    ip netns add "$NS"
-    ip link add "$VH" type veth peer name "$VN"
-    ip link set "$VN" netns "$NS"
-    ip addr add "10.250.$X.1/24" dev "$VH"
-    ip link set "$VH" up
-    ip netns exec "$NS" ip addr add "$UP/24" dev "$VN"
-    ip netns exec "$NS" ip link set "$VN" up
-    ip netns exec "$NS" ip link set lo up
-    ip netns exec "$NS" ip route add 10.88.0.0/16 via "10.250.$X.1"
-    ip netns exec "$NS" dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address="$UP" --port=53 \
-        --log-queries --log-facility="$WORK/dnsmasq.log" --pid-file="$WORK/dnsmasq.pid" \
-        --host-record=git.agent.test,$GW --host-record=api.agent.test,$GW --host-record=evil.agent.test,$GW
-    wait_for 10 test -s "$WORK/dnsmasq.pid" || die "dnsmasq did not start"
-    DNSMASQ_PID=$(cat "$WORK/dnsmasq.pid")
+    start_dns_upstream --host-record=git.agent.test,$GW --host-record=api.agent.test,$GW \
+        --host-record=evil.agent.test,$GW
 }
 
 # start_agent RUNTIME: a long-running agent container, as a user would start

@@ -30,10 +30,7 @@ teardown() {
         podman --runtime "$WRAPPER" rm -f -t 0 "$n" >/dev/null 2>&1 || true
     done
     podman --runtime runc rm -f -t 0 "$NAME-runc" >/dev/null 2>&1 || true
-    if [ -d /var/log/corral/egress.log ] && [ -n "${SAVED_LOG:-}" ]; then
-        rmdir /var/log/corral/egress.log
-        [ ! -e "$SAVED_LOG" ] || mv "$SAVED_LOG" /var/log/corral/egress.log
-    fi
+    unblock_corral_log
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
@@ -163,18 +160,8 @@ except Exception as e:
 
 @test "if the filter cannot be set up the container does not start (fail closed)" {
     # Make the denied-packet log unwritable: the hook must refuse.
-    mkdir -p /var/log/corral
-    if [ -e /var/log/corral/egress.log ]; then
-        SAVED_LOG=/var/log/corral/egress.log.saved-by-test.$$
-        mv /var/log/corral/egress.log "$SAVED_LOG"
-    else
-        SAVED_LOG=/nonexistent
-    fi
-    mkdir /var/log/corral/egress.log
-    run_podman '!' run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" echo agent-process-ran
-    assert_not_contains "$output" "agent-process-ran" "the container process never ran"
-    assert_contains "$output" "corral egress filter" "the hook's error reaches the user"
-    assert_no_state_record "$NAME"
+    block_corral_log egress.log
+    assert_start_fails_closed "corral egress filter"
 }
 
 @test "after the container ends, corral leaves no process, record or table behind" {

@@ -6,6 +6,7 @@
 # the test's listeners bind) and the test netns (10.250.X.2, "evil.test").
 
 load ../lib/helpers
+load ../lib/upstream
 
 GW=10.88.0.1
 
@@ -16,19 +17,7 @@ setup_file() {
 setup() {
     NAME=$(unique_name dns)
     WORK=$(mktemp -d)
-    # A /24 of 10.250/16 per test process; veth names at most 15 bytes.
-    X=$((($$ + RANDOM) % 200 + 20))
-    # Not a /24 some other host of this machine already has: the upstream
-    # would then be somebody else's.
-    while ip -4 -o addr show | grep -q " 10\.250\.$X\."; do
-        X=$(((X + 1) % 200 + 20))
-    done
-    NS=corral-dns-$$-$RANDOM
-    VH=cdnsh$X
-    VN=cdnsn$X
-    UP=10.250.$X.2
-    DNSMASQ_PID=
-    SAVED_LOG=
+    upstream_names corral-dns cdns
     policy_with "
 d = p['profiles']['default']
 d['egress']['allow'] = ['api.allowed.test:8080/tcp', 'cdn.allowed.test:8080/tcp', 'bad.allowed.test:8080/tcp',
@@ -38,9 +27,7 @@ d['egress']['ask'] = ['ask.allowed.test:8080/tcp', 'slow.allowed.test:8080/tcp',
 d['egress']['ask_timeout_seconds'] = 6
 d['egress']['ask_alert'] = ['$WORK/alert']
 "
-    # The ask alert command: appends its stdin (the JSON event) to a file.
-    printf '#!/bin/sh\ncat >>%s/alerts.jsonl\necho >>%s/alerts.jsonl\n' "$WORK" "$WORK" >"$WORK/alert"
-    chmod 755 "$WORK/alert"
+    make_alert_command
     WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
     # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
     RUNTIME=$WRAPPER
@@ -55,16 +42,9 @@ teardown() {
         podman --runtime "$WRAPPER" rm -f -t 0 "$n" >/dev/null 2>&1 || true
     done
     podman --runtime runc rm -f -t 0 "$NAME-runc" >/dev/null 2>&1 || true
-    if [ -n "$DNSMASQ_PID" ]; then
-        kill "$DNSMASQ_PID" 2>/dev/null || true
-    fi
-    ip netns del "$NS" 2>/dev/null || true
+    stop_dns_upstream
     ip netns del "$NS-c" 2>/dev/null || true
-    ip link del "$VH" 2>/dev/null || true
-    if [ -n "$SAVED_LOG" ] && [ -d /var/log/corral/dns.log ]; then
-        rmdir /var/log/corral/dns.log
-        [ ! -e "$SAVED_LOG" ] || mv "$SAVED_LOG" /var/log/corral/dns.log
-    fi
+    unblock_corral_log
     rm -rf "$(dirname "$WRAPPER")" "$WORK"
 }
 
@@ -75,24 +55,12 @@ start_upstream() {
     for i in $(seq 100 139); do
         many+=("--host-record=many.allowed.test,10.250.$X.$i")
     done
-    ip netns add "$NS"
-    ip link add "$VH" type veth peer name "$VN"
-    ip link set "$VN" netns "$NS"
-    ip addr add "10.250.$X.1/24" dev "$VH"
-    ip link set "$VH" up
-    ip netns exec "$NS" ip addr add "$UP/24" dev "$VN"
-    ip netns exec "$NS" ip link set "$VN" up
-    ip netns exec "$NS" ip link set lo up
-    ip netns exec "$NS" ip route add 10.88.0.0/16 via "10.250.$X.1"
-    ip netns exec "$NS" dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address="$UP" --port=53 \
-        --local-ttl=2 --log-queries --log-facility="$WORK/dnsmasq.log" --pid-file="$WORK/dnsmasq.pid" \
+    start_dns_upstream --local-ttl=2 \
         --host-record=api.allowed.test,$GW --host-record=any.allowed.test,$GW \
         --host-record=www.wild.test,$GW --host-record=wild.test,$GW \
         --cname=cdn.allowed.test,api.allowed.test --cname=bad.allowed.test,evil.test \
         --host-record="evil.test,$UP" --host-record=ask.allowed.test,$GW --host-record="slow.allowed.test,$UP" \
         --host-record=one.asked.test,$GW --host-record=two.asked.test,$GW "${many[@]}"
-    wait_for 10 test -s "$WORK/dnsmasq.pid" || die "dnsmasq did not start"
-    DNSMASQ_PID=$(cat "$WORK/dnsmasq.pid")
 }
 
 
@@ -312,18 +280,8 @@ print(a[2:4].hex(), socket.inet_ntoa(a[-4:]) if len(a) > 6 else "none")' >"$WORK
 }
 
 @test "if the DNS guard cannot start, the container does not start (fail closed)" {
-    mkdir -p /var/log/corral
-    if [ -e /var/log/corral/dns.log ]; then
-        SAVED_LOG=/var/log/corral/dns.log.saved-by-test.$$
-        mv /var/log/corral/dns.log "$SAVED_LOG"
-    else
-        SAVED_LOG=/nonexistent
-    fi
-    mkdir /var/log/corral/dns.log
-    run_podman '!' run --rm --name "$NAME" "$CORRAL_TEST_IMAGE" echo agent-process-ran
-    assert_not_contains "$output" "agent-process-ran" "the container process never ran"
-    assert_contains "$output" "dns.log" "the guard's error reaches the user"
-    assert_no_state_record "$NAME"
+    block_corral_log dns.log
+    assert_start_fails_closed dns.log
 }
 
 # gvisor_guard_holds NAMESERVER: a gVisor agent whose resolv.conf names the

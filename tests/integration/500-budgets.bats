@@ -20,9 +20,7 @@ setup() {
     AGENT=$(unique_name agent)
     WORK=$(mktemp -d)
     chmod 755 "$WORK"
-    # The alert command: appends its stdin (the JSON event) to a file.
-    printf '#!/bin/sh\ncat >>%s/alerts.jsonl\necho >>%s/alerts.jsonl\n' "$WORK" "$WORK" >"$WORK/alert"
-    chmod 755 "$WORK/alert"
+    make_alert_command
 }
 
 teardown() {
@@ -31,24 +29,11 @@ teardown() {
     for n in "$NAME" "$NAME-2" "$NAME-3"; do
         podman --runtime "${WRAPPER:-$CORRAL}" rm -f -t 0 "$n" >/dev/null 2>&1 || true
     done
-    if [ -n "${SAVED_LOG:-}" ] && [ -d /var/log/corral/budget.log ]; then
-        rmdir /var/log/corral/budget.log
-        [ ! -e "$SAVED_LOG" ] || mv "$SAVED_LOG" /var/log/corral/budget.log
-    fi
+    unblock_corral_log
     [ -z "${WRAPPER:-}" ] || rm -rf "$(dirname "$WRAPPER")"
     rm -rf "$WORK"
 }
 
-
-# with_budgets JSON [EXTRA_PYTHON]: the shipped policy with these budgets
-# (and the test's alert command) on the default profile.
-with_budgets() {
-    policy_with "p['profiles']['default']['budgets'] = json.loads('''$1'''); \
-p['profiles']['default']['budgets']['alert'] = ['$WORK/alert']; ${2:-}"
-    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
-    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
-    RUNTIME=$WRAPPER
-}
 
 freezer_state() {
     cat "/sys/fs/cgroup/freezer/libpod_parent/libpod-$1/freezer.state" 2>/dev/null
@@ -60,27 +45,6 @@ is_frozen() {
 
 is_thawed() {
     [ "$(freezer_state "$1")" = THAWED ]
-}
-
-not_running() {
-    [ "$(podman inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" != running ]
-}
-
-# alert_field N KEY: field KEY of the Nth (1-based) alert received.
-alert_field() {
-    /usr/bin/python3 - "$WORK/alerts.jsonl" "$1" "$2" <<'PY'
-import json, sys
-events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(events[int(sys.argv[2]) - 1][sys.argv[3]])
-PY
-}
-
-n_alerts() {
-    grep -c . "$WORK/alerts.jsonl" 2>/dev/null || echo 0
-}
-
-has_alerts() {
-    [ "$(n_alerts)" -ge "$1" ]
 }
 
 @test "wall clock: sleep 1000 with a 3 s budget is killed within bounds and the alert gets the JSON event" {
@@ -373,14 +337,7 @@ gvisor_is() {
 
 @test "if the watchdog cannot start the container does not keep running (fail closed)" {
     with_budgets '{"wall_clock_seconds": 600}'
-    mkdir -p /var/log/corral
-    if [ -e /var/log/corral/budget.log ]; then
-        SAVED_LOG=/var/log/corral/budget.log.saved-by-test.$$
-        mv /var/log/corral/budget.log "$SAVED_LOG"
-    else
-        SAVED_LOG=/nonexistent
-    fi
-    mkdir /var/log/corral/budget.log
+    block_corral_log budget.log
     run_podman '!' run --name "$NAME" "$CORRAL_TEST_IMAGE" sleep 1000
     assert_contains "$output" "corral budget watchdog" "the hook's error reaches the user"
     wait_for 10 not_running "$NAME" || die "container kept running without a watchdog"

@@ -13,7 +13,7 @@ setup() {
     AGENT=$(unique_name agent)
     WORK=$(mktemp -d)
     chmod 755 "$WORK"
-    printf '#!/bin/sh\ncat >>%s/alerts.jsonl\necho >>%s/alerts.jsonl\n' "$WORK" "$WORK" >"$WORK/alert"
+    make_alert_command
     # The meter: reads the container on stdin (kept), reports one more
     # dollar and 10 calls at each run.
     cat >"$WORK/meter" <<METER
@@ -25,7 +25,7 @@ echo \$n >"$WORK/runs"
 echo "{\"api_calls\": \$((n * 10)), \"spend_usd\": \$n.00, \"tokens\": 5}"
 METER
     printf '#!/bin/sh\necho this is not json\n' >"$WORK/bad-meter"
-    chmod 755 "$WORK/alert" "$WORK/meter" "$WORK/bad-meter"
+    chmod 755 "$WORK/meter" "$WORK/bad-meter"
 }
 
 teardown() {
@@ -35,30 +35,6 @@ teardown() {
     done
     [ -z "${WRAPPER:-}" ] || rm -rf "$(dirname "$WRAPPER")"
     rm -rf "$WORK"
-}
-
-with_budgets() {
-    policy_with "p['profiles']['default']['budgets'] = json.loads('''$1'''); \
-p['profiles']['default']['budgets']['alert'] = ['$WORK/alert']"
-    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
-    # shellcheck disable=SC2034 # read by run_podman (helpers.bash)
-    RUNTIME=$WRAPPER
-}
-
-not_running() {
-    [ "$(podman inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" != running ]
-}
-
-alert_field() {
-    /usr/bin/python3 - "$WORK/alerts.jsonl" "$1" "$2" <<'PY'
-import json, sys
-events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(events[int(sys.argv[2]) - 1].get(sys.argv[3]))
-PY
-}
-
-has_alerts() {
-    [ "$(grep -c . "$WORK/alerts.jsonl" 2>/dev/null || echo 0)" -ge "$1" ]
 }
 
 @test "a meter reporting rising spend trips the per-run spend budget" {

@@ -5,14 +5,9 @@
 load ../lib/helpers
 
 setup() {
-    WORK=$(mktemp -d)
-    BUNDLE=$WORK/bundle
-    ROOT=$WORK/runc-root
-    ID=$(unique_name fault)
-    mkdir -p "$BUNDLE/rootfs"
-    tar -C "$BUNDLE/rootfs" -xf <(build_rootfs_tar /dev/stdout)
-    cp "$TESTS_DIR/fixtures/engines/containerd-ctr-run.json" "$BUNDLE/config.json"
+    make_runc_bundle fault
     CORRAL_PID=
+    KILLED_PID=
 }
 
 teardown() {
@@ -33,7 +28,32 @@ kill_create_at() {
     wait_for 30 test -e "$WORK/paused" || die "corral never reached $1: $(cat "$WORK/create.out")"
     kill -9 "$CORRAL_PID"
     wait "$CORRAL_PID" 2>/dev/null || true
+    KILLED_PID=$CORRAL_PID
     CORRAL_PID=
+}
+
+# assert_no_container: checked right after corral died, before any delete:
+# corral is gone, runc never made the container, no process names it, its
+# rootfs is not mounted and no temporary file of a save is left.
+assert_no_container() {
+    local procs left
+    ! kill -0 "$KILLED_PID" 2>/dev/null || die "corral ($KILLED_PID) still runs after SIGKILL"
+    run runc --root "$ROOT" state "$ID"
+    [ "$status" -ne 0 ] || die "runc knows $ID though corral died before running it: $output"
+    [ ! -e "$ROOT/$ID" ] || die "runc's state directory $ROOT/$ID exists"
+    if procs=$(pgrep -af -- "$ID"); then
+        die "processes naming $ID still run: $procs"
+    fi
+    if grep -qF " $BUNDLE/rootfs" /proc/self/mountinfo; then
+        die "the rootfs is mounted: $(grep -F " $BUNDLE/rootfs" /proc/self/mountinfo)"
+    fi
+    left=$(find "$BUNDLE" -maxdepth 1 -name '.corral-tmp-*')
+    [ -z "$left" ] || die "temporary files left in the bundle: $left"
+}
+
+# config_is_original: the bundle's config.json is still the engine's.
+config_is_original() {
+    cmp -s "$BUNDLE/config.json" "$TESTS_DIR/fixtures/engines/containerd-ctr-run.json"
 }
 
 assert_cleaned_by_delete() {
@@ -46,13 +66,22 @@ assert_cleaned_by_delete() {
     [ -z "$left" ] || die "temporary files left in the bundle: $left"
 }
 
-@test "SIGKILL before the hardened config is saved: nothing runs, delete cleans up" {
+@test "SIGKILL before the hardened config is saved: nothing runs, nothing is half done, delete cleans up" {
     kill_create_at before-save
+    # Before any cleanup: no container, no record, the engine's config as
+    # it was (the save never started, so it cannot be torn).
+    assert_no_container
+    assert_no_state_record "$ID"
+    config_is_original || die "config.json was changed though corral died before saving it: $(head -c 300 "$BUNDLE/config.json")"
     assert_cleaned_by_delete
+    config_is_original || die "delete changed the engine's config.json"
 }
 
 @test "SIGKILL after the config is saved, before the record: nothing runs" {
     kill_create_at after-save
+    assert_no_container
+    assert_no_state_record "$ID"
+    ! config_is_original || die "config.json is not the hardened one though corral saved it"
     assert_cleaned_by_delete
     # A retry of the same create hardens the already-hardened config again.
     timeout 60 "$CORRAL" --root "$ROOT" create --bundle "$BUNDLE" "$ID" </dev/null >"$WORK/out" 2>&1 ||
@@ -61,6 +90,7 @@ assert_cleaned_by_delete() {
 
 @test "SIGKILL after the record, before the delegate: delete removes the record" {
     kill_create_at after-record
+    assert_no_container
     [ -n "$(state_records_for "$ID")" ] || die "the record should exist before the delegate runs"
     assert_cleaned_by_delete
 }

@@ -40,25 +40,6 @@ build_docker_archive() {
     rm -rf "$dir"
 }
 
-# run_logged [expected-status] CMD...: run_cmd, but the output is logged
-# before the status is checked (bats' `run -N` fails before run_cmd logs it,
-# which hides the engine's error message).
-run_logged() {
-    local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_cmd '?' "$@" || return 1
-    case "$expected" in
-        '?') ;;
-        '!') [ "$status" -ne 0 ] || die "expected failure, got status 0: $*" ;;
-        *) [ "$status" -eq "$expected" ] || die "expected status $expected, got $status: $*" ;;
-    esac
-}
-
 # assert_no_corral_process ID: no corral process (hook, daemon) of the
 # container ID outlives it (bounded wait: a hook may be exiting).
 assert_no_corral_process() {
@@ -196,17 +177,12 @@ ctr_cmd() {
     ctr --address "$CTD_SOCK" --namespace "$CTD_NS" "$@"
 }
 
-# run_ctr [expected-status] ARGS...: run_logged for ctr on the test's
+# run_ctr [expected-status] ARGS...: run_cmd for ctr on the test's
 # containerd and namespace.
 run_ctr() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_logged "$expected" ctr --address "$CTD_SOCK" --namespace "$CTD_NS" "$@"
+    if is_status "${1:-}"; then expected=$1; shift; fi
+    run_cmd "$expected" ctr --address "$CTD_SOCK" --namespace "$CTD_NS" "$@"
 }
 
 # ctr_remove_all: kill and remove every task and container in the test's
@@ -296,17 +272,12 @@ start_dockerd() {
     fi
 }
 
-# run_docker [expected-status] ARGS...: run_logged for Debian's docker
+# run_docker [expected-status] ARGS...: run_cmd for Debian's docker
 # client on the test's daemon.
 run_docker() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
-    run_logged "$expected" "$DOCKER_CLI" "$@"
+    if is_status "${1:-}"; then expected=$1; shift; fi
+    run_cmd "$expected" "$DOCKER_CLI" "$@"
 }
 
 # stop_dockerd: remove every container, stop the daemon by PID (it stops

@@ -25,16 +25,22 @@ die() {
     return 1
 }
 
+# is_status WORD: WORD is an expected status for run_cmd and the commands
+# built on it: a number, '?' for any, '!' for any non-zero.  They take it as
+# their optional first argument:
+#     local expected=0
+#     if is_status "${1:-}"; then expected=$1; shift; fi
+is_status() {
+    case "$1" in
+        [0-9]* | '?' | '!') return 0 ;;
+    esac
+    return 1
+}
+
 # run_cmd [expected-status] CMD...: run with a timeout, log, check status.
-# expected-status: a number, '?' for any, '!' for any non-zero.
 run_cmd() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
+    if is_status "${1:-}"; then expected=$1; shift; fi
     local started=$SECONDS
     echo "# \$ $*" >&2
     # Plain `run`, so the output is logged before the status is judged;
@@ -60,26 +66,18 @@ run_cmd() {
     esac
 }
 
+# run_podman [expected-status] ARGS...: podman with the suite's runtime.
 run_podman() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
+    if is_status "${1:-}"; then expected=$1; shift; fi
     # RUNTIME: a suite's policy wrapper (make_policy_wrapper), else corral.
     run_cmd "$expected" podman --runtime "${RUNTIME:-$CORRAL}" "$@"
 }
 
+# run_corral [expected-status] ARGS...
 run_corral() {
     local expected=0
-    case "$1" in
-        [0-9]* | '?' | '!')
-            expected=$1
-            shift
-            ;;
-    esac
+    if is_status "${1:-}"; then expected=$1; shift; fi
     run_cmd "$expected" "$CORRAL" "$@"
 }
 
@@ -175,4 +173,100 @@ exec(sys.argv[3])
 json.dump(p, open(sys.argv[2], "w"), indent=2)
 PY
     chmod 0644 "$WORK/policy.json"
+}
+
+# make_alert_command: $WORK/alert, an alert command (budgets, egress.ask)
+# that appends its stdin (the JSON event) and a newline to
+# $WORK/alerts.jsonl.
+make_alert_command() {
+    printf '#!/bin/sh\ncat >>%s/alerts.jsonl\necho >>%s/alerts.jsonl\n' "$WORK" "$WORK" >"$WORK/alert"
+    chmod 755 "$WORK/alert"
+}
+
+# n_alerts: how many alerts $WORK/alert received.
+n_alerts() {
+    if [ -e "$WORK/alerts.jsonl" ]; then
+        grep -c . "$WORK/alerts.jsonl" || true
+    else
+        echo 0
+    fi
+}
+
+# has_alerts N: at least N alerts were received.
+has_alerts() {
+    [ "$(n_alerts)" -ge "$1" ]
+}
+
+# alert_field N KEY: field KEY of the Nth (1-based) alert received ("None"
+# if it has no such field).
+alert_field() {
+    /usr/bin/python3 - "$WORK/alerts.jsonl" "$1" "$2" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(events[int(sys.argv[2]) - 1].get(sys.argv[3]))
+PY
+}
+
+# with_budgets JSON [EXTRA_PYTHON]: the shipped policy with these budgets
+# (and the alert command of make_alert_command) on the default profile, run
+# through a wrapper (WRAPPER, RUNTIME).
+with_budgets() {
+    policy_with "p['profiles']['default']['budgets'] = json.loads('''$1'''); \
+p['profiles']['default']['budgets']['alert'] = ['$WORK/alert']; ${2:-}"
+    WRAPPER=$(make_policy_wrapper "$WORK/policy.json")
+    # shellcheck disable=SC2034 # read by run_podman
+    RUNTIME=$WRAPPER
+}
+
+# not_running NAME: the podman container NAME is not running (or is gone).
+not_running() {
+    [ "$(podman inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" != running ]
+}
+
+# block_corral_log NAME: a directory where corral writes
+# /var/log/corral/NAME, so that opening the log fails; a log already there
+# is kept aside until unblock_corral_log (teardown) puts it back.
+block_corral_log() {
+    BLOCKED_LOG=/var/log/corral/$1
+    SAVED_LOG=
+    mkdir -p /var/log/corral
+    if [ -e "$BLOCKED_LOG" ]; then
+        SAVED_LOG=$BLOCKED_LOG.saved-by-test.$$
+        mv "$BLOCKED_LOG" "$SAVED_LOG"
+    fi
+    mkdir "$BLOCKED_LOG"
+}
+
+# unblock_corral_log: undo block_corral_log, if the test called it.
+unblock_corral_log() {
+    [ -n "${BLOCKED_LOG:-}" ] && [ -d "$BLOCKED_LOG" ] || return 0
+    rmdir "$BLOCKED_LOG"
+    [ -z "${SAVED_LOG:-}" ] || mv "$SAVED_LOG" "$BLOCKED_LOG"
+    BLOCKED_LOG=
+}
+
+# assert_start_fails_closed NEEDLE [RUN_FLAGS...]: `podman run` of a
+# container $NAME must fail: its process never runs, the error (containing
+# NEEDLE) reaches the user and no state record is left.
+assert_start_fails_closed() {
+    local needle=$1
+    shift
+    run_podman '!' run --rm --name "$NAME" "$@" "$CORRAL_TEST_IMAGE" echo agent-process-ran
+    assert_not_contains "$output" "agent-process-ran" "the container process never ran"
+    assert_contains "$output" "$needle" "the error reaches the user"
+    assert_no_state_record "$NAME"
+}
+
+# make_runc_bundle NAME_PREFIX: a bundle of the busybox rootfs with the
+# containerd-ctr-run.json fixture as its config, for corral run by hand with
+# --root $ROOT; sets WORK, BUNDLE, ROOT and ID.
+# shellcheck disable=SC2034 # ROOT and ID are for the test files
+make_runc_bundle() {
+    WORK=$(mktemp -d)
+    BUNDLE=$WORK/bundle
+    ROOT=$WORK/runc-root
+    ID=$(unique_name "$1")
+    mkdir -p "$BUNDLE/rootfs"
+    tar -C "$BUNDLE/rootfs" -xf <(build_rootfs_tar /dev/stdout)
+    cp "$TESTS_DIR/fixtures/engines/containerd-ctr-run.json" "$BUNDLE/config.json"
 }

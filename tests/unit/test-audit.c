@@ -10,7 +10,7 @@
 
 #include "services/audit.h"
 #include "base/util.h"
-#include "tap.h"
+#include "tests/unit/testlib.h"
 
 static char dir[] = "/tmp/corral-test-audit.XXXXXX";
 
@@ -29,27 +29,17 @@ test_config (char *log, char *key)
   return (audit_config_t){ .path = log, .key_path = key, .fsync = false, .fail_closed = true };
 }
 
-static char *
-read_file (const char *path)
-{
-  FILE *f = fopen (path, "r");
-  char *buf = xmalloc0 (1 << 20);
-  size_t n = f ? fread (buf, 1, (1 << 20) - 1, f) : 0;
-  if (f)
-    fclose (f);
-  buf[n] = '\0';
-  return buf;
-}
-
-/* verify PATH; returns its status and the report in *ret_out */
+/* Verify paths with audit_verify_files (files) or paths[0] with
+ * audit_verify; returns the status, and the report (or "error: ..." on
+ * failure) in *ret_out. */
 static int
-verify (const char *path, const char *key, char **ret_out)
+verify_report (char **paths, size_t n, bool files, const char *key, char **ret_out)
 {
   cleanup_error corral_error_t err = NULL;
   char *out = NULL;
   size_t len = 0;
   FILE *mem = open_memstream (&out, &len);
-  int r = audit_verify (path, key, mem, &err);
+  int r = files ? audit_verify_files (paths, n, key, mem, &err) : audit_verify (paths[0], key, mem, &err);
 
   fclose (mem);
   if (r < 0)
@@ -59,6 +49,14 @@ verify (const char *path, const char *key, char **ret_out)
     }
   *ret_out = out;
   return r;
+}
+
+/* audit_verify PATH */
+static int
+verify (const char *path, const char *key, char **ret_out)
+{
+  char *paths[] = { (char *) path };
+  return verify_report (paths, 1, false, key, ret_out);
 }
 
 static void
@@ -82,6 +80,20 @@ test_record_line (void)
   like (a, "\"fields\":{\"profile\":\"default\"},\"prev\":\"00\",\"mac\":\"", "fields, prev and mac last");
   ok (a && c && strcmp (a, c) != 0, "another key gives another mac");
   ok (audit_record_line (key, 16, 1, "00", "t", "h", &who, "create", fields) == NULL, "a short key is refused");
+}
+
+/* text, written to path, must fail verification with key (the test
+ * "what"), and the report must say needle (the test "where"). */
+static void
+tampered_fails (const char *path, const char *text, const char *key, const char *what, const char *needle,
+                const char *where)
+{
+  char *out = NULL;
+
+  write_file (path, text);
+  is_int (verify (path, key, &out), 1, "%s", what);
+  like (out, needle, "%s", where);
+  free (out);
 }
 
 static void
@@ -112,7 +124,7 @@ test_chain (void)
     ok (stat (key, &st) == 0 && (st.st_mode & 0777) == 0600, "the key is created 0600");
   }
 
-  data = read_file (log);
+  data = read_file (log, NULL);
   {
     char *out = NULL;
     is_int (verify (log, key, &out), 0, "an untouched log verifies");
@@ -125,24 +137,18 @@ test_chain (void)
     cleanup_free char *edited = xstrdup (data);
     char *line3 = strchr (strchr (edited, '\n') + 1, '\n') + 1;
     char *n = strstr (line3, "\"n\":2");
-    char *out = NULL;
     n[4] = '7';
-    write_file (copy, edited);
-    is_int (verify (copy, key, &out), 1, "an edited byte breaks the chain");
-    like (out, "line 3: MAC does not match", "the edit is found at line 3");
-    free (out);
+    tampered_fails (copy, edited, key, "an edited byte breaks the chain", "line 3: MAC does not match",
+                    "the edit is found at line 3");
   }
   /* drop line 2 */
   {
     cleanup_free char *dropped = xstrdup (data);
     char *l2 = strchr (dropped, '\n') + 1;
     char *l3 = strchr (l2, '\n') + 1;
-    char *out = NULL;
     memmove (l2, l3, strlen (l3) + 1);
-    write_file (copy, dropped);
-    is_int (verify (copy, key, &out), 1, "a dropped record breaks the chain");
-    like (out, "line 2: sequence 3 where 2 was due", "the gap is found at line 2");
-    free (out);
+    tampered_fails (copy, dropped, key, "a dropped record breaks the chain", "line 2: sequence 3 where 2 was due",
+                    "the gap is found at line 2");
   }
   /* swap lines 2 and 3 */
   {
@@ -151,35 +157,25 @@ test_chain (void)
     char *l3 = strchr (l2, '\n') + 1;
     char *l4 = strchr (l3, '\n') + 1;
     cleanup_free char *swapped = NULL;
-    char *out = NULL;
     xasprintf (&swapped, "%.*s%.*s%.*s%s", (int) (l2 - l1), l1, (int) (l4 - l3), l3, (int) (l3 - l2), l2, l4);
-    write_file (copy, swapped);
-    is_int (verify (copy, key, &out), 1, "swapped records break the chain");
-    like (out, "line 2: sequence 3 where 2 was due", "the swap is found at line 2");
-    free (out);
+    tampered_fails (copy, swapped, key, "swapped records break the chain", "line 2: sequence 3 where 2 was due",
+                    "the swap is found at line 2");
   }
   /* truncate */
   {
     cleanup_free char *cut = xstrdup (data);
-    char *out = NULL;
     cut[strlen (cut) - 10] = '\0';
-    write_file (copy, cut);
-    is_int (verify (copy, key, &out), 1, "a truncated log fails");
-    like (out, "line 4: truncated", "the truncation is found at line 4");
-    free (out);
+    tampered_fails (copy, cut, key, "a truncated log fails", "line 4: truncated", "the truncation is found at line 4");
   }
   /* forge: a well-formed line with a made-up mac */
   {
     cleanup_free char *forged = NULL;
-    char *out = NULL;
     xasprintf (&forged,
                "%s{\"seq\":5,\"time\":\"t\",\"host\":\"h\",\"container\":\"c1\",\"agent\":null,\"engine\":null,"
                "\"event\":\"stop\",\"fields\":{},\"prev\":\"x\",\"mac\":\"%064d\"}\n",
                data, 0);
-    write_file (copy, forged);
-    is_int (verify (copy, key, &out), 1, "a line forged without the key fails");
-    like (out, "line 5: MAC does not match", "the forgery is found at line 5");
-    free (out);
+    tampered_fails (copy, forged, key, "a line forged without the key fails", "line 5: MAC does not match",
+                    "the forgery is found at line 5");
   }
   /* wrong key */
   {
@@ -192,26 +188,6 @@ test_chain (void)
     like (out, "line 1: MAC does not match: wrong key", "a wrong key is named as such");
     free (out);
   }
-}
-
-/* verify the files in order; status and report as verify(). */
-static int
-verify_files (char **paths, size_t n, const char *key, char **ret_out)
-{
-  cleanup_error corral_error_t err = NULL;
-  char *out = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream (&out, &len);
-  int r = audit_verify_files (paths, n, key, mem, &err);
-
-  fclose (mem);
-  if (r < 0)
-    {
-      free (out);
-      xasprintf (&out, "error: %s", err->msg);
-    }
-  *ret_out = out;
-  return r;
 }
 
 static void
@@ -247,7 +223,7 @@ check (char **paths, size_t n, const char *key, int want, const char *needle, co
 {
   char *out = NULL;
 
-  is_int (verify_files (paths, n, key, &out), want, "%s: status %d", what, want);
+  is_int (verify_report (paths, n, true, key, &out), want, "%s: status %d", what, want);
   like (out, needle, "%s: says \"%s\"", what, needle);
   free (out);
 }
@@ -286,7 +262,7 @@ test_bounded_records (void)
   json_set (f, "command", argv);
   ok (audit_append (&c, &who, "create", f, &err) == 0, "a create record with 50 000 names is appended");
   ok (stat (log, &st) == 0 && st.st_size < 256 * 1024, "the record is bounded (%lld bytes)", (long long) st.st_size);
-  data = read_file (log);
+  data = read_file (log, NULL);
   like (data, "\"stripped_env_total\":50000", "the record counts every name");
   like (data, "SECRET_TOKEN_000000_", "the first names are kept");
   ok (strstr (data, "SECRET_TOKEN_000064_") == NULL, "names past the first 64 are left out");
@@ -331,7 +307,7 @@ test_rotation (void)
   rot = audit_rotated_files (log, &n_rot);
   if (!is_int ((int) n_rot, 2, "two rotated files, named after the log"))
     bail_out ("rotation left %zu files", n_rot);
-  a_data = read_file (rot[0]);
+  a_data = read_file (rot[0], NULL);
   like (a_data, "\"event\":\"seal\"", "the first rotated file holds a seal record");
   {
     char *all[] = { rot[0], rot[1], log };

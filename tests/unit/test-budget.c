@@ -13,31 +13,15 @@
 #include "base/util.h"
 #include "spec/budget.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
+#include "tests/unit/testlib.h"
 
 #define CID "6d5439fdfe2d37529bea3768a7c4532abe3e37f5cb0c47f82a172a1cb16e2e33"
-
-static char *
-fixture (const char *name)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *path = NULL;
-  cleanup_close int fd = -1;
-  char *data = NULL;
-  size_t len;
-
-  xasprintf (&path, "%s/tests/fixtures/%s", tap_srcdir (), name);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fd_read_all (fd, 1024 * 1024, path, &data, &len, &err) < 0)
-    bail_out ("cannot read %s", path);
-  return data;
-}
 
 /* The shipped policy with a budgets object spliced into a profile. */
 static corral_policy_t *
 policy_with_budgets (const char *profile, const char *budgets, corral_error_t *err)
 {
-  cleanup_free char *text = fixture ("../../configs/policy.json");
+  cleanup_free char *text = read_fixture ("../../configs/policy.json", NULL);
   cleanup_free char *needle = NULL;
   cleanup_free char *out = NULL;
   char *at;
@@ -283,10 +267,10 @@ test_ledger (void)
 static void
 test_cgroup (void)
 {
-  cleanup_free char *cg = fixture ("cgroup/podman-v1-hybrid.cgroup");
-  cleanup_free char *mi = fixture ("cgroup/host-v1-hybrid.mountinfo");
-  cleanup_free char *usage = fixture ("cgroup/cpuacct.usage");
-  cleanup_free char *stat = fixture ("cgroup/unified.cpu.stat");
+  cleanup_free char *cg = read_fixture ("cgroup/podman-v1-hybrid.cgroup", NULL);
+  cleanup_free char *mi = read_fixture ("cgroup/host-v1-hybrid.mountinfo", NULL);
+  cleanup_free char *usage = read_fixture ("cgroup/cpuacct.usage", NULL);
+  cleanup_free char *stat = read_fixture ("cgroup/unified.cpu.stat", NULL);
   cleanup_free char *path = NULL, *mount = NULL, *v2 = NULL, *v2mount = NULL, *cc = NULL, *ccm = NULL;
   uint64_t v = 0;
   const char *combined = "12:cpu,cpuacct:/machine/x\n11:memory:/machine/x\n0::/\n";

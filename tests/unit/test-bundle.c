@@ -13,29 +13,10 @@
 #include "base/fs.h"
 #include "base/util.h"
 #include "spec/bundle.h"
-#include "tests/unit/tap.h"
-
-static void
-globfreep (glob_t *g)
-{
-  globfree (g);
-}
-#define cleanup_glob __attribute__ ((cleanup (globfreep)))
+#include "tests/unit/testlib.h"
 
 /* Temporary bundles live under one private directory, removed at the end. */
 static char top[] = "/tmp/corral-test-bundle-XXXXXX";
-
-static char *
-read_file (const char *path, size_t *ret_len)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char *data = NULL;
-
-  if (fd < 0 || fd_read_all (fd, SPEC_MAX_SIZE * 2, path, &data, ret_len, &err) < 0)
-    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
-  return data;
-}
 
 static void
 write_file (const char *path, const char *data, size_t len, mode_t mode)
@@ -116,33 +97,42 @@ count_entries (const char *dir, bool *ret_only_config)
   return n;
 }
 
+/* A new bundle named prefix + the fixture's file name whose config.json is a
+ * copy of the fixture at path, with mode; its text in *ret_data. */
+static char *
+bundle_from_fixture (const char *path, const char *prefix, mode_t mode, char **ret_data, size_t *ret_len)
+{
+  cleanup_free char *name = NULL;
+  cleanup_free char *cfg = NULL;
+  char *bundle;
+
+  xasprintf (&name, "%s%s", prefix, base_name (path));
+  bundle = new_bundle (name);
+  cfg = config_path (bundle);
+  *ret_data = read_file (path, ret_len);
+  write_file (cfg, *ret_data, *ret_len, mode);
+  return bundle;
+}
+
 static void
 test_engine_fixtures (void)
 {
   cleanup_glob glob_t g = { 0 };
-  cleanup_free char *pattern = NULL;
 
-  xasprintf (&pattern, "%s/tests/fixtures/engines/*.json", tap_srcdir ());
-  if (glob (pattern, 0, NULL, &g) != 0)
-    bail_out ("no fixtures match %s", pattern);
-  ok (g.gl_pathc >= 8, "found the engine fixtures (%zu)", g.gl_pathc);
+  glob_fixtures ("engines", 8, &g);
   for (size_t i = 0; i < g.gl_pathc; i++)
     {
-      const char *name = strrchr (g.gl_pathv[i], '/') + 1;
+      const char *name = base_name (g.gl_pathv[i]);
       cleanup_error corral_error_t err = NULL;
       cleanup_free char *data = NULL;
       cleanup_free char *bundle = NULL;
-      cleanup_free char *cfg = NULL;
       cleanup_json json_t *want = NULL;
       cleanup_json json_t *spec = NULL;
       mode_t mode = 0;
       size_t len;
 
-      data = read_file (g.gl_pathv[i], &len);
+      bundle = bundle_from_fixture (g.gl_pathv[i], "", 0640, &data, &len);
       want = json_parse (data, len, NULL);
-      bundle = new_bundle (name);
-      cfg = config_path (bundle);
-      write_file (cfg, data, len, 0640);
       spec = load (bundle, &mode, &err);
       ok (spec != NULL, "%s loads from a bundle%s%s", name, err ? ": " : "", err ? err->msg : "");
       ok (spec && json_equal (spec, want), "%s: the loaded tree equals the file", name);
@@ -154,27 +144,17 @@ static void
 test_hostile_fixtures (void)
 {
   cleanup_glob glob_t g = { 0 };
-  cleanup_free char *pattern = NULL;
 
-  xasprintf (&pattern, "%s/tests/fixtures/hostile/*.json", tap_srcdir ());
-  if (glob (pattern, 0, NULL, &g) != 0)
-    bail_out ("no fixtures match %s", pattern);
-  ok (g.gl_pathc >= 5, "found the hostile fixtures (%zu)", g.gl_pathc);
+  glob_fixtures ("hostile", 5, &g);
   for (size_t i = 0; i < g.gl_pathc; i++)
     {
-      const char *name = strrchr (g.gl_pathv[i], '/') + 1;
+      const char *name = base_name (g.gl_pathv[i]);
       cleanup_free char *data = NULL;
-      cleanup_free char *dirname_ = NULL;
       cleanup_free char *bundle = NULL;
-      cleanup_free char *cfg = NULL;
       cleanup_free char *what = NULL;
       size_t len;
 
-      data = read_file (g.gl_pathv[i], &len);
-      xasprintf (&dirname_, "hostile-%s", name);
-      bundle = new_bundle (dirname_);
-      cfg = config_path (bundle);
-      write_file (cfg, data, len, 0644);
+      bundle = bundle_from_fixture (g.gl_pathv[i], "hostile-", 0644, &data, &len);
       xasprintf (&what, "hostile fixture %s", name);
       /* The name says what is wrong with the file. */
       load_fails (bundle,

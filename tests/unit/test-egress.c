@@ -14,24 +14,11 @@
 #include "spec/egress.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
-
-#define cleanup_changes __attribute__ ((cleanup (changes_release)))
+#include "tests/unit/testlib.h"
 
 #define TEST_ID "corral-test-0123456789abcdef"
 #define HOOK_PATH "/usr/local/bin/corral"
 #define STATE_DIR "/run/corral/" TEST_ID
-
-static json_t *
-parse_json (const char *text)
-{
-  cleanup_error corral_error_t err = NULL;
-  json_t *v = json_parse (text, strlen (text), &err);
-
-  if (v == NULL)
-    bail_out ("test JSON does not parse: %s: %s", err ? err->msg : "?", text);
-  return v;
-}
 
 /* ---- egress_rule_parse / egress_rule_format ---- */
 
@@ -261,34 +248,6 @@ parse_policy (const char *text, corral_error_t *err)
   return policy_parse (text, strlen (text), "test-egress.json", err);
 }
 
-static void
-profile_section_fails (const char *section, const char *value, const char *needle1, const char *what)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *text = NULL;
-  cleanup_policy corral_policy_t *p = NULL;
-
-  xasprintf (&text, "{\"profiles\":{\"default\":{\"%s\":%s}}}", section, value);
-  p = parse_policy (text, &err);
-  ok (p == NULL, "%s is refused", what);
-  like (err ? err->msg : NULL, needle1, "%s: message has \"%s\"", what, needle1);
-}
-
-static void
-profile_fails (const char *egress, const char *needle1, const char *needle2, const char *what)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *text = NULL;
-  cleanup_policy corral_policy_t *p = NULL;
-
-  profile_section_fails ("egress", egress, needle1, what);
-  if (needle2 == NULL)
-    return;
-  xasprintf (&text, "{\"profiles\":{\"default\":{\"egress\":%s}}}", egress);
-  p = parse_policy (text, &err);
-  like (err ? err->msg : NULL, needle2, "%s: message has \"%s\"", what, needle2);
-}
-
 /* Entry i of a profile's allowlist in canonical text (malloc'd). */
 static char *
 entry_text (const corral_profile_t *pr, size_t i)
@@ -299,6 +258,26 @@ entry_text (const corral_profile_t *pr, size_t i)
 static void
 test_policy_egress (void)
 {
+  static const struct refusal refused[] = {
+    { "{\"allow\":[\"192.0.2.7\",\"exa mple.com\"]}", "profiles.default.egress.allow[1]", "' '",
+      "an allowlist with a bad domain name at index 1" },
+    { "{\"allow\":[\"192.0.2.7:0\"]}", "profiles.default.egress.allow[0]", "invalid port",
+      "an allowlist with port 0 at index 0" },
+    { "{\"allow\":[\"192.0.2.7\",42]}", "profiles.default.egress.allow[1]", "expected a string",
+      "an allowlist with a number" },
+    { "{\"allow\":\"192.0.2.7\"}", "profiles.default.egress.allow", "expected an array",
+      "an allowlist that is a string" },
+    { "{\"mode\":\"none\",\"allow\":[\"192.0.2.7\"]}", "profiles.default.egress.allow",
+      "offline profile (mode \"none\") allows nothing", "mode none with allow entries" },
+    { "{\"mode\":\"open\"}", "profiles.default.egress.mode", "\"open\" is not \"none\" or \"allowlist\"",
+      "the unknown egress mode \"open\"" },
+    { "{\"mode\":true}", "profiles.default.egress.mode", NULL, "a boolean egress mode" },
+    { "{\"log_group\":0}", "profiles.default.egress.log_group", "out of range [1, 65535]", "log_group 0" },
+    { "{\"log_group\":65536}", "profiles.default.egress.log_group", "out of range [1, 65535]", "log_group 65536" },
+    { "{\"log_group\":-1}", "profiles.default.egress.log_group", "out of range", "log_group -1" },
+    { "{\"log_group\":\"7\"}", "profiles.default.egress.log_group", "expected an integer", "a string log_group" },
+    { "{\"allowed\":[]}", "profiles.default.egress", "allowed", "the unknown egress key \"allowed\"" },
+  };
   cleanup_error corral_error_t err = NULL;
   cleanup_policy corral_policy_t *p
       = parse_policy ("{\"profiles\":{\"default\":{\"egress\":{\"mode\":\"allowlist\",\"allow\":[\"192.0.2.0/"
@@ -334,26 +313,7 @@ test_policy_egress (void)
       }
   }
 
-  profile_fails ("{\"allow\":[\"192.0.2.7\",\"exa mple.com\"]}", "profiles.default.egress.allow[1]", "' '",
-                 "an allowlist with a bad domain name at index 1");
-  profile_fails ("{\"allow\":[\"192.0.2.7:0\"]}", "profiles.default.egress.allow[0]", "invalid port",
-                 "an allowlist with port 0 at index 0");
-  profile_fails ("{\"allow\":[\"192.0.2.7\",42]}", "profiles.default.egress.allow[1]", "expected a string",
-                 "an allowlist with a number");
-  profile_fails ("{\"allow\":\"192.0.2.7\"}", "profiles.default.egress.allow", "expected an array",
-                 "an allowlist that is a string");
-  profile_fails ("{\"mode\":\"none\",\"allow\":[\"192.0.2.7\"]}", "profiles.default.egress.allow",
-                 "offline profile (mode \"none\") allows nothing", "mode none with allow entries");
-  profile_fails ("{\"mode\":\"open\"}", "profiles.default.egress.mode", "\"open\" is not \"none\" or \"allowlist\"",
-                 "the unknown egress mode \"open\"");
-  profile_fails ("{\"mode\":true}", "profiles.default.egress.mode", NULL, "a boolean egress mode");
-  profile_fails ("{\"log_group\":0}", "profiles.default.egress.log_group", "out of range [1, 65535]", "log_group 0");
-  profile_fails ("{\"log_group\":65536}", "profiles.default.egress.log_group", "out of range [1, 65535]",
-                 "log_group 65536");
-  profile_fails ("{\"log_group\":-1}", "profiles.default.egress.log_group", "out of range", "log_group -1");
-  profile_fails ("{\"log_group\":\"7\"}", "profiles.default.egress.log_group", "expected an integer",
-                 "a string log_group");
-  profile_fails ("{\"allowed\":[]}", "profiles.default.egress", "allowed", "the unknown egress key \"allowed\"");
+  policies_refused ("{\"profiles\":{\"default\":{\"egress\":", "}}}", refused, ARRAY_LEN (refused));
 
   {
     cleanup_error corral_error_t e = NULL;
@@ -877,6 +837,10 @@ test_harden_hooks (void)
 static void
 test_ingress (void)
 {
+  static const struct refusal refused[] = {
+    { "{\"allow\":[\"80/tcp\",\"x\"]}", "profiles.default.ingress.allow[1]", NULL, "a bad port at index 1" },
+    { "{\"ports\":[\"80\"]}", "\"ports\"", NULL, "an unknown ingress key" },
+  };
   static const struct
   {
     const char *in, *out;
@@ -926,9 +890,7 @@ test_ingress (void)
 
     ok (d && d->n_ingress == 0, "no ingress section: nothing is published");
   }
-  profile_section_fails ("ingress", "{\"allow\":[\"80/tcp\",\"x\"]}", "profiles.default.ingress.allow[1]",
-                         "a bad port at index 1");
-  profile_section_fails ("ingress", "{\"ports\":[\"80\"]}", "\"ports\"", "an unknown ingress key");
+  policies_refused ("{\"profiles\":{\"default\":{\"ingress\":", "}}}", refused, ARRAY_LEN (refused));
 }
 
 int

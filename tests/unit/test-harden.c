@@ -13,90 +13,10 @@
 #include "base/util.h"
 #include "spec/harden.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
-
-#define cleanup_changes __attribute__ ((cleanup (changes_release)))
+#include "tests/unit/testlib.h"
 
 /* Every clone flag the shipped policy denies. */
 #define CLONE_NS_FLAGS 0x7E020080ULL
-
-/* Fixed, so results do not depend on the machine running the tests. */
-static const char *const test_arches[] = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", NULL };
-
-static void
-globfreep (glob_t *g)
-{
-  globfree (g);
-}
-#define cleanup_glob __attribute__ ((cleanup (globfreep)))
-
-static char *
-read_file (const char *path, size_t *ret_len)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char *data = NULL;
-
-  if (fd < 0 || fd_read_all (fd, 16 * 1024 * 1024, path, &data, ret_len, &err) < 0)
-    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
-  return data;
-}
-
-static json_t *
-parse_json (const char *text)
-{
-  cleanup_error corral_error_t err = NULL;
-  json_t *v = json_parse (text, strlen (text), &err);
-
-  if (v == NULL)
-    bail_out ("test JSON does not parse: %s", err ? err->msg : text);
-  return v;
-}
-
-static json_t *
-load_fixture (const char *name)
-{
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  size_t len;
-
-  xasprintf (&path, "%s/tests/fixtures/engines/%s", tap_srcdir (), name);
-  data = read_file (path, &len);
-  return parse_json (data);
-}
-
-static corral_policy_t *
-load_policy (void)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  corral_policy_t *p;
-  size_t len;
-
-  xasprintf (&path, "%s/configs/policy.json", tap_srcdir ());
-  data = read_file (path, &len);
-  p = policy_parse (data, len, path, &err);
-  if (p == NULL)
-    bail_out ("configs/policy.json: %s", err ? err->msg : "?");
-  return p;
-}
-
-/* What the driver would prove on a host: podman's and CRI's named netns
- * are fresh, /proc/self is the host, /proc/4242 is the pod sandbox
- * "sandbox-ok"; nothing else is proven. */
-static enum ns_join
-fake_classify_join (const harden_ctx_t *ctx, const char *type, const char *path, const char *sandbox_id)
-{
-  (void) ctx;
-  if (str_has_prefix (path, "/run/netns/") && str_eq (type, "network"))
-    return NS_JOIN_FRESH_NETNS;
-  if (str_has_prefix (path, "/proc/self/ns/"))
-    return NS_JOIN_HOST;
-  if (str_has_prefix (path, "/proc/4242/ns/") && str_eq (sandbox_id, "sandbox-ok"))
-    return NS_JOIN_POD_SANDBOX;
-  return NS_JOIN_UNPROVEN;
-}
 
 static harden_ctx_t
 make_ctx (const corral_profile_t *profile)
@@ -324,19 +244,15 @@ static void
 test_fixtures_default (const corral_profile_t *def)
 {
   cleanup_glob glob_t g = { 0 };
-  cleanup_free char *pattern = NULL;
   harden_ctx_t ctx = make_ctx (def);
 
-  xasprintf (&pattern, "%s/tests/fixtures/engines/*.json", tap_srcdir ());
-  if (glob (pattern, 0, NULL, &g) != 0)
-    bail_out ("no fixtures match %s", pattern);
-  ok (g.gl_pathc >= 8, "found the engine fixtures (%zu)", g.gl_pathc);
+  glob_fixtures ("engines", 8, &g);
   for (size_t i = 0; i < g.gl_pathc; i++)
     {
-      const char *name = strrchr (g.gl_pathv[i], '/') + 1;
+      const char *name = base_name (g.gl_pathv[i]);
       cleanup_error corral_error_t err = NULL;
       cleanup_changes changes_t changes = { 0 };
-      cleanup_json json_t *orig = load_fixture (name);
+      cleanup_json json_t *orig = load_fixture ("engines", name);
       cleanup_json json_t *spec = json_deep_copy (orig);
 
       if (!ok (harden_spec (spec, &ctx, &changes, &err) == 0, "%s: harden_spec succeeds%s%s", name, err ? ": " : "",
@@ -361,7 +277,7 @@ test_idempotent (const corral_profile_t *def, const corral_profile_t *offline)
         cleanup_error corral_error_t err = NULL;
         cleanup_changes changes_t c1 = { 0 };
         cleanup_changes changes_t c2 = { 0 };
-        cleanup_json json_t *spec = load_fixture (names[i]);
+        cleanup_json json_t *spec = load_fixture ("engines", names[i]);
         cleanup_free char *once = NULL;
         cleanup_free char *twice = NULL;
 
@@ -384,7 +300,7 @@ test_seccomp_podman (const corral_profile_t *def)
   harden_ctx_t ctx = make_ctx (def);
   cleanup_error corral_error_t err = NULL;
   cleanup_changes changes_t changes = { 0 };
-  cleanup_json json_t *spec = load_fixture ("podman-run.json");
+  cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
   size_t allow, uncond, deny;
 
   ok (harden_seccomp (spec, &ctx, &changes, &err) == 0, "podman-run: harden_seccomp succeeds");
@@ -422,7 +338,7 @@ test_seccomp_docker (const corral_profile_t *def)
   harden_ctx_t ctx = make_ctx (def);
   cleanup_error corral_error_t err = NULL;
   cleanup_changes changes_t changes = { 0 };
-  cleanup_json json_t *spec = load_fixture ("docker-run.json");
+  cleanup_json json_t *spec = load_fixture ("engines", "docker-run.json");
   size_t allow, uncond, deny;
 
   ok (harden_seccomp (spec, &ctx, &changes, &err) == 0, "docker-run: harden_seccomp succeeds");
@@ -440,7 +356,7 @@ test_seccomp_default_allow (const corral_profile_t *def)
   harden_ctx_t ctx = make_ctx (def);
   cleanup_error corral_error_t err = NULL;
   cleanup_changes changes_t changes = { 0 };
-  cleanup_json json_t *spec = load_fixture ("containerd-ctr-run.json");
+  cleanup_json json_t *spec = load_fixture ("engines", "containerd-ctr-run.json");
   json_t *seccomp;
   size_t allow, uncond, deny, bits = 0, rules_ok = 0;
 
@@ -476,7 +392,7 @@ test_environment (const corral_profile_t *def)
   harden_ctx_t ctx = make_ctx (def);
   cleanup_error corral_error_t err = NULL;
   cleanup_changes changes_t changes = { 0 };
-  cleanup_json json_t *spec = load_fixture ("podman-run.json");
+  cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
   json_t *env = get_path2 (spec, "process", "env");
   size_t before = json_len (env);
   bool leaked = false;
@@ -603,7 +519,7 @@ test_privileged (const corral_profile_t *def)
   harden_ctx_t ctx = make_ctx (def);
   cleanup_error corral_error_t err = NULL;
   cleanup_changes changes_t changes = { 0 };
-  cleanup_json json_t *spec = load_fixture ("podman-privileged-or-mounts.json");
+  cleanup_json json_t *spec = load_fixture ("engines", "podman-privileged-or-mounts.json");
   json_t *devices = get_path2 (spec, "linux", "devices");
   json_t *rules, *sys, *cgroup;
   size_t before = json_len (devices), foreign = 0;
@@ -781,7 +697,7 @@ test_namespaces (const corral_profile_t *def, const corral_profile_t *offline)
     harden_ctx_t ctx = make_ctx (offline);
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
     json_t *net;
 
     ok (json_get (find_namespace (spec, "network"), "path") != NULL, "podman-run joins a prepared network namespace");
@@ -817,7 +733,7 @@ test_namespaces (const corral_profile_t *def, const corral_profile_t *offline)
     harden_ctx_t ctx = make_ctx (def);
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
 
     ctx.netns_is_host = true;
     ok (harden_namespaces (spec, &ctx, &changes, &err) < 0, "default: a netns path that is the host's is an error");
@@ -827,7 +743,7 @@ test_namespaces (const corral_profile_t *def, const corral_profile_t *offline)
     harden_ctx_t ctx = make_ctx (def);
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("containerd-ctr-run.json");
+    cleanup_json json_t *spec = load_fixture ("engines", "containerd-ctr-run.json");
     cleanup_json json_t *orig = json_deep_copy (spec);
 
     ok (harden_namespaces (spec, &ctx, &changes, &err) == 0, "default: containerd's own netns is accepted");
@@ -849,7 +765,7 @@ test_many_entries (const corral_profile_t *def)
   harden_ctx_t ctx = make_ctx (def);
   cleanup_error corral_error_t err = NULL;
   cleanup_changes changes_t changes = { 0 };
-  cleanup_json json_t *spec = load_fixture ("podman-run.json");
+  cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
   json_t *mounts = json_get (spec, "mounts");
   json_t *env = get_path2 (spec, "process", "env");
   size_t mounts_before, env_before, ro = 0;
@@ -1000,7 +916,7 @@ test_engine_user (const corral_profile_t *def)
     {
       cleanup_error corral_error_t err = NULL;
       cleanup_changes changes_t changes = { 0 };
-      cleanup_json json_t *spec = load_fixture ("podman-run.json");
+      cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
       /* The shipped policy leaves accept_range off: an operator's choice. */
       corral_profile_t ranged = *def;
       harden_ctx_t ctx = make_ctx (&ranged);
@@ -1028,7 +944,7 @@ test_engine_user (const corral_profile_t *def)
   {
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
     harden_ctx_t ctx = make_ctx (def);
 
     set_user (spec, 1000, 1000);
@@ -1063,7 +979,7 @@ test_home (const corral_profile_t *def)
     {
       cleanup_error corral_error_t err = NULL;
       cleanup_changes changes_t changes = { 0 };
-      cleanup_json json_t *spec = load_fixture ("podman-run.json");
+      cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
       harden_ctx_t ctx = make_ctx (def);
       bool moved = str_eq (cases[i].want, HARDEN_HOME_SCRATCH);
       json_t *m;
@@ -1087,7 +1003,7 @@ test_home (const corral_profile_t *def)
   {
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
     harden_ctx_t ctx = make_ctx (def);
     json_t *vol = parse_json ("{\"destination\":\"" HARDEN_HOME_SCRATCH "\",\"type\":\"bind\","
                               "\"source\":\"/srv/agent-home\",\"options\":[\"rbind\"]}");
@@ -1106,7 +1022,7 @@ test_home (const corral_profile_t *def)
   {
     cleanup_error corral_error_t err = NULL;
     cleanup_changes changes_t changes = { 0 };
-    cleanup_json json_t *spec = load_fixture ("podman-run.json");
+    cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
     cleanup_json json_t *wrapper = parse_json ("{\"process\":{\"env\":[\"PATH=/bin\",\"HOME=/root\"]}}");
     cleanup_json json_t *plain = parse_json ("{\"process\":{\"env\":[\"HOME=/root\"]}}");
     harden_ctx_t ctx = make_ctx (def);
@@ -1134,7 +1050,7 @@ test_seccomp_per_runtime (const corral_profile_t *def, const corral_profile_t *u
     {
       cleanup_error corral_error_t err = NULL;
       cleanup_changes changes_t changes = { 0 };
-      cleanup_json json_t *spec = load_fixture ("docker-run.json");
+      cleanup_json json_t *spec = load_fixture ("engines", "docker-run.json");
       harden_ctx_t ctx = make_ctx (profiles[k]);
       json_t *rules;
       bool enosys = false;
@@ -1175,7 +1091,7 @@ test_runsc_notes (const corral_profile_t *def, const corral_profile_t *untrusted
     {
       cleanup_error corral_error_t err = NULL;
       cleanup_changes changes_t changes = { 0 };
-      cleanup_json json_t *spec = load_fixture ("podman-run.json");
+      cleanup_json json_t *spec = load_fixture ("engines", "podman-run.json");
       harden_ctx_t ctx = make_ctx (profiles[k]);
       size_t notes = 0;
       bool pids = false, devices = false;
@@ -1200,12 +1116,9 @@ int
 main (void)
 {
   cleanup_policy corral_policy_t *policy = load_policy ();
-  const corral_profile_t *def = policy_find_profile (policy, "default");
-  const corral_profile_t *offline = policy_find_profile (policy, "offline");
-  const corral_profile_t *untrusted = policy_find_profile (policy, "untrusted");
+  const corral_profile_t *def, *offline, *untrusted;
 
-  if (def == NULL || offline == NULL || untrusted == NULL)
-    bail_out ("configs/policy.json lacks the default, offline or untrusted profile");
+  shipped_profiles (policy, &def, &offline, &untrusted);
   test_fixtures_default (def);
   test_idempotent (def, offline);
   test_seccomp_podman (def);

@@ -9,26 +9,7 @@
 #include "base/fs.h"
 #include "base/util.h"
 #include "base/json.h"
-#include "tests/unit/tap.h"
-
-static void
-globfreep (glob_t *g)
-{
-  globfree (g);
-}
-#define cleanup_glob __attribute__ ((cleanup (globfreep)))
-
-static char *
-read_file (const char *path, size_t *ret_len)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char *data = NULL;
-
-  if (fd < 0 || fd_read_all (fd, 16 * 1024 * 1024, path, &data, ret_len, &err) < 0)
-    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
-  return data;
-}
+#include "tests/unit/testlib.h"
 
 /* Parse a C string; the error (if any) goes to *err. */
 static json_t *
@@ -108,17 +89,13 @@ static void
 test_fixtures (void)
 {
   cleanup_glob glob_t g = { 0 };
-  cleanup_free char *pattern = NULL;
   cleanup_json json_t *a = NULL;
   cleanup_json json_t *b = NULL;
   cleanup_free char *da = NULL;
   cleanup_free char *db = NULL;
   size_t la, lb;
 
-  xasprintf (&pattern, "%s/tests/fixtures/engines/*.json", tap_srcdir ());
-  if (glob (pattern, 0, NULL, &g) != 0)
-    bail_out ("no fixtures match %s", pattern);
-  ok (g.gl_pathc >= 8, "found the engine fixtures (%zu)", g.gl_pathc);
+  glob_fixtures ("engines", 8, &g);
   for (size_t i = 0; i < g.gl_pathc; i++)
     test_fixture_round_trip (g.gl_pathv[i]);
 

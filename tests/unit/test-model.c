@@ -14,80 +14,7 @@
 #include "spec/harden.h"
 #include "spec/policy.h"
 #include "spec/secrets.h"
-#include "tests/unit/tap.h"
-
-#define cleanup_changes __attribute__ ((cleanup (changes_release)))
-
-static const char *const test_arches[] = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", NULL };
-
-static char *
-read_file (const char *path, size_t *ret_len)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char *data = NULL;
-
-  if (fd < 0 || fd_read_all (fd, 16 * 1024 * 1024, path, &data, ret_len, &err) < 0)
-    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
-  return data;
-}
-
-static json_t *
-parse_json (const char *text)
-{
-  cleanup_error corral_error_t err = NULL;
-  json_t *v = json_parse (text, strlen (text), &err);
-
-  if (v == NULL)
-    bail_out ("test JSON does not parse: %s", err ? err->msg : text);
-  return v;
-}
-
-/* dir/name under tests/fixtures. */
-static json_t *
-load_fixture (const char *dir, const char *name)
-{
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  size_t len;
-
-  xasprintf (&path, "%s/tests/fixtures/%s/%s", tap_srcdir (), dir, name);
-  data = read_file (path, &len);
-  return parse_json (data);
-}
-
-static corral_policy_t *
-load_policy (void)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  corral_policy_t *p;
-  size_t len;
-
-  xasprintf (&path, "%s/configs/policy.json", tap_srcdir ());
-  data = read_file (path, &len);
-  p = policy_parse (data, len, path, &err);
-  if (p == NULL)
-    bail_out ("configs/policy.json: %s", err ? err->msg : "?");
-  return p;
-}
-
-/* What the driver proves on a host (see shim/facts.c): named netns are
- * fresh, /proc/self is the host, /proc/4242 is the corral pod sandbox
- * "sandbox-ok"; nothing else is proven. */
-static enum ns_join
-fake_classify_join (const harden_ctx_t *ctx, const char *type, const char *path, const char *sandbox_id)
-{
-  (void) ctx;
-  if (str_has_prefix (path, "/run/netns/") && str_eq (type, "network"))
-    return NS_JOIN_FRESH_NETNS;
-  if (str_has_prefix (path, "/proc/self/ns/"))
-    return NS_JOIN_HOST;
-  if (str_has_prefix (path, "/proc/4242/ns/") && str_eq (sandbox_id, "sandbox-ok"))
-    return NS_JOIN_POD_SANDBOX;
-  return NS_JOIN_UNPROVEN;
-}
+#include "tests/unit/testlib.h"
 
 /* Bind sources as a host would have them: /srv/link -> /srv/data, sockets
  * and FIFOs where the names say so. */
@@ -761,12 +688,9 @@ int
 main (void)
 {
   cleanup_policy corral_policy_t *policy = load_policy ();
-  const corral_profile_t *def = policy_find_profile (policy, "default");
-  const corral_profile_t *offline = policy_find_profile (policy, "offline");
-  const corral_profile_t *untrusted = policy_find_profile (policy, "untrusted");
+  const corral_profile_t *def, *offline, *untrusted;
 
-  if (def == NULL || offline == NULL || untrusted == NULL)
-    bail_out ("configs/policy.json lacks the default or offline profile");
+  shipped_profiles (policy, &def, &offline, &untrusted);
   test_namespace_joins (def, offline);
   test_userns (def);
   test_mounts (def, untrusted);

@@ -10,62 +10,15 @@
 #include "base/fs.h"
 #include "base/util.h"
 #include "spec/policy.h"
-#include "tests/unit/tap.h"
+#include "tests/unit/testlib.h"
 
 /* Every clone flag the shipped policy denies. */
 #define CLONE_NS_FLAGS 0x7E020080ULL
-
-static char *
-read_file (const char *path, size_t *ret_len)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char *data = NULL;
-
-  if (fd < 0 || fd_read_all (fd, POLICY_MAX_SIZE, path, &data, ret_len, &err) < 0)
-    bail_out ("cannot read %s: %s", path, err ? err->msg : strerror (errno));
-  return data;
-}
 
 static corral_policy_t *
 parse_text (const char *text, corral_error_t *err)
 {
   return policy_parse (text, strlen (text), "test-policy.json", err);
-}
-
-static corral_policy_t *
-shipped_policy (void)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
-  corral_policy_t *p;
-  size_t len;
-
-  xasprintf (&path, "%s/configs/policy.json", tap_srcdir ());
-  data = read_file (path, &len);
-  p = policy_parse (data, len, path, &err);
-  if (p == NULL)
-    bail_out ("configs/policy.json does not parse: %s", err ? err->msg : "?");
-  return p;
-}
-
-static json_t *
-parse_json (const char *text)
-{
-  json_t *v = json_parse (text, strlen (text), NULL);
-  if (v == NULL)
-    bail_out ("test JSON does not parse: %s", text);
-  return v;
-}
-
-static bool
-strv_has (char *const *v, const char *s)
-{
-  for (; v && *v; v++)
-    if (str_eq (*v, s))
-      return true;
-  return false;
 }
 
 static bool
@@ -81,33 +34,16 @@ strv_equal (char *const *a, char *const *b)
   return true;
 }
 
-/* The policy must be refused with a message that contains each needle. */
-static void
-policy_fails (const char *text, const char *needle1, const char *needle2, const char *what)
-{
-  cleanup_error corral_error_t err = NULL;
-  cleanup_policy corral_policy_t *p = parse_text (text, &err);
+/* What policies_refused puts around a profile's members. */
+#define PROFILE_BEFORE "{\"profiles\":{\"default\":{"
+#define PROFILE_AFTER "}}}"
 
-  ok (p == NULL, "%s is refused", what);
-  like (err ? err->msg : NULL, needle1, "%s: message has \"%s\"", what, needle1);
-  if (needle2)
-    like (err ? err->msg : NULL, needle2, "%s: message has \"%s\"", what, needle2);
-}
-
-/* A policy with one profile "default" whose members are body. */
-static void
-profile_fails (const char *body, const char *needle1, const char *needle2, const char *what)
-{
-  cleanup_free char *text = NULL;
-
-  xasprintf (&text, "{\"profiles\":{\"default\":{%s}}}", body);
-  policy_fails (text, needle1, needle2, what);
-}
+#define UNTRUSTED "{\"run.corral.profile\":\"untrusted\",\"foo\":\"bar\"}"
 
 static void
 test_shipped (void)
 {
-  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_policy corral_policy_t *p = load_policy ();
   const corral_profile_t *def = policy_find_profile (p, "default");
   const corral_profile_t *off = policy_find_profile (p, "offline");
   const corral_profile_t *unt = policy_find_profile (p, "untrusted");
@@ -243,163 +179,134 @@ test_minimal_and_inheritance (void)
 static void
 test_errors (void)
 {
-  policy_fails ("{\"profiles\":{\"default\":{}},\"profile\":{}}", "(top level)", "unknown key \"profile\"",
-                "an unknown top-level key");
-  policy_fails ("{\"profiles\":{\"default\":{}}", "test-policy.json", "invalid JSON", "a truncated policy");
-  policy_fails ("{\"profiles\":{}}", "profiles", "non-empty", "a policy without profiles");
-  policy_fails ("{\"default_profile\":\"strict\",\"profiles\":{\"default\":{}}}", "default_profile",
-                "no profile \"strict\"", "a default_profile that does not exist");
-  profile_fails ("\"seccomp_profile\":{}", "profiles.default", "unknown key \"seccomp_profile\"",
-                 "an unknown profile key");
-  profile_fails ("\"user\":{\"uid\":\"65534\"}", "profiles.default.user.uid", "expected an integer",
-                 "a uid given as a string");
-  profile_fails ("\"capabilities\":\"CAP_CHOWN\"", "profiles.default.capabilities", "expected an array",
-                 "capabilities given as a string");
-  profile_fails ("\"filesystem\":{\"readonly_root\":\"yes\"}", "profiles.default.filesystem.readonly_root",
-                 "true or false", "readonly_root given as a string");
-  profile_fails ("\"user\":{\"uid\":0,\"gid\":1000}", "profiles.default.user", "must not be 0", "uid 0");
-  profile_fails ("\"user\":{\"uid\":1000,\"gid\":0}", "profiles.default.user", "must not be 0", "gid 0");
-  profile_fails ("\"user\":{\"uid\":1000,\"additional_gids\":[0]}", "profiles.default.user.additional_gids[0]",
-                 "between 1 and", "additional gid 0");
-  profile_fails ("\"user\":{\"accept_range\":[0,60000]}", "profiles.default.user.accept_range", "within [1000, 59999]",
-                 "an accept_range that would take root");
-  profile_fails ("\"user\":{\"accept_range\":[1000,65534]}", "profiles.default.user.accept_range",
-                 "within [1000, 59999]", "an accept_range that would take nobody");
-  profile_fails ("\"user\":{\"accept_range\":[999,2000]}", "profiles.default.user.accept_range", "never accepted",
-                 "an accept_range that would take a system id");
-  profile_fails ("\"user\":{\"accept_range\":[3000,2000]}", "profiles.default.user.accept_range", "min <= max",
-                 "an accept_range with min above max");
-  profile_fails ("\"user\":{\"accept_range\":[1000]}", "profiles.default.user.accept_range", "expected [min, max]",
-                 "an accept_range of one number");
-  profile_fails ("\"user\":{\"accept_range\":\"1000-2000\"}", "profiles.default.user.accept_range",
-                 "expected [min, max]", "an accept_range given as a string");
-  profile_fails ("\"user\":{\"accept_ranges\":[1000,2000]}", "profiles.default.user", "unknown key \"accept_ranges\"",
-                 "a misspelt accept_range");
-  profile_fails ("\"capabilities\":[\"CAP_CHOWN\",\"CAP_FOO\"]", "profiles.default.capabilities[1]",
-                 "unknown capability \"CAP_FOO\"", "an unknown capability");
-  profile_fails ("\"seccomp\":{\"deny\":[\"ptrace\",\"mount\",\"no_such_syscall\"]}",
-                 "profiles.default.seccomp.deny[2]: unknown syscall", "no_such_syscall", "an unknown syscall");
-  profile_fails ("\"seccomp\":{\"errno\":\"EFOO\"}", "profiles.default.seccomp.errno", "unknown errno \"EFOO\"",
-                 "an unknown errno");
-  profile_fails ("\"seccomp\":{\"deny_flags\":[{\"syscall\":\"clone\",\"arg\":0,\"flags\":[\"CLONE_NEWNS\","
-                 "\"CLONE_NEWFOO\"]}]}",
-                 "profiles.default.seccomp.deny_flags[0].flags[1]", "unknown flag \"CLONE_NEWFOO\"",
-                 "an unknown clone flag");
-  profile_fails ("\"seccomp\":{\"deny_flags\":[{\"syscall\":\"clone\",\"arg\":6,\"flags\":[\"CLONE_NEWNS\"]}]}",
-                 "profiles.default.seccomp.deny_flags[0].arg", "out of range", "a syscall argument index of 6");
-  profile_fails ("\"seccomp\":{\"deny_flags\":[{\"syscall\":\"klone\",\"flags\":[\"CLONE_NEWNS\"]}]}",
-                 "profiles.default.seccomp.deny_flags[0].syscall", "unknown syscall",
-                 "a flag rule on an unknown syscall");
-  policy_fails (
-      "{\"profiles\":{\"default\":{\"inherits\":\"a\"},\"a\":{\"inherits\":\"b\"},\"b\":{\"inherits\":\"a\"}}}",
-      "inherits", "inheritance cycle", "an inheritance cycle");
-  policy_fails ("{\"profiles\":{\"default\":{\"inherits\":\"default\"}}}", "profiles.default.inherits",
-                "inheritance cycle", "a profile inheriting itself");
-  profile_fails ("\"inherits\":\"strict\"", "profiles.default.inherits", "no profile \"strict\"",
-                 "inherits naming a missing profile");
-  profile_fails ("\"filesystem\":{\"readonly_root\":false}", "profiles.default.filesystem.readonly_root",
-                 "must be true", "readonly_root false");
-  profile_fails ("\"runtime\":\"kata\"", "profiles.default.runtime", "\"kata\" is not defined",
-                 "a profile naming an undefined runtime");
-  policy_fails ("{\"runtimes\":{\"runc\":\"runc\",\"kata\":\"kata-runtime\"},\"profiles\":{\"default\":{}}}",
-                "runtimes", "unknown runtime \"kata\"", "an unknown runtime in runtimes");
-  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64x\"}]}",
-                 "profiles.default.filesystem.tmpfs[0].size", "invalid size \"64x\"", "a bad tmpfs size (64x)");
-  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\"},{\"path\":\"/run\",\"size\":\"0\"}]}",
-                 "profiles.default.filesystem.tmpfs[1].size", "invalid size", "a tmpfs size of 0");
-  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"-1m\"}]}",
-                 "profiles.default.filesystem.tmpfs[0].size", "invalid size", "a negative tmpfs size");
-  profile_fails ("\"filesystem\":{\"tmpfs\":[{\"path\":\"tmp\"}]}", "profiles.default.filesystem.tmpfs[0]",
-                 "not an absolute path", "a relative tmpfs path");
-  profile_fails ("\"filesystem\":{\"mount_rules\":[{\"source\":\"/a\",\"action\":\"refuse\"},"
-                 "{\"source\":\"/var/run/docker.sock\",\"destination\":\"/sock\",\"action\":\"refuse\"}]}",
-                 "profiles.default.filesystem.mount_rules[1]", "exactly one of",
-                 "a mount rule with source and destination");
-  profile_fails ("\"filesystem\":{\"mount_rules\":[{\"action\":\"refuse\"}]}",
-                 "profiles.default.filesystem.mount_rules[0]", "exactly one of", "a mount rule with neither");
-  profile_fails ("\"filesystem\":{\"mount_rules\":[{\"source\":\"/a\",\"action\":\"allow\"}]}",
-                 "profiles.default.filesystem.mount_rules[0].action", "\"allow\"", "a mount rule action of allow");
-  profile_fails ("\"filesystem\":{\"writable_mounts\":[\"/workspace/../etc\"]}",
-                 "profiles.default.filesystem.writable_mounts[0]", "\"..\"", "a writable mount with ..");
-  profile_fails ("\"environment\":{\"mode\":\"keep\"}", "profiles.default.environment.mode", "\"keep\"",
-                 "an unknown environment mode");
-  profile_fails ("\"environment\":{\"patterns\":[\"A\",\"\"]}", "profiles.default.environment.patterns[1]",
-                 "empty pattern", "an empty environment pattern");
-  profile_fails ("\"egress\":{\"mode\":\"some\"}", "profiles.default.egress.mode", "\"some\"",
-                 "an unknown egress mode");
-  profile_fails ("\"resources\":{\"memory\":\"2q\"}", "profiles.default.resources.memory", "invalid size",
-                 "a bad memory size");
-  profile_fails ("\"resources\":{\"cpu_period\":10}", "profiles.default.resources.cpu_period", "out of range",
-                 "a cpu_period below 1000");
-  profile_fails ("\"overridable\":[\"run.corral.seccomp\"]", "profiles.default.overridable[0]",
-                 "not an annotation a container can use", "an overridable annotation corral does not know");
+  /* Whole policies. */
+  static const struct refusal policies[] = {
+    { "{\"profiles\":{\"default\":{}},\"profile\":{}}", "(top level)", "unknown key \"profile\"",
+      "an unknown top-level key" },
+    { "{\"profiles\":{\"default\":{}}", "test-policy.json", "invalid JSON", "a truncated policy" },
+    { "{\"profiles\":{}}", "profiles", "non-empty", "a policy without profiles" },
+    { "{\"default_profile\":\"strict\",\"profiles\":{\"default\":{}}}", "default_profile", "no profile \"strict\"",
+      "a default_profile that does not exist" },
+    { "{\"profiles\":{\"default\":{\"inherits\":\"a\"},\"a\":{\"inherits\":\"b\"},\"b\":{\"inherits\":\"a\"}}}",
+      "inherits", "inheritance cycle", "an inheritance cycle" },
+    { "{\"profiles\":{\"default\":{\"inherits\":\"default\"}}}", "profiles.default.inherits", "inheritance cycle",
+      "a profile inheriting itself" },
+    { "{\"runtimes\":{\"runc\":\"runc\",\"kata\":\"kata-runtime\"},\"profiles\":{\"default\":{}}}", "runtimes",
+      "unknown runtime \"kata\"", "an unknown runtime in runtimes" },
+  };
+  /* The members of a policy's only profile, "default". */
+  static const struct refusal profiles[] = {
+    { "\"seccomp_profile\":{}", "profiles.default", "unknown key \"seccomp_profile\"", "an unknown profile key" },
+    { "\"user\":{\"uid\":\"65534\"}", "profiles.default.user.uid", "expected an integer", "a uid given as a string" },
+    { "\"capabilities\":\"CAP_CHOWN\"", "profiles.default.capabilities", "expected an array",
+      "capabilities given as a string" },
+    { "\"filesystem\":{\"readonly_root\":\"yes\"}", "profiles.default.filesystem.readonly_root", "true or false",
+      "readonly_root given as a string" },
+    { "\"user\":{\"uid\":0,\"gid\":1000}", "profiles.default.user", "must not be 0", "uid 0" },
+    { "\"user\":{\"uid\":1000,\"gid\":0}", "profiles.default.user", "must not be 0", "gid 0" },
+    { "\"user\":{\"uid\":1000,\"additional_gids\":[0]}", "profiles.default.user.additional_gids[0]", "between 1 and",
+      "additional gid 0" },
+    { "\"user\":{\"accept_range\":[0,60000]}", "profiles.default.user.accept_range", "within [1000, 59999]",
+      "an accept_range that would take root" },
+    { "\"user\":{\"accept_range\":[1000,65534]}", "profiles.default.user.accept_range", "within [1000, 59999]",
+      "an accept_range that would take nobody" },
+    { "\"user\":{\"accept_range\":[999,2000]}", "profiles.default.user.accept_range", "never accepted",
+      "an accept_range that would take a system id" },
+    { "\"user\":{\"accept_range\":[3000,2000]}", "profiles.default.user.accept_range", "min <= max",
+      "an accept_range with min above max" },
+    { "\"user\":{\"accept_range\":[1000]}", "profiles.default.user.accept_range", "expected [min, max]",
+      "an accept_range of one number" },
+    { "\"user\":{\"accept_range\":\"1000-2000\"}", "profiles.default.user.accept_range", "expected [min, max]",
+      "an accept_range given as a string" },
+    { "\"user\":{\"accept_ranges\":[1000,2000]}", "profiles.default.user", "unknown key \"accept_ranges\"",
+      "a misspelt accept_range" },
+    { "\"capabilities\":[\"CAP_CHOWN\",\"CAP_FOO\"]", "profiles.default.capabilities[1]",
+      "unknown capability \"CAP_FOO\"", "an unknown capability" },
+    { "\"seccomp\":{\"deny\":[\"ptrace\",\"mount\",\"no_such_syscall\"]}",
+      "profiles.default.seccomp.deny[2]: unknown syscall", "no_such_syscall", "an unknown syscall" },
+    { "\"seccomp\":{\"errno\":\"EFOO\"}", "profiles.default.seccomp.errno", "unknown errno \"EFOO\"",
+      "an unknown errno" },
+    { "\"seccomp\":{\"deny_flags\":[{\"syscall\":\"clone\",\"arg\":0,\"flags\":[\"CLONE_NEWNS\","
+      "\"CLONE_NEWFOO\"]}]}",
+      "profiles.default.seccomp.deny_flags[0].flags[1]", "unknown flag \"CLONE_NEWFOO\"", "an unknown clone flag" },
+    { "\"seccomp\":{\"deny_flags\":[{\"syscall\":\"clone\",\"arg\":6,\"flags\":[\"CLONE_NEWNS\"]}]}",
+      "profiles.default.seccomp.deny_flags[0].arg", "out of range", "a syscall argument index of 6" },
+    { "\"seccomp\":{\"deny_flags\":[{\"syscall\":\"klone\",\"flags\":[\"CLONE_NEWNS\"]}]}",
+      "profiles.default.seccomp.deny_flags[0].syscall", "unknown syscall", "a flag rule on an unknown syscall" },
+    { "\"inherits\":\"strict\"", "profiles.default.inherits", "no profile \"strict\"",
+      "inherits naming a missing profile" },
+    { "\"filesystem\":{\"readonly_root\":false}", "profiles.default.filesystem.readonly_root", "must be true",
+      "readonly_root false" },
+    { "\"runtime\":\"kata\"", "profiles.default.runtime", "\"kata\" is not defined",
+      "a profile naming an undefined runtime" },
+    { "\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64x\"}]}", "profiles.default.filesystem.tmpfs[0].size",
+      "invalid size \"64x\"", "a bad tmpfs size (64x)" },
+    { "\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\"},{\"path\":\"/run\",\"size\":\"0\"}]}",
+      "profiles.default.filesystem.tmpfs[1].size", "invalid size", "a tmpfs size of 0" },
+    { "\"filesystem\":{\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"-1m\"}]}", "profiles.default.filesystem.tmpfs[0].size",
+      "invalid size", "a negative tmpfs size" },
+    { "\"filesystem\":{\"tmpfs\":[{\"path\":\"tmp\"}]}", "profiles.default.filesystem.tmpfs[0]", "not an absolute path",
+      "a relative tmpfs path" },
+    { "\"filesystem\":{\"mount_rules\":[{\"source\":\"/a\",\"action\":\"refuse\"},"
+      "{\"source\":\"/var/run/docker.sock\",\"destination\":\"/sock\",\"action\":\"refuse\"}]}",
+      "profiles.default.filesystem.mount_rules[1]", "exactly one of", "a mount rule with source and destination" },
+    { "\"filesystem\":{\"mount_rules\":[{\"action\":\"refuse\"}]}", "profiles.default.filesystem.mount_rules[0]",
+      "exactly one of", "a mount rule with neither" },
+    { "\"filesystem\":{\"mount_rules\":[{\"source\":\"/a\",\"action\":\"allow\"}]}",
+      "profiles.default.filesystem.mount_rules[0].action", "\"allow\"", "a mount rule action of allow" },
+    { "\"filesystem\":{\"writable_mounts\":[\"/workspace/../etc\"]}", "profiles.default.filesystem.writable_mounts[0]",
+      "\"..\"", "a writable mount with .." },
+    { "\"environment\":{\"mode\":\"keep\"}", "profiles.default.environment.mode", "\"keep\"",
+      "an unknown environment mode" },
+    { "\"environment\":{\"patterns\":[\"A\",\"\"]}", "profiles.default.environment.patterns[1]", "empty pattern",
+      "an empty environment pattern" },
+    { "\"egress\":{\"mode\":\"some\"}", "profiles.default.egress.mode", "\"some\"", "an unknown egress mode" },
+    { "\"resources\":{\"memory\":\"2q\"}", "profiles.default.resources.memory", "invalid size", "a bad memory size" },
+    { "\"resources\":{\"cpu_period\":10}", "profiles.default.resources.cpu_period", "out of range",
+      "a cpu_period below 1000" },
+    { "\"overridable\":[\"run.corral.seccomp\"]", "profiles.default.overridable[0]",
+      "not an annotation a container can use", "an overridable annotation corral does not know" },
+  };
+
+  policies_refused ("", "", policies, ARRAY_LEN (policies));
+  policies_refused (PROFILE_BEFORE, PROFILE_AFTER, profiles, ARRAY_LEN (profiles));
 }
 
+/* A profile chosen by --profile and the run.corral.profile annotation: the
+ * name chosen, or NULL for an error whose message has needle. */
 static void
 test_select (void)
 {
-  cleanup_policy corral_policy_t *p = shipped_policy ();
-  cleanup_json json_t *ann_untrusted = parse_json ("{\"run.corral.profile\":\"untrusted\",\"foo\":\"bar\"}");
-  cleanup_json json_t *ann_offline = parse_json ("{\"run.corral.profile\":\"offline\"}");
-  cleanup_json json_t *ann_other = parse_json ("{\"io.podman.annotations.init\":\"FALSE\"}");
-  cleanup_json json_t *ann_missing = parse_json ("{\"run.corral.profile\":\"strict\"}");
-  cleanup_json json_t *ann_number = parse_json ("{\"run.corral.profile\":1}");
-  const corral_profile_t *r;
+  static const struct
+  {
+    const char *flag, *annotations, *want, *needle, *what;
+  } cases[] = {
+    { NULL, NULL, "default", NULL, "no flag, no annotations: the default profile" },
+    { NULL, "{\"io.podman.annotations.init\":\"FALSE\"}", "default", NULL,
+      "unrelated annotations: the default profile" },
+    { NULL, UNTRUSTED, "untrusted", NULL, "the annotation picks a profile" },
+    { "offline", NULL, "offline", NULL, "--profile picks a profile" },
+    { "offline", "{\"run.corral.profile\":\"offline\"}", "offline", NULL, "--profile and an agreeing annotation" },
+    { "offline", UNTRUSTED, NULL, "conflicts", "--profile offline with annotation untrusted is an error" },
+    { "default", UNTRUSTED, NULL, "conflicts",
+      "--profile default with annotation untrusted is an error too (no silent choice)" },
+    { "strict", NULL, NULL, "no profile \"strict\"", "--profile naming an unknown profile is an error" },
+    { NULL, "{\"run.corral.profile\":\"strict\"}", NULL, "strict",
+      "an annotation naming an unknown profile is an error" },
+    { NULL, "{\"run.corral.profile\":1}", NULL, "run.corral.profile", "a non-string profile annotation is an error" },
+  };
+  cleanup_policy corral_policy_t *p = load_policy ();
 
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, NULL, NULL, &err);
-    is_str (r ? r->name : NULL, "default", "no flag, no annotations: the default profile");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, NULL, ann_other, &err);
-    is_str (r ? r->name : NULL, "default", "unrelated annotations: the default profile");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, NULL, ann_untrusted, &err);
-    is_str (r ? r->name : NULL, "untrusted", "the annotation picks a profile");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, "offline", NULL, &err);
-    is_str (r ? r->name : NULL, "offline", "--profile picks a profile");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, "offline", ann_offline, &err);
-    is_str (r ? r->name : NULL, "offline", "--profile and an agreeing annotation");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, "offline", ann_untrusted, &err);
-    ok (r == NULL, "--profile offline with annotation untrusted is an error");
-    like (err ? err->msg : NULL, "conflicts", "the error says they conflict");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, "default", ann_untrusted, &err);
-    ok (r == NULL, "--profile default with annotation untrusted is an error too (no silent choice)");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, "strict", NULL, &err);
-    ok (r == NULL, "--profile naming an unknown profile is an error");
-    like (err ? err->msg : NULL, "no profile \"strict\"", "the error names it");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, NULL, ann_missing, &err);
-    ok (r == NULL, "an annotation naming an unknown profile is an error");
-    like (err ? err->msg : NULL, "strict", "the error names it");
-  }
-  {
-    cleanup_error corral_error_t err = NULL;
-    r = policy_select_profile (p, NULL, ann_number, &err);
-    ok (r == NULL, "a non-string profile annotation is an error");
-    like (err ? err->msg : NULL, "run.corral.profile", "the error names the annotation");
-  }
+  for (size_t i = 0; i < ARRAY_LEN (cases); i++)
+    {
+      cleanup_error corral_error_t err = NULL;
+      cleanup_json json_t *ann = cases[i].annotations ? parse_json (cases[i].annotations) : NULL;
+      const corral_profile_t *r = policy_select_profile (p, cases[i].flag, ann, &err);
+
+      is_str (r ? r->name : NULL, cases[i].want, "%s", cases[i].what);
+      if (cases[i].needle)
+        like (err ? err->msg : NULL, cases[i].needle, "%s: the error says \"%s\"", cases[i].what, cases[i].needle);
+    }
 }
 
 /* Tighten the shipped default profile; returns NULL on error (in *err). */
@@ -423,7 +330,7 @@ tighten_fails (const corral_policy_t *p, const char *annotations, const char *ne
 static void
 test_annotations (void)
 {
-  cleanup_policy corral_policy_t *p = shipped_policy ();
+  cleanup_policy corral_policy_t *p = load_policy ();
   cleanup_policy corral_policy_t *narrow = NULL;
   cleanup_error corral_error_t err = NULL;
   const corral_profile_t *def = policy_find_profile (p, "default");
@@ -508,13 +415,16 @@ test_ask (void)
   cleanup_error corral_error_t err = NULL;
   cleanup_policy corral_policy_t *p = NULL;
   const corral_profile_t *d, *off;
+  static const struct refusal refused[] = {
+    { "\"egress\":{\"ask\":[\"192.0.2.1:443/tcp\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}",
+      "profiles.default.egress.ask[0]", "ask entries are domain names", "an address in the ask list" },
+    { "\"egress\":{\"ask\":[\"docs.test\"],\"ask_alert\":[\"page\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}",
+      "profiles.default.egress.ask_alert", "absolute path", "a relative ask_alert command" },
+    { "\"egress\":{\"ask\":[\"docs.test\"],\"ask_timeout_seconds\":0},\"dns\":{\"upstream\":\"192.0.2.53\"}",
+      "profiles.default.egress.ask_timeout_seconds", "out of range", "an ask timeout of 0" },
+  };
 
-  profile_fails ("\"egress\":{\"ask\":[\"192.0.2.1:443/tcp\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}",
-                 "profiles.default.egress.ask[0]", "ask entries are domain names", "an address in the ask list");
-  profile_fails ("\"egress\":{\"ask\":[\"docs.test\"],\"ask_alert\":[\"page\"]},\"dns\":{\"upstream\":\"192.0.2.53\"}",
-                 "profiles.default.egress.ask_alert", "absolute path", "a relative ask_alert command");
-  profile_fails ("\"egress\":{\"ask\":[\"docs.test\"],\"ask_timeout_seconds\":0},\"dns\":{\"upstream\":\"192.0.2.53\"}",
-                 "profiles.default.egress.ask_timeout_seconds", "out of range", "an ask timeout of 0");
+  policies_refused (PROFILE_BEFORE, PROFILE_AFTER, refused, ARRAY_LEN (refused));
   p = parse_text ("{\"profiles\":{\"default\":{\"egress\":{\"ask\":[\"docs.test\"]}}}}", &err);
   ok (p && profile_has_domains (policy_find_profile (p, "default"))
           && policy_find_profile (p, "default")->dns_upstream == NULL,
