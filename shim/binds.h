@@ -8,16 +8,17 @@
  * hardening, each existing bind source is opened without following any
  * symlink, its file type checked again, and a detached copy of that object
  * (open_tree(2)) is attached at <state dir>/binds/<n>, a path only root can
- * reach; mounts[].source is rewritten to it.  The directory <state
- * dir>/binds is the record of what is staged: release unmounts and removes
- * everything in it. */
+ * reach; mounts[].source is rewritten to it.  Overlay lowerdir layers are
+ * staged the same way (not upperdir/workdir: binds.c says why).  The
+ * directory <state dir>/binds is the record of what is staged: release
+ * unmounts and removes everything in it. */
 #ifndef CORRAL_BINDS_H
 #define CORRAL_BINDS_H
 
 #include "shim/error.h"
 #include "spec/json.h"
 
-/* Stage every bind source of spec (a hardened spec) for container id of
+/* Stage every bind source and overlay lowerdir of spec (a hardened spec) for container id of
  * the engine root engine_root, under the state base base.  Sources in the
  * container's own state directory (corral's resolv.conf) are left as they
  * are.  Refuses the container when a source has a symlink on its path, is
