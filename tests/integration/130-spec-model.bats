@@ -91,8 +91,10 @@ start_victim() {
     RUNTIME=$(make_policy_wrapper "$WORK/policy.json")
     run_podman '!' run --rm --name "$NAME" -v "$WORK/secret:/ov:O" "$CORRAL_TEST_IMAGE" true
     assert_contains "$output" "overlay lowerdir \`$WORK/secret\` is denied" "overlay of a refused source"
-    run_podman run --rm --name "$NAME" -v "$WORK/plain:/ov:O" "$CORRAL_TEST_IMAGE" cat /ov/file
-    assert_eq "$output" "data" "an overlay of a plain directory is readable"
+    run_podman run --rm --name "$NAME" -v "$WORK/plain:/ov:O" "$CORRAL_TEST_IMAGE" \
+        sh -c 'cat /ov/file; grep " /ov " /proc/self/mountinfo'
+    assert_contains "$output" "data" "an overlay of a plain directory is readable"
+    assert_contains "$output" "lowerdir=/run/corral/" "the lower layer is the staged copy of the judged directory"
 }
 
 @test "read-only binds are recursive: a mount under the source stays read-only" {
@@ -288,6 +290,36 @@ assert_no_staged_mount() {
     [ "$RUN_STATUS" -ne 0 ] || die "a FIFO was staged"
     assert_contains "$(cat "$WORK/run.out")" "is a FIFO now" "the error names the new type"
     assert_no_staged_mount
+}
+
+# create_detached: `corral create` of the bundle; the container's stdio goes
+# to a file (bats would wait for the created container's end of its pipe).
+create_detached() {
+    "$CORRAL" --policy "$WORK/policy.json" --root "$ROOT" create --bundle "$WORK/bundle" "$NAME" \
+        </dev/null >"$WORK/create.out" 2>&1 || die "create failed: $(cat "$WORK/create.out")"
+}
+
+@test "delete unmounts the staged binds, with --force and when runc no longer knows the container" {
+    race_setup
+    cp "$WORK/bundle/config.json" "$WORK/engine.json"
+    create_detached
+    corral_mounts | grep -qF "/$NAME/binds/" || die "the bind is not staged"
+    run_corral --root "$ROOT" delete --force "$NAME"
+    assert_no_staged_mount
+    assert_no_state_record "$NAME"
+    assert_eq "$(cat "$WORK/share/proj/file")" "JUDGED-CONTENT" "the host directory keeps its content"
+
+    # The container is gone from runc behind corral's back.  (The engine
+    # writes config.json for each create: the one corral rewrote names
+    # staged paths that went with the container.)
+    cp "$WORK/engine.json" "$WORK/bundle/config.json"
+    create_detached
+    corral_mounts | grep -qF "/$NAME/binds/" || die "the bind is not staged"
+    runc --root "$ROOT" delete --force "$NAME"
+    run_corral '?' --root "$ROOT" delete "$NAME"
+    assert_no_staged_mount
+    assert_no_state_record "$NAME"
+    assert_eq "$(cat "$WORK/share/proj/file")" "JUDGED-CONTENT" "the host directory keeps its content"
 }
 
 @test "podman binds go through staged mounts: rw, ro and a file work; nothing stays mounted after rm" {
