@@ -149,10 +149,28 @@ mkdir_p (const char *path, mode_t mode, corral_error_t *err)
   return 0;
 }
 
+/* The id of the mount fd's file is on (statx(2) STATX_MNT_ID, Linux 5.8). */
+static int
+fd_mount_id (int fd, uint64_t *ret)
+{
+  struct statx stx;
+
+  if (statx (fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
+    return -1;
+  if (!(stx.stx_mask & STATX_MNT_ID))
+    {
+      errno = ENOSYS;
+      return -1;
+    }
+  *ret = stx.stx_mnt_id;
+  return 0;
+}
+
 int
 remove_tree_at (int parentfd, const char *name, corral_error_t *err)
 {
   cleanup_close int fd = -1;
+  uint64_t parent_mnt, mnt;
   DIR *d;
   struct dirent *de;
 
@@ -164,6 +182,13 @@ remove_tree_at (int parentfd, const char *name, corral_error_t *err)
   fd = openat (parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT ? 0 : corral_error_make (err, errno, "open directory `%s`", name);
+  /* Never through a mount: a directory mounted here (a bind staged for a
+   * container, shim/binds.c) is someone's host directory, not ours to
+   * empty.  A file mounted on is safe already: unlink fails with EBUSY. */
+  if (fd_mount_id (parentfd, &parent_mnt) < 0 || fd_mount_id (fd, &mnt) < 0)
+    return corral_error_make (err, errno, "tell whether `%s` is a mount point", name);
+  if (mnt != parent_mnt)
+    return corral_error_make (err, EBUSY, "`%s` is a mount point: not removed (unmount it first)", name);
   d = fdopendir (fd);
   if (d == NULL)
     return corral_error_make (err, errno, "open directory `%s`", name);

@@ -177,6 +177,18 @@ root_dir_is_empty (int fd)
   return empty;
 }
 
+int
+state_container_dir_create (const char *base, const char *engine_root, const char *id, corral_error_t *err)
+{
+  cleanup_close int rootfd = -1;
+
+  if (check_id (id, err) < 0 || open_root_dir (base, engine_root, true, &rootfd, err) < 0)
+    return -1;
+  if (mkdirat (rootfd, id, 0700) < 0 && errno != EEXIST)
+    return corral_error_make (err, errno, "create state directory for `%s`", id);
+  return 0;
+}
+
 static json_t *
 strv_to_json (char *const *v)
 {

@@ -1,6 +1,7 @@
 /* corral: per-container records of which delegate runtime owns a container.
  * Layout: <base>/<key>/root           the engine's --root, in clear
  *         <base>/<key>/<id>/record.json
+ *         <base>/<key>/<id>/binds/<n>      bind sources staged for the delegate
  * where key is a hash of the engine's --root so two engines (or two
  * containerd namespaces) with the same container id never collide. */
 #ifndef CORRAL_STATE_H
@@ -56,6 +57,10 @@ char *state_runsc_root (const char *base, const char *engine_root);
 
 /* Directory for one container: "<base>/<key>/<id>". */
 char *state_container_dir (const char *base, const char *engine_root, const char *id);
+
+/* Make the container's directory (0700), as state_record_write does, for
+ * what goes there before the record (the staged binds, shim/binds.h). */
+int state_container_dir_create (const char *base, const char *engine_root, const char *id, corral_error_t *err);
 
 int state_record_write (const char *base, const char *engine_root, const char *id, const state_record_t *r,
                         corral_error_t *err);

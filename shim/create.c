@@ -7,6 +7,7 @@
 
 #include "hooks/dnsguard.h"
 #include "hooks/hook.h"
+#include "shim/binds.h"
 #include "shim/budget_cli.h"
 #include "shim/commands.h"
 #include "shim/delegate.h"
@@ -189,7 +190,8 @@ create_fields (const corral_profile_t *profile, const json_t *spec, const change
 
 /* Fault injection for the test suite only: CORRAL_TEST_PAUSE_AT names a
  * point of create where corral touches CORRAL_TEST_PAUSE_FILE and waits
- * (60 s at most) to be killed there.  Unset, it costs one getenv. */
+ * (60 s at most) to be killed there, or for the test to remove the file
+ * (a race it plays out in between).  Unset, it costs one getenv. */
 static void
 test_pause (const char *stage)
 {
@@ -202,8 +204,21 @@ test_pause (const char *stage)
   fd = open (file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd >= 0)
     close (fd);
-  for (int i = 0; i < 600; i++)
+  for (int i = 0; i < 600 && access (file, F_OK) == 0; i++)
     usleep (100 * 1000);
+}
+
+/* Everything corral holds on the host for a container: its staged binds
+ * first (the state directory is never emptied through a mount), then its
+ * state directory. */
+static void
+drop_container_state (const cli_t *cli)
+{
+  cleanup_error corral_error_t err = NULL;
+
+  if (binds_release (shim_state_base (), cli->root, cli->id, &err) < 0
+      || state_record_remove (shim_state_base (), cli->root, cli->id, &err) < 0)
+    log_warning ("%s", err->msg);
 }
 
 int
@@ -304,9 +319,20 @@ cmd_create (const cli_t *cli)
                          profile->name);
       return shim_fail (&err);
     }
+  /* After the judge, before the delegate sees the spec: bind sources become
+   * mounts of the objects judged (shim/binds.h). */
+  test_pause ("before-stage");
+  if (binds_stage (shim_state_base (), cli->root, cli->id, spec, &err) < 0)
+    {
+      drop_container_state (cli);
+      return shim_fail (&err);
+    }
   test_pause ("before-save");
   if (bundle_save_spec (dirfd, bundle, spec, mode, &err) < 0)
-    return shim_fail (&err);
+    {
+      drop_container_state (cli);
+      return shim_fail (&err);
+    }
   test_pause ("after-save");
 
   bundle_abs = realpath (bundle, NULL);
@@ -355,7 +381,7 @@ cmd_create (const cli_t *cli)
   if (budget_write_plan (state_dir, profile, cli->id, agent, json_get (spec, "annotations"), &err) < 0
       || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &rec, &err) < 0))
     {
-      (void) state_record_remove (shim_state_base (), cli->root, cli->id, NULL);
+      drop_container_state (cli);
       return shim_fail (&err);
     }
   test_pause ("after-record");
@@ -363,16 +389,16 @@ cmd_create (const cli_t *cli)
   argv = shim_record_argv (cli, &rec);
   if (delegate_spawn (argv, &status, &err) < 0)
     {
-      (void) state_record_remove (shim_state_base (), cli->root, cli->id, NULL);
+      drop_container_state (cli);
       return shim_fail (&err);
     }
   if (!(WIFEXITED (status) && WEXITSTATUS (status) == 0))
-    (void) state_record_remove (shim_state_base (), cli->root, cli->id, NULL);
+    drop_container_state (cli);
   else if (str_eq (cli->command, "run") && !cli_command_flag (cli, "detach", "d", NULL))
-    (void) state_record_remove (shim_state_base (), cli->root, cli->id, NULL);
+    drop_container_state (cli);
   else if (fixed && gvisor_after_create (cli, &rec, &err) < 0)
     {
-      (void) state_record_remove (shim_state_base (), cli->root, cli->id, NULL);
+      drop_container_state (cli);
       return shim_fail (&err);
     }
   test_pause ("after-delegate");
@@ -418,8 +444,7 @@ cmd_delete (const cli_t *cli)
       json_set (fields, "forced", json_new_bool (cli_command_flag (cli, "force", "f", NULL)));
       json_set (fields, "usage", steal_pointer (&usage));
       shim_audit_event (&rec, "stop", fields);
-      if (state_record_remove (shim_state_base (), cli->root, cli->id, &err) < 0)
-        log_warning ("%s", err->msg);
+      drop_container_state (cli);
       /* runsc's root goes with its last container (ENOTEMPTY otherwise). */
       if (str_eq (rec.delegate_name, "gvisor"))
         {

@@ -84,6 +84,15 @@ int harden_user (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corr
  * ancestor or something below it)?  harden_fs.c. */
 bool harden_pattern_hits (const char *pattern, const char *path);
 
+/* Is mount m a bind (type bind, or options bind/rbind)?  harden_mounts.c,
+ * which judges binds; the shim stages the same ones (shim/binds.c). */
+bool harden_mount_is_bind (const json_t *m);
+/* What a bind source of file type mode (st_mode) is when it is refused
+ * whatever the policy says ("socket", "FIFO", "device node"), else NULL.
+ * The one rule for the judge and for the shim's check of the opened
+ * source. */
+const char *harden_source_kind_refused (unsigned mode);
+
 int harden_fields (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);
 int harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral_error_t *err);

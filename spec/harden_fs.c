@@ -7,14 +7,6 @@
 #include "spec/harden.h"
 
 static bool
-is_bind (const json_t *m)
-{
-  json_t *opts = json_get (m, "options");
-  return str_eq (json_get_string (m, "type"), "bind") || json_array_has_string (opts, "bind")
-         || json_array_has_string (opts, "rbind");
-}
-
-static bool
 strv_has (char *const *v, const char *s)
 {
   for (; v && *v; v++)
@@ -274,7 +266,7 @@ harden_filesystem (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, co
 
       if (!json_is_object (m) || dest == NULL)
         return corral_error_make (err, 0, "mounts[%zu]: expected an object with a destination", i);
-      if (is_bind (m))
+      if (harden_mount_is_bind (m))
         {
           if (check_bind (m, ctx, mount_is_writable (p, dest, cwd), changes, err) < 0)
             return -1;

@@ -49,12 +49,24 @@ under (const char *path, const char *dir)
   return strncmp (path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-static bool
-is_bind (const json_t *m)
+bool
+harden_mount_is_bind (const json_t *m)
 {
   json_t *opts = json_get (m, "options");
   return str_eq (json_get_string (m, "type"), "bind") || json_array_has_string (opts, "bind")
          || json_array_has_string (opts, "rbind");
+}
+
+const char *
+harden_source_kind_refused (unsigned mode)
+{
+  if (S_ISSOCK (mode))
+    return "socket";
+  if (S_ISFIFO (mode))
+    return "FIFO";
+  if (S_ISCHR (mode) || S_ISBLK (mode))
+    return "device node";
+  return NULL;
 }
 
 /* Judge one host path used by a bind or an overlay layer; what names the
@@ -81,16 +93,13 @@ judge_host_path (const char *path, const char *what, const char *dest, bool writ
                                 "mounts[%s]: %s `%s` contains `%s`, where host sockets live: bind a directory "
                                 "of plain files instead",
                                 dest, what, path, socket_parents[i]);
-  /* mode 0: the path does not exist (yet); the delegate fails on it, and
-   * nothing can be created there but by whoever owns the directory. */
-  if (S_ISSOCK (mode) || S_ISFIFO (mode) || S_ISCHR (mode) || S_ISBLK (mode))
+  /* mode 0: the path does not exist (yet); the delegate fails on it (and
+   * the shim refuses a bind source that is missing when it stages it). */
+  if (harden_source_kind_refused (mode))
     return corral_error_make (err, 0,
                               "mounts[%s]: %s `%s` is a %s: sockets, FIFOs and device nodes are never bound into "
                               "a container (remove the volume)",
-                              dest, what, path,
-                              S_ISSOCK (mode)   ? "socket"
-                              : S_ISFIFO (mode) ? "FIFO"
-                                                : "device node");
+                              dest, what, path, harden_source_kind_refused (mode));
   for (size_t i = 0; i < p->n_mount_rules; i++)
     {
       const struct mount_rule_s *r = &p->mount_rules[i];
@@ -129,10 +138,10 @@ judge_bind (json_t *m, const char *dest, const harden_ctx_t *ctx, changes_t *cha
   canon = canonical (ctx, src);
   if (judge_host_path (canon, "bind source", dest, false, ctx, err) < 0)
     return -1;
-  /* runc opens the source again when it mounts: give it the path checked
-   * here, so a symlink swapped into the written path later cannot redirect
-   * the bind (a swap inside the canonical path remains a race: see
-   * docs/spec-model.md). */
+  /* The canonical path is what was judged.  The shim then opens it without
+   * following any symlink and hands the delegate a mount of that very
+   * object (shim/binds.c), so a directory swapped for a symlink after this
+   * check cannot redirect the bind (docs/spec-model.md). */
   if (!str_eq (canon, src))
     {
       changes_add (changes, "mounts", "mounts[%s]: source `%s` -> canonical `%s`", dest, src, canon);
@@ -305,7 +314,7 @@ harden_mounts (json_t *spec, const harden_ctx_t *ctx, changes_t *changes, corral
         return corral_error_wrap (err, "mounts[%s] (id-mapped mounts are refused)", dest ? dest : "?");
       if (judge_options (m, dest, changes, err) < 0)
         return -1;
-      if (is_bind (m))
+      if (harden_mount_is_bind (m))
         {
           if (judge_bind (m, dest, ctx, changes, err) < 0)
             return -1;

@@ -17,6 +17,7 @@ setup() {
     RUNTIME=$(make_policy_wrapper "$SRC_DIR/configs/policy.json")
     ROOT=$WORK/runc-root
     SUBMOUNT=""
+    CORRAL_PID=""
 }
 
 teardown() {
@@ -26,6 +27,11 @@ teardown() {
     for c in "$NAME" "$NAME-victim"; do
         podman --runtime "$RUNTIME" rm -f -t 0 "$c" >/dev/null 2>&1 || true
     done
+    if [ -n "$CORRAL_PID" ]; then
+        kill -9 "$CORRAL_PID" 2>/dev/null || true
+        wait "$CORRAL_PID" 2>/dev/null || true
+    fi
+    "$CORRAL" --root "$ROOT" delete --force "$NAME" >/dev/null 2>&1 || true
     runc --root "$ROOT" delete --force "$NAME" >/dev/null 2>&1 || true
     [ -z "$SUBMOUNT" ] || umount "$SUBMOUNT" 2>/dev/null || true
     chattr -R -a "$WORK" 2>/dev/null || true
@@ -85,8 +91,10 @@ start_victim() {
     RUNTIME=$(make_policy_wrapper "$WORK/policy.json")
     run_podman '!' run --rm --name "$NAME" -v "$WORK/secret:/ov:O" "$CORRAL_TEST_IMAGE" true
     assert_contains "$output" "overlay lowerdir \`$WORK/secret\` is denied" "overlay of a refused source"
-    run_podman run --rm --name "$NAME" -v "$WORK/plain:/ov:O" "$CORRAL_TEST_IMAGE" cat /ov/file
-    assert_eq "$output" "data" "an overlay of a plain directory is readable"
+    run_podman run --rm --name "$NAME" -v "$WORK/plain:/ov:O" "$CORRAL_TEST_IMAGE" \
+        sh -c 'cat /ov/file; grep " /ov " /proc/self/mountinfo'
+    assert_contains "$output" "data" "an overlay of a plain directory is readable"
+    assert_contains "$output" "lowerdir=/run/corral/" "the lower layer is the staged copy of the judged directory"
 }
 
 @test "read-only binds are recursive: a mount under the source stays read-only" {
@@ -186,6 +194,156 @@ PY
     assert_contains "$output" "/data/sub/x: Read-only file system" "the submount is read-only inside gVisor"
     assert_contains "$output" "sub" "the bind itself is there"
     [ ! -e "$WORK/src/sub/x" ] || die "the sandbox wrote into the host submount"
+}
+
+# A tenant's shared directory $WORK/share/proj bound at /x, and a refused
+# directory of the same shape the share can be turned into a symlink to.
+race_setup() {
+    mkdir -p "$WORK/share/proj" "$WORK/secret/proj"
+    echo JUDGED-CONTENT >"$WORK/share/proj/file"
+    echo REFUSED-CONTENT >"$WORK/secret/proj/file"
+    chmod -R a+rX "$WORK/share" "$WORK/secret"
+    policy_with "p['profiles']['default']['filesystem']['mount_rules'].append({'source': '$WORK/secret', 'action': 'refuse'})"
+    make_bundle 'cat /x/file'
+    /usr/bin/python3 - "$WORK/bundle/config.json" "$WORK/share/proj" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["mounts"].append({"destination": "/x", "type": "bind", "source": sys.argv[2], "options": ["rbind", "ro"]})
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+}
+
+# run_paused_at STAGE: `corral run` of the bundle in the background, paused
+# at STAGE of create until resume_run; RUN_STATUS and $WORK/run.out then.
+run_paused_at() {
+    CORRAL_TEST_PAUSE_AT=$1 CORRAL_TEST_PAUSE_FILE=$WORK/paused \
+        "$CORRAL" --policy "$WORK/policy.json" --root "$ROOT" run --bundle "$WORK/bundle" "$NAME" \
+        </dev/null >"$WORK/run.out" 2>&1 &
+    CORRAL_PID=$!
+    wait_for 30 test -e "$WORK/paused" || die "corral never reached $1: $(cat "$WORK/run.out")"
+}
+
+resume_run() {
+    rm -f "$WORK/paused"
+    RUN_STATUS=0
+    wait "$CORRAL_PID" || RUN_STATUS=$?
+    CORRAL_PID=
+    sed 's/^/#   /' "$WORK/run.out" >&2
+}
+
+# The other tenant's move: the share's directory becomes a symlink to the
+# refused directory, so the checked path now leads there.
+swap_share_for_symlink() {
+    mv "$WORK/share" "$WORK/share.judged"
+    ln -s "$WORK/secret" "$WORK/share"
+}
+
+assert_no_staged_mount() {
+    local left
+    left=$(corral_mounts | grep -F "/$NAME/" || true)
+    [ -z "$left" ] || die "staged binds of $NAME left mounted: $left"
+}
+
+@test "a bind swapped for a symlink after the check reaches nothing unchecked: the container sees the judged directory" {
+    race_setup
+    # Without the swap the refused directory is refused as a source.
+    sed "s|$WORK/share/proj|$WORK/secret/proj|" "$WORK/bundle/config.json" >"$WORK/refused.json"
+    cp "$WORK/bundle/config.json" "$WORK/judged.json"
+    cp "$WORK/refused.json" "$WORK/bundle/config.json"
+    run_corral '!' --policy "$WORK/policy.json" --root "$ROOT" run --bundle "$WORK/bundle" "$NAME"
+    assert_contains "$output" "host path \`$WORK/secret/proj\` at \`/x\` is denied" "the refused directory is refused"
+    cp "$WORK/judged.json" "$WORK/bundle/config.json"
+
+    # The swap after corral checked and staged the source, before the
+    # delegate mounts it (the window the delegate used to resolve the path).
+    run_paused_at after-save
+    swap_share_for_symlink
+    resume_run
+    [ "$RUN_STATUS" -eq 0 ] || die "the container did not run: $(cat "$WORK/run.out")"
+    assert_contains "$(cat "$WORK/run.out")" "JUDGED-CONTENT" "the container sees the directory corral checked"
+    assert_not_contains "$(cat "$WORK/run.out")" "REFUSED-CONTENT" "the container never sees the refused directory"
+    assert_no_staged_mount
+    assert_no_state_record "$NAME"
+}
+
+@test "a bind source changed between the check and the staging is refused, naming the mount" {
+    race_setup
+    run_paused_at before-stage
+    swap_share_for_symlink
+    resume_run
+    [ "$RUN_STATUS" -ne 0 ] || die "a bind through a new symlink was staged"
+    assert_contains "$(cat "$WORK/run.out")" "mounts[/x]: bind source \`$WORK/share/proj\` changed after corral checked it" \
+        "the error names the destination and the source"
+    assert_contains "$(cat "$WORK/run.out")" "a symlink is now on its path" "the error says what changed"
+    run runc --root "$ROOT" state "$NAME"
+    [ "$status" -ne 0 ] || die "runc knows the refused container"
+    assert_no_staged_mount
+    assert_no_state_record "$NAME"
+
+    # The source itself turned into a FIFO: the type is checked again.
+    rm -f "$WORK/share"
+    mv "$WORK/share.judged" "$WORK/share"
+    run_paused_at before-stage
+    rm -rf "$WORK/share/proj"
+    mkfifo "$WORK/share/proj"
+    resume_run
+    [ "$RUN_STATUS" -ne 0 ] || die "a FIFO was staged"
+    assert_contains "$(cat "$WORK/run.out")" "is a FIFO now" "the error names the new type"
+    assert_no_staged_mount
+}
+
+# create_detached: `corral create` of the bundle; the container's stdio goes
+# to a file (bats would wait for the created container's end of its pipe).
+create_detached() {
+    "$CORRAL" --policy "$WORK/policy.json" --root "$ROOT" create --bundle "$WORK/bundle" "$NAME" \
+        </dev/null >"$WORK/create.out" 2>&1 || die "create failed: $(cat "$WORK/create.out")"
+}
+
+@test "delete unmounts the staged binds, with --force and when runc no longer knows the container" {
+    race_setup
+    cp "$WORK/bundle/config.json" "$WORK/engine.json"
+    create_detached
+    corral_mounts | grep -qF "/$NAME/binds/" || die "the bind is not staged"
+    run_corral --root "$ROOT" delete --force "$NAME"
+    assert_no_staged_mount
+    assert_no_state_record "$NAME"
+    assert_eq "$(cat "$WORK/share/proj/file")" "JUDGED-CONTENT" "the host directory keeps its content"
+
+    # The container is gone from runc behind corral's back.  (The engine
+    # writes config.json for each create: the one corral rewrote names
+    # staged paths that went with the container.)
+    cp "$WORK/engine.json" "$WORK/bundle/config.json"
+    create_detached
+    corral_mounts | grep -qF "/$NAME/binds/" || die "the bind is not staged"
+    runc --root "$ROOT" delete --force "$NAME"
+    run_corral '?' --root "$ROOT" delete "$NAME"
+    assert_no_staged_mount
+    assert_no_state_record "$NAME"
+    assert_eq "$(cat "$WORK/share/proj/file")" "JUDGED-CONTENT" "the host directory keeps its content"
+}
+
+@test "podman binds go through staged mounts: rw, ro and a file work; nothing stays mounted after rm" {
+    mkdir -p "$WORK/rw" "$WORK/ro"
+    chmod 1777 "$WORK/rw"
+    echo ro-data >"$WORK/ro/f"
+    echo file-data >"$WORK/file"
+    run_podman create --name "$NAME" -v "$WORK/rw:/workspace" -v "$WORK/ro:/ro:ro" -v "$WORK/file:/file" \
+        "$CORRAL_TEST_IMAGE" sh -c 'echo hi >/workspace/new; cat /ro/f /file; touch /ro/x 2>&1; grep " /ro " /proc/self/mountinfo'
+    run_podman init "$NAME"
+    local id staged left
+    id=$(podman inspect --format '{{.Id}}' "$NAME")
+    staged=$(corral_mounts | grep -F "/$id/binds/" || true)
+    [ "$(printf '%s\n' "$staged" | grep -c .)" -ge 3 ] || die "the three binds are not staged: $staged"
+    run_podman start -a "$NAME"
+    assert_contains "$output" "ro-data" "the read-only bind is readable"
+    assert_contains "$output" "file-data" "the file bind is readable"
+    assert_contains "$output" "/ro/x: Read-only file system" "the read-only bind is read-only"
+    assert_contains "$output" " ro," "the delegate's bind of the staged copy is mounted ro"
+    assert_eq "$(cat "$WORK/rw/new")" "hi" "the writable bind writes to the host directory"
+    run_podman rm "$NAME"
+    left=$(corral_mounts | grep -F "/$id/" || true)
+    [ -z "$left" ] || die "staged binds left mounted after podman rm: $left"
+    [ -e "$WORK/ro/f" ] || die "the host directory lost its content"
 }
 
 @test "secrets under other names and by value are stripped; plain variables pass" {

@@ -14,6 +14,12 @@ load ../lib/helpers
     [ -z "$left" ] || die "state records left behind: $left"
 }
 
+@test "no staged bind is left mounted under /run/corral" {
+    local left
+    left=$(corral_mounts)
+    [ -z "$left" ] || die "mounts left under /run/corral: $left"
+}
+
 @test "no corral process (hook, daemon) outlives its container" {
     local left
     left=$(pgrep -af 'corral (hook|daemon) ' || true)

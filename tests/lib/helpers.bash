@@ -134,6 +134,12 @@ assert_no_state_record() {
     [ -z "$left" ] || die "state record left behind for $1: $left"
 }
 
+# corral_mounts: mount points below corral's state directory (the bind
+# sources staged for containers, shim/binds.h), one a line.
+corral_mounts() {
+    awk -v base="${CORRAL_STATE_DIR:-/run/corral}/" 'index($5, base) == 1 { print $5 }' /proc/self/mountinfo
+}
+
 # make_policy_wrapper POLICY_FILE: a runtime wrapper running corral with
 # another policy (engines take a runtime path, not arguments).
 make_policy_wrapper() {

@@ -7,6 +7,7 @@
 #include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "base/fs.h"
@@ -1112,6 +1113,20 @@ test_runsc_notes (const corral_profile_t *def, const corral_profile_t *untrusted
     }
 }
 
+/* The one rule the judge and the shim's staging share (shim/binds.c
+ * applies it to the opened source's fstat). */
+static void
+test_source_kinds (void)
+{
+  is_str (harden_source_kind_refused (S_IFSOCK | 0777), "socket", "a socket is refused as a source");
+  is_str (harden_source_kind_refused (S_IFIFO | 0644), "FIFO", "a FIFO is refused as a source");
+  is_str (harden_source_kind_refused (S_IFCHR | 0666), "device node", "a character device is refused as a source");
+  is_str (harden_source_kind_refused (S_IFBLK | 0660), "device node", "a block device is refused as a source");
+  ok (harden_source_kind_refused (S_IFDIR | 0755) == NULL, "a directory may be a source");
+  ok (harden_source_kind_refused (S_IFREG | 0644) == NULL, "a regular file may be a source");
+  ok (harden_source_kind_refused (0) == NULL, "a missing source is left to the staging step");
+}
+
 int
 main (void)
 {
@@ -1130,6 +1145,7 @@ main (void)
   test_resources (def);
   test_privileged (def);
   test_binds (def);
+  test_source_kinds ();
   test_namespaces (def, offline);
   test_many_entries (def);
   test_every_byte (def);
