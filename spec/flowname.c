@@ -474,7 +474,7 @@ parse_request_line (const uint8_t *b, size_t len, size_t *ret_next, bool *ret_ta
 
   /* Refused at its first byte that starts no known method (methods are
    * case-sensitive, RFC 9110 9.1). */
-  if (scan_until_space (b, len, &pos, is_upper) == FLOWNAME_INVALID || !is_method (b, pos < len ? pos : len, false))
+  if (scan_until_space (b, len, &pos, is_upper) == FLOWNAME_INVALID || !is_method (b, pos, false))
     return FLOWNAME_INVALID;
   if (pos == len)
     return FLOWNAME_NEED_MORE;
