@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "hooks/dnsguard.h"
+#include "hooks/flowcheck.h"
 #include "hooks/nflog.h"
 #include "hooks/nft.h"
 #include "hooks/nftset.h"
@@ -148,6 +149,10 @@ struct guard
 
   int pidfd, udp, tcp, up, log_fd, state_dirfd;
   nftset_conn_t *nft;
+  /* Name-bound egress: the check of new flows and the egress log its
+   * denials go to (NULL / -1 without it). */
+  flowcheck_t *fc;
+  int egress_log_fd;
 
   struct pending pending[MAX_PENDING];
   int16_t by_id[65536];
@@ -398,12 +403,19 @@ add_addresses (struct guard *g, const char *qname, const dns_chain_t *chain, cor
       uint64_t ttl = ad->ttl > MAX_TTL ? MAX_TTL : ad->ttl;
       uint64_t timeout = (ttl + g->grace) * 1000;
 
+      bool bound = false;
+
       for (size_t r = 0; r < g->n_rules; r++)
         {
           const egress_rule_t *rule = &g->rules[r];
 
           if (!egress_rule_matches_name (rule, qname))
             continue;
+          /* The name the client asked the guard for is the one its flow
+           * must then name (spec/namebind.h). */
+          if (g->fc && !bound)
+            flowcheck_bind (g->fc, qname, ad->family, ad->addr, now + timeout);
+          bound = true;
           for (size_t k = 0; k < (rule->port ? 2 : 1); k++)
             {
               nftset_elem_t e;
@@ -1259,8 +1271,8 @@ expire (struct guard *g, uint64_t now)
 static _Noreturn void
 guard_loop (struct guard *g)
 {
-  struct pollfd fds[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
-  int map[4 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
+  struct pollfd fds[5 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
+  int map[5 + MAX_TCP_CLIENTS + MAX_TCP_UPSTREAM];
 
   for (;;)
     {
@@ -1272,6 +1284,8 @@ guard_loop (struct guard *g)
       fds[n++] = (struct pollfd){ .fd = g->udp, .events = POLLIN };
       fds[n++] = (struct pollfd){ .fd = g->tcp, .events = POLLIN };
       fds[n++] = (struct pollfd){ .fd = g->up, .events = POLLIN };
+      /* Without name-bound egress, an fd poll ignores. */
+      fds[n++] = (struct pollfd){ .fd = g->fc ? flowcheck_fd (g->fc) : -1, .events = POLLIN };
       for (int i = 0; i < MAX_TCP_CLIENTS; i++)
         if (g->tcpc[i].fd >= 0)
           {
@@ -1301,7 +1315,11 @@ guard_loop (struct guard *g)
             accept_tcp (g);
           if (fds[3].revents & POLLIN)
             read_upstream (g);
-          for (nfds_t i = 4; i < n; i++)
+          /* A queue that fails for good: the guard ends, held flows stay
+           * held (never let through unchecked), names stop resolving. */
+          if (fds[4].revents && flowcheck_read (g->fc, g->rules, g->n_rules) < 0)
+            _exit (1);
+          for (nfds_t i = 5; i < n; i++)
             {
               if (fds[i].revents == 0)
                 continue;
@@ -1395,6 +1413,9 @@ guard_release (struct guard *g)
   if (g->state_dirfd >= 0)
     close (g->state_dirfd);
   nftset_close (g->nft);
+  flowcheck_close (g->fc);
+  if (g->egress_log_fd >= 0)
+    close (g->egress_log_fd);
   free (g->rules);
   free (g->ask_rules);
   free (g->agent);
@@ -1416,6 +1437,19 @@ dnsguard_start (const char *state_dir, pid_t container_pid, const char *wire_dev
   return daemon_spawn ("DNS guard", args, err);
 }
 
+/* Name-bound egress: the queue of the container's network namespace (the
+ * caller is in it) and the egress log for denials. */
+static int
+open_flowcheck (struct guard *g, corral_error_t *err)
+{
+  g->egress_log_fd
+      = open (CORRAL_LOG_DIR "/" EGRESS_LOG_NAME, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (g->egress_log_fd < 0)
+    return corral_error_make (err, errno, "open `%s`", CORRAL_LOG_DIR "/" EGRESS_LOG_NAME);
+  g->fc = flowcheck_open (g->rec, g->egress_log_fd, err);
+  return g->fc ? 0 : -1;
+}
+
 /* Everything the guard's loop needs, opened before it says it is ready:
  * sockets in corral's own network namespace (host_netns_fd) and in the
  * container's.  On failure *ret is NULL. */
@@ -1431,7 +1465,7 @@ guard_setup (const state_record_t *rec, const char *state_dir, pid_t container_p
   size_t n = strv_len (rec->egress);
   int buf = 1 << 20;
 
-  g->udp = g->tcp = g->up = g->pidfd = g->log_fd = g->state_dirfd = -1;
+  g->udp = g->tcp = g->up = g->pidfd = g->log_fd = g->state_dirfd = g->egress_log_fd = -1;
   memset (g->by_id, 0xff, sizeof (g->by_id));
   for (int i = 0; i < MAX_TCP_CLIENTS; i++)
     g->tcpc[i].fd = -1;
@@ -1523,6 +1557,8 @@ guard_setup (const state_record_t *rec, const char *state_dir, pid_t container_p
   table = wire_device ? nft_device_table (wire_device) : NULL;
   g->nft = table ? nftset_open (NFPROTO_NETDEV, table, err) : nftset_open (NFPROTO_INET, NFT_TABLE_NAME, err);
   if (g->nft == NULL)
+    goto fail;
+  if (rec->bind_names && open_flowcheck (g, err) < 0)
     goto fail;
   /* Back home: TCP retries to the upstream are opened from there. */
   if (setns (host_netns_fd, CLONE_NEWNET) < 0)

@@ -184,6 +184,7 @@ install_egress (pid_t pid, const state_record_t *rec, bool per_device, const nft
   if (rec->egress == NULL || rec->id == NULL || rec->log_group <= 0 || rec->log_group > 65535)
     return corral_error_make (err, 0, "the state record has no egress plan");
   plan.log_group = (uint16_t) rec->log_group;
+  plan.bind_names = rec->bind_names;
   if (parse_rules (rec->egress, &rules, &plan.n_rules, err) < 0
       || parse_ports (rec->ingress, &ports, &plan.n_ports, err) < 0)
     return -1;

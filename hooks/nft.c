@@ -15,6 +15,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <netinet/in.h>
 #include <sys/time.h>
 #include <time.h>
@@ -308,25 +309,150 @@ add_accept_rule_for (struct batch *bt, const char *chain, const egress_rule_t *r
     }
 }
 
+/* ---- name-bound egress (see nft.h) ---- */
+
+static void expr_immediate (struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len);
+
 static void
-add_set_rule (struct batch *bt, const char *chain, const char *set, uint32_t set_id, int family)
+expr_set_u32 (struct nftnl_rule *r, const char *type, uint32_t key, uint32_t value)
 {
-  cleanup_free char *comment = NULL;
-  struct nftnl_rule *r;
   struct nftnl_expr *e;
 
-  xasprintf (&comment, "allow @%s (filled by the DNS guard)", set);
-  r = rule_new (bt, chain, comment);
-  match_ip_family (r, bt->family, family);
+  expr_immediate (r, NFT_REG_1, &value, sizeof (value));
+  e = nftnl_expr_alloc (type);
+  nftnl_expr_set_u32 (e, str_eq (type, "ct") ? NFTNL_EXPR_CT_KEY : NFTNL_EXPR_META_KEY, key);
+  nftnl_expr_set_u32 (e, str_eq (type, "ct") ? NFTNL_EXPR_CT_SREG : NFTNL_EXPR_META_SREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+}
+
+static void
+match_ct_mark (struct nftnl_rule *r, uint32_t mark)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
+
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+  expr_cmp (r, NFT_CMP_EQ, &mark, sizeof (mark));
+}
+
+static void
+match_meta_mark (struct nftnl_rule *r, uint32_t mark)
+{
+  expr_meta (r, NFT_META_MARK);
+  expr_cmp (r, NFT_CMP_EQ, &mark, sizeof (mark));
+}
+
+static void
+expr_tcp_reset (struct nftnl_rule *r)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("reject");
+
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_TCP_RST);
+  nftnl_expr_set_u8 (e, NFTNL_EXPR_REJECT_CODE, 0);
+  nftnl_rule_add_expr (r, e);
+}
+
+/* NFQUEUE through the xtables target (nft_compat): kernels built without
+ * nft's own queue expression still have it.  No bypass flag: without a
+ * reader the packet is dropped, never let through unchecked. */
+static void
+expr_queue (struct nftnl_rule *r, uint16_t queue)
+{
+  struct xt_NFQ_info_v3 *info = xmalloc0 (sizeof (*info));
+  struct nftnl_expr *e = nftnl_expr_alloc ("target");
+
+  info->queuenum = queue;
+  info->queues_total = 1;
+  nftnl_expr_set_str (e, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_TG_REV, 3);
+  /* libnftnl takes ownership of info. */
+  nftnl_expr_set (e, NFTNL_EXPR_TG_INFO, info, sizeof (*info));
+  nftnl_rule_add_expr (r, e);
+}
+
+/* The guard's verdicts come back marked: passed, the flow is marked for
+ * the fast path; failed, it is reset.  First in the chain, so a repeated
+ * packet is counted once by the budget rules. */
+static void
+add_name_verdict_rules (struct batch *bt, const char *chain)
+{
+  struct nftnl_rule *r = rule_new (bt, chain, "name check passed: the flow takes the fast path");
+
+  match_meta_mark (r, NFT_MARK_NAME_OK);
+  expr_set_u32 (r, "ct", NFT_CT_MARK, NFT_CT_NAME_OK);
+  expr_counter (r);
+  expr_accept (r);
+  rule_send (bt, r);
+
+  r = rule_new (bt, chain, "name check failed: the flow is reset");
+  match_meta_mark (r, NFT_MARK_NAME_DENIED);
+  match_u8 (r, NFT_META_L4PROTO, IPPROTO_TCP);
+  expr_set_u32 (r, "ct", NFT_CT_MARK, NFT_CT_NAME_DENIED);
+  expr_counter (r);
+  expr_tcp_reset (r);
+  rule_send (bt, r);
+}
+
+/* Before the established rule: a flow that failed stays reset; one that
+ * waits for its check goes to the guard, packet by packet, until its first
+ * payload is judged. */
+static void
+add_name_check_rules (struct batch *bt, const char *chain)
+{
+  struct nftnl_rule *r = rule_new (bt, chain, "a flow that failed the name check");
+
+  match_ct_mark (r, NFT_CT_NAME_DENIED);
+  match_u8 (r, NFT_META_L4PROTO, IPPROTO_TCP);
+  expr_counter (r);
+  expr_tcp_reset (r);
+  rule_send (bt, r);
+
+  r = rule_new (bt, chain, "a flow waiting for its name check: to the DNS guard");
+  match_ct_mark (r, NFT_CT_NAME_PENDING);
+  expr_counter (r);
+  expr_queue (r, NFT_NAMES_QUEUE);
+  rule_send (bt, r);
+}
+
+/* Counted, logged to the NFLOG group and, in an inet table, rejected. */
+static void
+expr_deny (struct nftnl_rule *r, uint16_t table_family, uint16_t log_group)
+{
+  struct nftnl_expr *e;
+
+  expr_counter (r);
+  e = nftnl_expr_alloc ("log");
+  nftnl_expr_set_u16 (e, NFTNL_EXPR_LOG_GROUP, log_group);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOG_SNAPLEN, 128);
+  /* The logger strips the Ethernet header of frames from netdev tables. */
+  if (table_family == NFPROTO_NETDEV)
+    nftnl_expr_set_str (e, NFTNL_EXPR_LOG_PREFIX, NFT_NETDEV_LOG_PREFIX);
+  nftnl_rule_add_expr (r, e);
+  if (table_family == NFPROTO_INET)
+    {
+      /* Reject rather than drop: an agent learns at once that the
+       * destination is not allowed instead of hanging until a timeout. */
+      e = nftnl_expr_alloc ("reject");
+      nftnl_expr_set_u32 (e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+      nftnl_expr_set_u8 (e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+      nftnl_rule_add_expr (r, e);
+    }
+}
+
+/* ip[6] daddr @set */
+static void
+match_set (struct nftnl_rule *r, uint16_t table_family, const char *set, uint32_t set_id, int family)
+{
+  struct nftnl_expr *e;
+
+  match_ip_family (r, table_family, family);
   expr_payload (r, NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, family == AF_INET ? 4 : 16);
   e = nftnl_expr_alloc ("lookup");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
   nftnl_expr_set_str (e, NFTNL_EXPR_LOOKUP_SET, set);
   nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
   nftnl_rule_add_expr (r, e);
-  expr_counter (r);
-  expr_accept (r);
-  rule_send (bt, r);
 }
 
 /* Sets of (address . protocol . port) the DNS guard fills for domain
@@ -364,17 +490,14 @@ expr_load (struct nftnl_rule *r, const char *type, uint32_t base_or_key, uint32_
 }
 
 /* ip daddr . meta l4proto . th dport @svc4 accept (and ip6 for svc6). */
+/* ip[6] daddr . meta l4proto . th dport @set */
 static void
-add_svc_rule (struct batch *bt, const char *chain, const char *set, uint32_t set_id, int family)
+match_svc (struct nftnl_rule *r, uint16_t table_family, const char *set, uint32_t set_id, int family)
 {
   uint32_t alen = family == AF_INET ? 4 : 16;
-  cleanup_free char *comment = NULL;
-  struct nftnl_rule *r;
   struct nftnl_expr *e;
 
-  xasprintf (&comment, "allow @%s (address . protocol . port, filled by the DNS guard)", set);
-  r = rule_new (bt, chain, comment);
-  match_ip_family (r, bt->family, family);
+  match_ip_family (r, table_family, family);
   expr_load (r, "payload", NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 16 : 24, alen, NFT_REG32_00);
   expr_load (r, "meta", NFT_META_L4PROTO, 0, 0, NFT_REG32_00 + alen / 4);
   expr_load (r, "payload", NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + alen / 4 + 1);
@@ -383,6 +506,50 @@ add_svc_rule (struct batch *bt, const char *chain, const char *set, uint32_t set
   nftnl_expr_set_str (e, NFTNL_EXPR_LOOKUP_SET, set);
   nftnl_expr_set_u32 (e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
   nftnl_rule_add_expr (r, e);
+}
+
+/* The rules of one of the DNS guard's sets (svc: address . protocol . port,
+ * else addresses).  With name-bound egress, QUIC is refused and a TCP flow
+ * is accepted only as far as its first payload, which the guard judges. */
+static void
+add_guard_set_rules (struct batch *bt, const char *chain, const char *set, uint32_t set_id, int family, bool svc,
+                     const nft_plan_t *plan)
+{
+  cleanup_free char *comment = NULL;
+  struct nftnl_rule *r;
+
+  if (plan && plan->bind_names)
+    {
+      const uint16_t https = htons (443);
+
+      xasprintf (&comment, "QUIC to an address of @%s: refused (its name cannot be checked)", set);
+      r = rule_new (bt, chain, comment);
+      (svc ? match_svc : match_set) (r, bt->family, set, set_id, family);
+      match_u8 (r, NFT_META_L4PROTO, IPPROTO_UDP);
+      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+      expr_cmp (r, NFT_CMP_EQ, &https, sizeof (https));
+      expr_deny (r, bt->family, plan->log_group);
+      rule_send (bt, r);
+
+      free (steal_pointer (&comment));
+      /* The SYN too: the guard then knows where the stream starts, and
+       * that a new connection on the same addresses and ports is new. */
+      xasprintf (&comment, "TCP to an address of @%s: held for the name check", set);
+      r = rule_new (bt, chain, comment);
+      (svc ? match_svc : match_set) (r, bt->family, set, set_id, family);
+      match_u8 (r, NFT_META_L4PROTO, IPPROTO_TCP);
+      expr_set_u32 (r, "ct", NFT_CT_MARK, NFT_CT_NAME_PENDING);
+      expr_counter (r);
+      expr_queue (r, NFT_NAMES_QUEUE);
+      rule_send (bt, r);
+      free (steal_pointer (&comment));
+    }
+  xasprintf (&comment,
+             svc ? "allow @%s (address . protocol . port, filled by the DNS guard)"
+                 : "allow @%s (filled by the DNS guard)",
+             set);
+  r = rule_new (bt, chain, comment);
+  (svc ? match_svc : match_set) (r, bt->family, set, set_id, family);
   expr_counter (r);
   expr_accept (r);
   rule_send (bt, r);
@@ -416,12 +583,13 @@ add_icmpv6_nd_rules (struct batch *bt, const char *chain, bool inbound)
     }
 }
 
-/* The allowlist, the DNS guard's sets and the final counted, logged deny. */
+/* The allowlist, the DNS guard's sets and the final counted, logged deny
+ * (plan: name-bound egress, in the inet table only; NULL in netdev ones). */
 static void
-add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rules, size_t n_rules, uint16_t log_group)
+add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rules, size_t n_rules, uint16_t log_group,
+                  const nft_plan_t *plan)
 {
   struct nftnl_rule *r;
-  struct nftnl_expr *e;
 
   /* Addresses only: a name's addresses are the DNS guard's to add (to
    * the sets below).  A name entry here would match as an address of
@@ -429,31 +597,15 @@ add_policy_rules (struct batch *bt, const char *chain, const egress_rule_t *rule
   for (size_t i = 0; i < n_rules; i++)
     if (!egress_rule_is_name (&rules[i]))
       add_accept_rule_for (bt, chain, &rules[i]);
-  add_set_rule (bt, chain, "allow4", 1, AF_INET);
-  add_set_rule (bt, chain, "allow6", 2, AF_INET6);
+  add_guard_set_rules (bt, chain, NFT_SET_ALLOW4, 1, AF_INET, false, plan);
+  add_guard_set_rules (bt, chain, NFT_SET_ALLOW6, 2, AF_INET6, false, plan);
   /* Stateless in a netdev table too: every packet of a client flow has the
    * service's address, protocol and port as its destination. */
-  add_svc_rule (bt, chain, NFT_SET_SVC4, 3, AF_INET);
-  add_svc_rule (bt, chain, NFT_SET_SVC6, 4, AF_INET6);
+  add_guard_set_rules (bt, chain, NFT_SET_SVC4, 3, AF_INET, true, plan);
+  add_guard_set_rules (bt, chain, NFT_SET_SVC6, 4, AF_INET6, true, plan);
 
   r = rule_new (bt, chain, "deny");
-  expr_counter (r);
-  e = nftnl_expr_alloc ("log");
-  nftnl_expr_set_u16 (e, NFTNL_EXPR_LOG_GROUP, log_group);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_LOG_SNAPLEN, 128);
-  /* The logger strips the Ethernet header of frames from netdev tables. */
-  if (bt->family == NFPROTO_NETDEV)
-    nftnl_expr_set_str (e, NFTNL_EXPR_LOG_PREFIX, NFT_NETDEV_LOG_PREFIX);
-  nftnl_rule_add_expr (r, e);
-  if (bt->family == NFPROTO_INET)
-    {
-      /* Reject rather than drop: an agent learns at once that the
-       * destination is not allowed instead of hanging until a timeout. */
-      e = nftnl_expr_alloc ("reject");
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
-      nftnl_expr_set_u8 (e, NFTNL_EXPR_REJECT_CODE, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
-      nftnl_rule_add_expr (r, e);
-    }
+  expr_deny (r, bt->family, log_group);
   rule_send (bt, r);
 }
 
@@ -839,11 +991,15 @@ build_inet (struct batch *bt, const nft_plan_t *plan, const nft_budget_t *budget
   expr_counter (r);
   expr_accept (r);
   rule_send (bt, r);
+  if (plan->bind_names)
+    add_name_verdict_rules (bt, "output");
 
   /* Budgets see every packet but loopback's, replies included: before the
    * established rule, and only when the profile has them. */
   add_budget_output_rules (bt, "output", budget, false);
 
+  if (plan->bind_names)
+    add_name_check_rules (bt, "output");
   r = rule_new (bt, "output", "established, related (replies, ICMP errors incl. path MTU)");
   e = nftnl_expr_alloc ("ct");
   nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
@@ -856,7 +1012,7 @@ build_inet (struct batch *bt, const nft_plan_t *plan, const nft_budget_t *budget
   rule_send (bt, r);
 
   add_icmpv6_nd_rules (bt, "output", false);
-  add_policy_rules (bt, "output", rules, n_rules, log_group);
+  add_policy_rules (bt, "output", rules, n_rules, log_group, plan);
 
   r = rule_new (bt, "forward", "deny forwarding");
   expr_counter (r);
@@ -936,7 +1092,7 @@ build_netdev (struct batch *bt, const char *device, const egress_rule_t *rules, 
 
   add_icmpv6_nd_rules (bt, "egress", false);
   add_published_source_rules (bt, "egress", ports, n_ports);
-  add_policy_rules (bt, "egress", rules, n_rules, log_group);
+  add_policy_rules (bt, "egress", rules, n_rules, log_group, NULL);
 }
 
 static void

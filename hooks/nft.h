@@ -62,8 +62,24 @@ struct nft_plan_s
    * must let the sandbox's queries reach. */
   uint32_t guard_addr;
   const char *guard_device; /* the wire's end the queries arrive on */
+  /* Name-bound egress: a new TCP flow to an address of the DNS guard's
+   * sets is held at its first payload for the guard's name check
+   * (NFQUEUE NFT_NAMES_QUEUE), UDP to port 443 (QUIC, whose names the
+   * check cannot see) is refused. */
+  bool bind_names;
 };
 typedef struct nft_plan_s nft_plan_t;
+
+/* Name-bound egress: the queue the DNS guard reads in the container's
+ * network namespace, the connection marks of a flow waiting for, passing
+ * and failing the check, and the packet marks of the guard's verdicts
+ * (NF_REPEAT: the packet goes through the chain again, marked). */
+#define NFT_NAMES_QUEUE 0
+#define NFT_CT_NAME_PENDING 0xc0a1a001u
+#define NFT_CT_NAME_OK 0xc0a1a002u
+#define NFT_CT_NAME_DENIED 0xc0a1a003u
+#define NFT_MARK_NAME_OK 0xc0a1a012u
+#define NFT_MARK_NAME_DENIED 0xc0a1a013u
 
 /* Replace (or create) table inet corral: output and forward policy drop;
  * loopback, established/related and IPv6 neighbour discovery accepted; one

@@ -254,6 +254,8 @@ state_record_write (const char *base, const char *engine_root, const char *id, c
       if (r->ingress)
         json_set (obj, "ingress", strv_to_json (r->ingress));
       json_set (obj, "log_group", json_new_int (r->log_group));
+      if (r->bind_names)
+        json_set (obj, "bind_names", json_new_bool (true));
     }
   if (r->dns_upstream)
     {
@@ -310,6 +312,7 @@ record_from_fd (int fd, const char *what, state_record_t *ret, corral_error_t *e
   r.delegate_args = strv_from_json (json_get (obj, "delegate_args"));
   json_int64 (json_get (obj, "log_group"), &group);
   r.log_group = (int) group;
+  (void) json_bool (json_get (obj, "bind_names"), &r.bind_names);
   if (json_get (obj, "dns"))
     {
       json_t *dns = json_get (obj, "dns");

@@ -28,6 +28,7 @@ struct state_record_s
   char **egress;        /* canonical allowlist entries, NULL-terminated */
   char **ingress;       /* published ports ("8080/tcp"), NULL-terminated */
   int log_group;
+  bool bind_names; /* name-bound egress (spec/namebind.h) */
   /* The DNS guard's plan when egress has domain names (else NULL / 0). */
   char *dns_upstream;
   int dns_grace;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "hooks/dnsguard.h"
 #include "shim/binds.h"
 #include "services/state.h"
 #include "base/util.h"
@@ -138,11 +139,17 @@ static int
 stage (stage_t *st, const char *dest, const char *what, const char *src, bool recursive, bool ro, char **ret_staged,
        corral_error_t *err)
 {
+  cleanup_free char *own_resolv_conf = NULL;
+
   *ret_staged = NULL;
-  if (under (src, st->dir))
+  /* corral's own resolv.conf (spec/harden_dns.c): only root writes there. */
+  xasprintf (&own_resolv_conf, "%s/" DNSGUARD_RESOLV_NAME, st->dir);
+  if (str_eq (src, own_resolv_conf) && str_eq (dest, "/etc/resolv.conf"))
     return 0;
-  /* Other containers' staged binds live there: each was judged for its
-   * own container, under its own profile. */
+  /* Everything else there is refused: other containers' staged binds (each
+   * judged for its own container, under its own profile), and this
+   * container's own, which a second mount could alias (a read-only source
+   * bound again writable). */
   if (under (src, st->base))
     return corral_error_make (err, 0,
                               "mounts[%s]: %s `%s` is inside corral's state directory `%s`: refused (remove the "

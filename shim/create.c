@@ -188,6 +188,23 @@ create_fields (const corral_profile_t *profile, const json_t *spec, const change
   return f;
 }
 
+/* Name-bound egress holds a flow in the kernel's connection tracking until
+ * its name is checked; gVisor's own netstack sends the sandbox's flows past
+ * it, so the check could not hold.  Refused rather than weakened. */
+static int
+check_bind_names (const corral_policy_t *policy, const corral_profile_t *profile, corral_error_t *err)
+{
+  if (!profile->bind_names || !profile_has_domains (profile) || !str_eq (profile->runtime, "gvisor")
+      || !str_eq (policy->gvisor_network, "sandbox"))
+    return 0;
+  return corral_error_make (err, 0,
+                            "profile %s: egress.bind_names cannot be enforced under gVisor's own netstack "
+                            "(gvisor.network \"sandbox\"), whose flows bypass the kernel's connection tracking "
+                            "where the name check holds them: set gvisor.network to \"host\", or run this agent "
+                            "under runc",
+                            profile->name);
+}
+
 /* Fault injection for the test suite only: CORRAL_TEST_PAUSE_AT names a
  * point of create where corral touches CORRAL_TEST_PAUSE_FILE and waits
  * (60 s at most) to be killed there, or for the test to remove the file
@@ -273,7 +290,8 @@ cmd_create (const cli_t *cli)
     return shim_fail (&err);
   profile = shim_profile_for_spec (cli, policy, spec, &err);
   state_dir = state_container_dir (shim_state_base (), cli->root, cli->id);
-  if (profile == NULL || shim_harden_bundle (profile, cli->root, state_dir, dirfd, spec, &changes, &err) < 0
+  if (profile == NULL || check_bind_names (policy, profile, &err) < 0
+      || shim_harden_bundle (profile, cli->root, state_dir, dirfd, spec, &changes, &err) < 0
       || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
     {
       changes_release (&changes);
@@ -348,6 +366,7 @@ cmd_create (const cli_t *cli)
     ingress[i] = ingress_port_format (&profile->ingress[i]);
   rec.ingress = ingress;
   rec.log_group = profile->log_group;
+  rec.bind_names = profile->bind_names && profile_has_domains (profile);
   if (profile_has_domains (profile))
     {
       rec.dns_upstream = profile->dns_upstream;
@@ -372,12 +391,18 @@ cmd_create (const cli_t *cli)
       fixed = gvisor_fixed_args (runsc_root, policy->gvisor_platform, policy->gvisor_network);
       rec.delegate_args = fixed;
       if (mkdir_p (runsc_root, 0700, &err) < 0)
-        return shim_fail (&err);
+        {
+          drop_container_state (cli);
+          return shim_fail (&err);
+        }
     }
   /* The record exists before the delegate runs, so a later delete finds
    * whatever a half-finished create left. */
   if (state_record_write (shim_state_base (), cli->root, cli->id, &rec, &err) < 0)
-    return shim_fail (&err);
+    {
+      drop_container_state (cli);
+      return shim_fail (&err);
+    }
   if (budget_write_plan (state_dir, profile, cli->id, agent, json_get (spec, "annotations"), &err) < 0
       || (rec.dns_upstream && dnsguard_write_resolv_conf (state_dir, &rec, &err) < 0))
     {

@@ -608,7 +608,8 @@ set_ask (corral_profile_t *p, char *const *entries, const char *path, corral_err
 static int
 parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_error_t *err)
 {
-  static const char *const keys[] = { "mode", "allow", "log_group", "ask", "ask_timeout_seconds", "ask_alert", NULL };
+  static const char *const keys[]
+      = { "mode", "allow", "log_group", "ask", "ask_timeout_seconds", "ask_alert", "bind_names", NULL };
   cleanup_free char *mode = NULL;
   cleanup_free char *apath = NULL;
   cleanup_free char *askpath = NULL;
@@ -620,7 +621,8 @@ parse_egress (corral_profile_t *p, const json_t *e, const char *path, corral_err
   if (json_check_keys (e, path, keys, err) < 0 || get_string (e, "mode", path, &mode, err) < 0
       || get_strv (e, "allow", path, NULL, &allow, err) < 0 || get_strv (e, "ask", path, NULL, &ask, err) < 0
       || get_strv (e, "ask_alert", path, NULL, &alert, err) < 0
-      || get_int (e, "ask_timeout_seconds", path, 1, 86400, &timeout, err) < 0)
+      || get_int (e, "ask_timeout_seconds", path, 1, 86400, &timeout, err) < 0
+      || get_bool (e, "bind_names", path, &p->bind_names, err) < 0)
     return -1;
   if (json_get (e, "ask_timeout_seconds"))
     p->ask_timeout = (uint32_t) timeout;

@@ -115,6 +115,10 @@ struct corral_profile_s
   egress_rule_t *egress; /* allowlist; everything else is denied */
   size_t n_egress;
   uint16_t log_group; /* NFLOG group of denied packets */
+  /* Name-bound egress (egress.bind_names): a TCP flow to an address the
+   * DNS guard added goes through only if its TLS SNI or HTTP Host is an
+   * allowed name that resolved to that address here. */
+  bool bind_names;
   /* Ports that new inbound connections may reach; all others are dropped. */
   ingress_port_t *ingress;
   size_t n_ingress;
