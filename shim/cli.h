@@ -39,6 +39,7 @@ typedef struct cli_s cli_t;
 /* argv is borrowed: the strings in *ret point into it. */
 int cli_parse (int argc, char **argv, cli_t *ret, corral_error_t *err);
 void cli_release (cli_t *cli);
+#define cleanup_cli __attribute__ ((cleanup (cli_release)))
 
 /* Find a flag of the command (before its first positional argument, as Go's
  * flag package parses them), skipping the values of flags that take one.

@@ -256,7 +256,7 @@ cmd_create (const cli_t *cli)
   cleanup_strv char **fixed = NULL;
   cleanup_free char *runsc_root = NULL;
   cleanup_free char *agent = NULL;
-  changes_t changes = { 0 };
+  cleanup_changes changes_t changes = { 0 };
   const char *bundle = cli->bundle ? cli->bundle : ".";
   state_record_t rec = { 0 }; /* borrows every string from the locals above: never released */
   mode_t mode = 0644;
@@ -293,17 +293,11 @@ cmd_create (const cli_t *cli)
   if (profile == NULL || check_bind_names (policy, profile, &err) < 0
       || shim_harden_bundle (profile, cli->root, state_dir, dirfd, spec, &changes, &err) < 0
       || delegate_for_profile (cli, policy, profile, &delegate, &err) < 0)
-    {
-      changes_release (&changes);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   if (check_tenant_source (cli, policy, &err) < 0
       || budget_identity (cli->tenant, policy->tenant_annotation, json_get (spec, "annotations"), &agent, &err) < 0
       || budget_check_create (profile, agent, &err) < 0)
-    {
-      changes_release (&changes);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   log_info ("container %s: profile %s, %zu changes", cli->id, profile->name, changes.n);
   /* Bounded like the audit record: a spec can ask for thousands of changes. */
   for (size_t i = 0; i < changes.n && i < AUDIT_LIST_MAX; i++)
@@ -314,7 +308,6 @@ cmd_create (const cli_t *cli)
     cleanup_json json_t *fields = create_fields (profile, spec, &changes);
     audit_subject_t who
         = { .container = cli->id, .agent = agent, .engine = engine_name (cli, json_get (spec, "annotations")) };
-    changes_release (&changes);
     /* No record, no container (unless the policy chose fail-open). */
     if (audit_append (&policy->audit, &who, "create", fields, &err) < 0)
       {

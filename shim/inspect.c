@@ -25,7 +25,7 @@ cmd_explain (const cli_t *cli)
   const char *bundle = ".";
   cli_t local = *cli;
   bool json = false;
-  changes_t changes = { 0 };
+  cleanup_changes changes_t changes = { 0 };
   cleanup_free char *out = NULL;
 
   for (int i = 0; i < argc; i++)
@@ -56,13 +56,9 @@ cmd_explain (const cli_t *cli)
     return shim_fail (&err);
   profile = shim_profile_for_spec (&local, policy, spec, &err);
   if (profile == NULL || shim_harden_bundle (profile, cli->root, NULL, dirfd, spec, &changes, &err) < 0)
-    {
-      changes_release (&changes);
-      return shim_fail (&err);
-    }
+    return shim_fail (&err);
   out = explain_format (profile, &changes, json);
   fputs (out, stdout);
-  changes_release (&changes);
   return 0;
 }
 

@@ -165,7 +165,7 @@ int
 main (int argc, char **argv)
 {
   cleanup_error corral_error_t err = NULL;
-  cli_t cli = { 0 };
+  cleanup_cli cli_t cli = { 0 };
   int ret;
 
   if (cli_parse (argc, argv, &cli, &err) < 0)
@@ -185,7 +185,6 @@ main (int argc, char **argv)
   else
     ret = run_command (&cli);
 
-  cli_release (&cli);
   log_close ();
   return ret;
 }

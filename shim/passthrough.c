@@ -29,7 +29,7 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
   cleanup_free char *data = NULL;
   cleanup_free char *dir = NULL;
   cleanup_free char *out = NULL;
-  changes_t changes = { 0 };
+  cleanup_changes changes_t changes = { 0 };
   harden_ctx_t ctx = { 0 };
   json_t *process;
   size_t len;
@@ -73,7 +73,6 @@ harden_exec (const cli_t *cli, const state_record_t *rec, corral_error_t *err)
     harden_exec_home (wrapper, spec, &changes);
   for (size_t i = 0; i < changes.n; i++)
     log_info ("exec in %s: [%s] %s", cli->id, changes.items[i].step, changes.items[i].what);
-  changes_release (&changes);
   if (r < 0)
     return -1;
 

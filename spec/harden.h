@@ -26,6 +26,7 @@ typedef struct changes_s changes_t;
 
 void changes_add (changes_t *c, const char *step, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 void changes_release (changes_t *c);
+#define cleanup_changes __attribute__ ((cleanup (changes_release)))
 
 /* Facts about the host that steps need; gathered once by the caller so the
  * steps themselves do no I/O. */

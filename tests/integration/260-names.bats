@@ -41,8 +41,8 @@ d['dns'] = {'upstream': '$UP', 'grace_seconds': 1}
     make_certs
     # other.names.test lives on the host's end of the upstream's veth: a
     # second address of the test's own.
-    start_dns_upstream --local-ttl=2 --host-record=api.names.test,$GW --host-record=evil.names.test,$GW \
-        --host-record=quic.names.test,$GW --host-record=other.names.test,10.250.$X.1
+    start_dns_upstream --local-ttl=2 "--host-record=api.names.test,$GW" "--host-record=evil.names.test,$GW" \
+        "--host-record=quic.names.test,$GW" "--host-record=other.names.test,10.250.$X.1"
 }
 
 teardown() {

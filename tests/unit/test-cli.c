@@ -9,8 +9,6 @@
 #include "base/util.h"
 #include "tests/unit/tap.h"
 
-#define cleanup_cli __attribute__ ((cleanup (cli_release)))
-
 #define B_PODMAN "/var/lib/containers/storage/overlay-containers/61befb1e2e39/userdata"
 #define ID_PODMAN "61befb1e2e39c5d6f4faed0fa8129f13fe4257d01d9e535c60487d8cac769f43"
 #define ROOT_CTR "/run/containerd/runc/default"

@@ -23,8 +23,6 @@
 
 #define ARRAY_LEN(a) (sizeof (a) / sizeof ((a)[0]))
 
-#define cleanup_changes __attribute__ ((cleanup (changes_release)))
-
 /* Fixed, so results do not depend on the machine running the tests. */
 static const char *const test_arches[] = { "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", NULL };
 
