@@ -20,15 +20,6 @@
 /* How long a helper may take to set up (it opens a few sockets and files). */
 #define READY_TIMEOUT_MS 30000
 
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* In the first child: detach, fork the daemon, and exit; in the daemon,
  * exec corral.  Only async-signal-safe calls: the caller may have threads. */
 static _Noreturn void
@@ -67,13 +58,13 @@ detach_and_exec (const char *exe, char *const argv[], int ready_fd)
 static ssize_t
 read_report (int fd, char *buf, size_t size)
 {
-  int64_t deadline = now_ms () + READY_TIMEOUT_MS;
+  int64_t deadline = (int64_t) monotonic_ms () + READY_TIMEOUT_MS;
   size_t have = 0;
 
   while (have < size - 1)
     {
       struct pollfd p = { .fd = fd, .events = POLLIN };
-      int64_t left = deadline - now_ms ();
+      int64_t left = deadline - (int64_t) monotonic_ms ();
       ssize_t n;
       int r;
 

@@ -194,6 +194,15 @@ parse_size (const char *s, int64_t *ret)
   return 0;
 }
 
+uint64_t
+monotonic_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
 void
 now_rfc3339 (char *buf, size_t len)
 {

@@ -87,6 +87,9 @@ char **strv_dup (char *const *v);
 /* Does v hold key immediately followed by value ("--network", "host")? */
 bool strv_has_pair (char *const *v, const char *key, const char *value);
 
+/* Milliseconds of CLOCK_MONOTONIC (timeouts, rates). */
+uint64_t monotonic_ms (void);
+
 /* The current UTC time, RFC 3339 with nanoseconds (buf: 40 bytes). */
 void now_rfc3339 (char *buf, size_t len);
 

@@ -187,14 +187,6 @@ struct guard
   uint64_t next_status;
 };
 
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static void
 put16 (uint8_t *p, uint16_t v)
 {
@@ -395,7 +387,7 @@ add_addresses (struct guard *g, const char *qname, const dns_chain_t *chain, cor
   cleanup_free nftset_elem_t *batch = NULL;
   cleanup_free uint64_t *expiry = NULL;
   size_t n = 0, cap = 0;
-  uint64_t now = now_ms ();
+  uint64_t now = monotonic_ms ();
 
   for (size_t a = 0; a < chain->n_addrs; a++)
     {
@@ -807,7 +799,7 @@ start_tcp_retry (struct guard *g, int pi)
   memcpy (u->buf + 2, p->query, p->qlen);
   u->have = p->qlen + 2;
   u->sent = false;
-  u->deadline = now_ms () + PENDING_TIMEOUT_MS;
+  u->deadline = monotonic_ms () + PENDING_TIMEOUT_MS;
   p->tcp_retry = slot;
   return true;
 }
@@ -933,7 +925,7 @@ new_ask (struct guard *g, const char *name, int rule)
   a->rule = rule;
   a->state = ASK_PENDING;
   a->since = time (NULL);
-  a->deadline = now_ms () + g->ask_timeout_ms;
+  a->deadline = monotonic_ms () + g->ask_timeout_ms;
   g->dirty = true;
   log_decision (g, name, DNS_TYPE_A, "ask", "held for a human's decision", NULL);
   {
@@ -1129,7 +1121,7 @@ handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client, c
   do
     {
       if (getrandom (&id, sizeof (id), 0) != sizeof (id))
-        id = (uint16_t) (now_ms () * 2654435761u);
+        id = (uint16_t) (monotonic_ms () * 2654435761u);
     }
   while (g->by_id[id] >= 0);
   p = &g->pending[pi];
@@ -1150,7 +1142,7 @@ handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client, c
   memcpy (p->query, msg, len);
   put16 (p->query, id);
   p->qlen = len;
-  p->deadline = now_ms () + PENDING_TIMEOUT_MS;
+  p->deadline = monotonic_ms () + PENDING_TIMEOUT_MS;
   g->by_id[id] = (int16_t) pi;
   g->n_pending++;
   memcpy (fwd, p->query, len);
@@ -1198,7 +1190,7 @@ accept_tcp (struct guard *g)
     }
   g->tcpc[slot].fd = fd;
   g->tcpc[slot].have = 0;
-  g->tcpc[slot].deadline = now_ms () + TCP_IDLE_MS;
+  g->tcpc[slot].deadline = monotonic_ms () + TCP_IDLE_MS;
 }
 
 static void
@@ -1225,7 +1217,7 @@ tcp_client_event (struct guard *g, int i)
       return;
     }
   c->have += (size_t) n;
-  c->deadline = now_ms () + TCP_IDLE_MS;
+  c->deadline = monotonic_ms () + TCP_IDLE_MS;
   /* Every complete length-prefixed message in the buffer (pipelining). */
   while (c->fd >= 0 && c->have - off >= 2)
     {
@@ -1306,7 +1298,7 @@ guard_loop (struct guard *g)
           if (fds[0].revents)
             {
               if (g->dirty)
-                write_status (g, now_ms ());
+                write_status (g, monotonic_ms ());
               _exit (0); /* the container's init is gone */
             }
           if (fds[1].revents & POLLIN)
@@ -1332,7 +1324,7 @@ guard_loop (struct guard *g)
                 tcp_upstream_event (g, map[i] - MAX_TCP_CLIENTS, fds[i].revents);
             }
         }
-      now = now_ms ();
+      now = monotonic_ms ();
       expire (g, now);
       check_asks (g, now);
       if (g->dirty && now >= g->next_status)
@@ -1567,7 +1559,7 @@ guard_setup (const state_record_t *rec, const char *state_dir, pid_t container_p
       goto fail;
     }
 
-  g->next_status = now_ms ();
+  g->next_status = monotonic_ms ();
   g->dirty = true;
   *ret = g;
   return 0;

@@ -70,15 +70,6 @@ struct segment
   size_t len;
 };
 
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static uint16_t
 get16 (const uint8_t *p)
 {
@@ -236,7 +227,7 @@ log_denial (flowcheck_t *fc, const struct segment *s, const char *asked, const c
 {
   cleanup_json json_t *r = json_new_record ("egress-name-deny");
   cleanup_json json_t *fields = NULL;
-  cleanup_free char *bound = namebind_names_for (&fc->binds, s->family, s->daddr, now_ms (), 8);
+  cleanup_free char *bound = namebind_names_for (&fc->binds, s->family, s->daddr, monotonic_ms (), 8);
   char dst[INET6_ADDRSTRLEN];
 
   inet_ntop (s->family, s->daddr, dst, sizeof (dst));
@@ -271,7 +262,7 @@ judge (flowcheck_t *fc, const struct flow *f, const struct segment *s)
       return 0;
     case FLOWNAME_NAME:
       v = namebind_check (&fc->binds, fc->rules, fc->n_rules, name, s->family, s->daddr, IPPROTO_TCP, s->dport,
-                          now_ms ());
+                          monotonic_ms ());
       if (v == NAMEBIND_ALLOW)
         return 1;
       log_denial (fc, s, name, namebind_verdict_name (v));
@@ -351,8 +342,8 @@ check_packet (flowcheck_t *fc, uint32_t id_be, const uint8_t *pkt, size_t n)
        * the server before any check. */
       if (f)
         flow_forget (f);
-      f = flow_new (fc, &s, now_ms ());
-      f->last_ms = now_ms ();
+      f = flow_new (fc, &s, monotonic_ms ());
+      f->last_ms = monotonic_ms ();
       if (s.len > 0)
         refuse (fc, id_be, f, &s, "data in the SYN (TCP Fast Open) before the name check");
       else
@@ -369,7 +360,7 @@ check_packet (flowcheck_t *fc, uint32_t id_be, const uint8_t *pkt, size_t n)
         refuse (fc, id_be, NULL, &s, "a flow the check did not see from its start");
       return;
     }
-  f->last_ms = now_ms ();
+  f->last_ms = monotonic_ms ();
   if (f->decided)
     {
       /* Queued before the verdict changed the connection's mark. */
@@ -470,26 +461,8 @@ packet_cb (const struct nlmsghdr *nlh, void *data)
 static int
 queue_config (struct mnl_socket *nl, uint16_t attr_type, const void *attr, size_t attr_len, corral_error_t *err)
 {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct nlmsghdr *nlh = mnl_nlmsg_put_header (buf);
-  struct nfgenmsg *nfg;
-  uint32_t seq = (uint32_t) time (NULL);
-  ssize_t n;
-
-  nlh->nlmsg_type = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_CONFIG;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  nlh->nlmsg_seq = seq;
-  nfg = mnl_nlmsg_put_extra_header (nlh, sizeof (*nfg));
-  nfg->nfgen_family = AF_UNSPEC;
-  nfg->version = NFNETLINK_V0;
-  nfg->res_id = htons (NFT_NAMES_QUEUE);
-  mnl_attr_put (nlh, attr_type, attr_len, attr);
-  if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
-    return corral_error_make (err, errno, "configure the name-check queue");
-  n = mnl_socket_recvfrom (nl, buf, sizeof (buf));
-  if (n < 0 || mnl_cb_run (buf, (size_t) n, seq, mnl_socket_get_portid (nl), NULL, NULL) < 0)
-    return corral_error_make (err, errno, "configure the name-check queue %d", NFT_NAMES_QUEUE);
-  return 0;
+  return nft_nfnl_config (nl, (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_CONFIG, NFT_NAMES_QUEUE, attr_type, attr, attr_len,
+                          "the name-check queue", err);
 }
 
 flowcheck_t *

@@ -92,26 +92,8 @@ static int
 nflog_config (struct mnl_socket *nl, uint16_t group, uint16_t attr_type, const void *attr, size_t attr_len,
               corral_error_t *err)
 {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  struct nlmsghdr *nlh = mnl_nlmsg_put_header (buf);
-  struct nfgenmsg *nfg;
-  uint32_t seq = (uint32_t) time (NULL);
-  ssize_t n;
-
-  nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  nlh->nlmsg_seq = seq;
-  nfg = mnl_nlmsg_put_extra_header (nlh, sizeof (*nfg));
-  nfg->nfgen_family = AF_UNSPEC;
-  nfg->version = NFNETLINK_V0;
-  nfg->res_id = htons (group);
-  mnl_attr_put (nlh, attr_type, attr_len, attr);
-  if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
-    return corral_error_make (err, errno, "configure NFLOG group %u", group);
-  n = mnl_socket_recvfrom (nl, buf, sizeof (buf));
-  if (n < 0 || mnl_cb_run (buf, (size_t) n, seq, mnl_socket_get_portid (nl), NULL, NULL) < 0)
-    return corral_error_make (err, errno, "configure NFLOG group %u", group);
-  return 0;
+  return nft_nfnl_config (nl, (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, group, attr_type, attr, attr_len,
+                          "NFLOG group", err);
 }
 
 struct logger

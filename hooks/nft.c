@@ -1316,6 +1316,32 @@ nft_show_egress (FILE *out, corral_error_t *err)
 
 /* ---- budget counters, for the watchdog ---- */
 
+int
+nft_nfnl_config (struct mnl_socket *nl, uint16_t type, uint16_t res_id, uint16_t attr_type, const void *attr,
+                 size_t attr_len, const char *what, corral_error_t *err)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *nlh = mnl_nlmsg_put_header (buf);
+  struct nfgenmsg *nfg;
+  uint32_t seq = (uint32_t) time (NULL);
+  ssize_t n;
+
+  nlh->nlmsg_type = type;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = seq;
+  nfg = mnl_nlmsg_put_extra_header (nlh, sizeof (*nfg));
+  nfg->nfgen_family = AF_UNSPEC;
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = htons (res_id);
+  mnl_attr_put (nlh, attr_type, attr_len, attr);
+  if (mnl_socket_sendto (nl, nlh, nlh->nlmsg_len) < 0)
+    return corral_error_make (err, errno, "configure %s %u", what, res_id);
+  n = mnl_socket_recvfrom (nl, buf, sizeof (buf));
+  if (n < 0 || mnl_cb_run (buf, (size_t) n, seq, mnl_socket_get_portid (nl), NULL, NULL) < 0)
+    return corral_error_make (err, errno, "configure %s %u", what, res_id);
+  return 0;
+}
+
 struct mnl_socket *
 nft_open (corral_error_t *err)
 {

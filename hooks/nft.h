@@ -28,6 +28,12 @@ char *nft_device_table (const char *device);
 
 struct mnl_socket;
 
+/* One nfnetlink configuration request (type: subsystem << 8 | message,
+ * res_id: the queue or log group, one attribute), answered by an ACK;
+ * what names it in errors. */
+int nft_nfnl_config (struct mnl_socket *nl, uint16_t type, uint16_t res_id, uint16_t attr_type, const void *attr,
+                     size_t attr_len, const char *what, corral_error_t *err);
+
 /* A netfilter netlink socket in the caller's network namespace (it stays
  * there), for the calls below; close it with mnl_socket_close. */
 struct mnl_socket *nft_open (corral_error_t *err);
