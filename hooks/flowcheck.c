@@ -21,11 +21,12 @@
 #include "spec/flowname.h"
 #include "spec/namebind.h"
 
-/* Flows held at once.  Past it the one idle longest is forgotten: its next
- * segment then starts mid-stream, fails to parse and the flow is reset. */
+/* Flows held at once.  Past it the one idle longest is forgotten: payload
+ * of a flow not seen from its SYN is refused, so a forgotten flow that
+ * sends more is reset, never judged from the middle of its stream. */
 #define MAX_FLOWS 256
-/* A flow that waits this long for the rest of its first bytes is dropped
- * from the table (the same as above when it sends more). */
+/* A flow idle this long is forgotten when a new one needs a slot (with the
+ * same outcome if it sends more). */
 #define FLOW_IDLE_MS 30000
 #define RECV_SIZE (MNL_SOCKET_BUFFER_SIZE * 16)
 
