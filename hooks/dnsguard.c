@@ -1108,6 +1108,17 @@ handle_query (struct guard *g, const uint8_t *msg, size_t len, int tcp_client, c
       reply_error (g, tcp_client, gen, from, from_len, msg, &q, g->rcode);
       return;
     }
+  /* Name-bound egress: HTTPS and SVCB records carry the ECH keys with
+   * which a client would hide the name the check judges (and an encrypted
+   * ClientHello is refused).  Without them a client falls back to A/AAAA
+   * and names its host in the clear: an empty answer (the name exists, it
+   * has no such record), the upstream never asked. */
+  if (g->fc && (q.qtype == DNS_TYPE_HTTPS || q.qtype == DNS_TYPE_SVCB))
+    {
+      log_decision (g, q.name, q.qtype, "nodata", "HTTPS/SVCB records withheld: they carry ECH keys", NULL);
+      reply_error (g, tcp_client, gen, from, from_len, msg, &q, DNS_RCODE_NOERROR);
+      return;
+    }
   if (g->n_pending == MAX_PENDING)
     {
       reply_error (g, tcp_client, gen, from, from_len, msg, &q, DNS_RCODE_SERVFAIL);

@@ -25,6 +25,8 @@ enum
   DNS_TYPE_CNAME = 5,
   DNS_TYPE_AAAA = 28,
   DNS_TYPE_OPT = 41,
+  DNS_TYPE_SVCB = 64,
+  DNS_TYPE_HTTPS = 65,
   DNS_CLASS_IN = 1,
 };
 

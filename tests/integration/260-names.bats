@@ -238,6 +238,22 @@ PY
     fi
 }
 
+@test "HTTPS and SVCB records (which carry ECH keys) are withheld: an empty answer, the upstream never asked" {
+    start_agent
+    local pid
+    pid=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+    run_cmd nsenter -t "$pid" -n dig +tries=1 +time=3 @127.0.0.53 api.names.test HTTPS
+    assert_contains "$output" "status: NOERROR" "the name exists"
+    assert_contains "$output" "ANSWER: 0" "but no HTTPS record comes back"
+    run_cmd nsenter -t "$pid" -n dig +tries=1 +time=3 @127.0.0.53 api.names.test TYPE64
+    assert_contains "$output" "ANSWER: 0" "nor an SVCB record"
+    run_cmd nsenter -t "$pid" -n dig +short +tries=1 +time=3 @127.0.0.53 api.names.test A
+    assert_eq "$output" "$GW" "its A record still resolves"
+    if grep -E 'api\.names\.test' "$WORK/dnsmasq.log" | grep -qE 'HTTPS|SVCB|type=6[45]'; then
+        die "the upstream was asked for HTTPS/SVCB: $(grep -E 'HTTPS|SVCB|type=6[45]' "$WORK/dnsmasq.log")"
+    fi
+}
+
 @test "under gVisor's own netstack name-bound egress is refused, saying what to use instead" {
     run_podman '!' run --rm --name "$NAME" --annotation run.corral.runtime=gvisor "$AGENT_IMAGE" echo ran
     assert_not_contains "$output" "ran" "the container did not run"
