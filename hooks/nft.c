@@ -146,6 +146,16 @@ expr_meta (struct nftnl_rule *r, uint32_t key)
   nftnl_rule_add_expr (r, e);
 }
 
+/* The connection's key (state, mark) into register 1. */
+static void
+expr_ct (struct nftnl_rule *r, uint32_t key)
+{
+  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, key);
+  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+  nftnl_rule_add_expr (r, e);
+}
+
 static void
 expr_cmp (struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
 {
@@ -328,11 +338,7 @@ expr_set_u32 (struct nftnl_rule *r, const char *type, uint32_t key, uint32_t val
 static void
 match_ct_mark (struct nftnl_rule *r, uint32_t mark)
 {
-  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
-
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
+  expr_ct (r, NFT_CT_MARK);
   expr_cmp (r, NFT_CMP_EQ, &mark, sizeof (mark));
 }
 
@@ -520,14 +526,10 @@ add_guard_set_rules (struct batch *bt, const char *chain, const char *set, uint3
 
   if (plan && plan->bind_names)
     {
-      const uint16_t https = htons (443);
-
       xasprintf (&comment, "QUIC to an address of @%s: refused (its name cannot be checked)", set);
       r = rule_new (bt, chain, comment);
       (svc ? match_svc : match_set) (r, bt->family, set, set_id, family);
-      match_u8 (r, NFT_META_L4PROTO, IPPROTO_UDP);
-      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
-      expr_cmp (r, NFT_CMP_EQ, &https, sizeof (https));
+      match_port (r, IPPROTO_UDP, 443);
       expr_deny (r, bt->family, plan->log_group);
       rule_send (bt, r);
 
@@ -688,26 +690,17 @@ expr_new_connection (struct nftnl_rule *r, bool stateless)
 {
   const uint32_t ct_new = 0x8, zero = 0;
   const uint8_t tcp = IPPROTO_TCP, syn_ack = 0x12, syn = 0x02;
-  struct nftnl_expr *e;
 
   if (stateless)
     {
       expr_meta (r, NFT_META_L4PROTO);
       expr_cmp (r, NFT_CMP_EQ, &tcp, sizeof (tcp));
-      e = nftnl_expr_alloc ("payload");
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, 13); /* TCP flags */
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, 1);
-      nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-      nftnl_rule_add_expr (r, e);
+      expr_payload (r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1); /* TCP flags */
       expr_bitwise (r, &syn_ack, sizeof (syn_ack));
       expr_cmp (r, NFT_CMP_EQ, &syn, sizeof (syn));
       return;
     }
-  e = nftnl_expr_alloc ("ct");
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
+  expr_ct (r, NFT_CT_STATE);
   expr_bitwise (r, &ct_new, sizeof (ct_new));
   expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
 }
@@ -750,23 +743,13 @@ add_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, bool st
 static void
 add_dns_rate_rule (struct batch *bt, const char *chain, uint32_t per_minute, uint8_t proto, bool stateless)
 {
-  const uint16_t port = htons (53);
   cleanup_free char *comment = NULL;
   struct nftnl_rule *r;
-  struct nftnl_expr *e;
 
   xasprintf (&comment, "budget: DNS %s over %u/minute (breaker)",
              proto == IPPROTO_UDP ? "queries (udp)" : "connections (tcp)", per_minute);
   r = rule_new (bt, chain, comment);
-  expr_meta (r, NFT_META_L4PROTO);
-  expr_cmp (r, NFT_CMP_EQ, &proto, sizeof (proto));
-  e = nftnl_expr_alloc ("payload");
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_OFFSET, 2);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_LEN, 2);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
-  expr_cmp (r, NFT_CMP_EQ, &port, sizeof (port));
+  match_port (r, proto, 53);
   if (proto == IPPROTO_TCP)
     expr_new_connection (r, stateless);
   expr_over_rate (r, per_minute, NFT_BUDGET_DNS_OVER);
@@ -827,11 +810,8 @@ static void
 expr_ct_established (struct nftnl_rule *r)
 {
   const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
-  struct nftnl_expr *e = nftnl_expr_alloc ("ct");
 
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
+  expr_ct (r, NFT_CT_STATE);
   expr_bitwise (r, &ct_mask, sizeof (ct_mask));
   expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
 }
@@ -974,9 +954,7 @@ build_inet (struct batch *bt, const nft_plan_t *plan, const nft_budget_t *budget
   size_t n_rules = plan->n_rules;
   uint16_t log_group = plan->log_group;
   const uint32_t lo = 1; /* LOOPBACK_IFINDEX, the same in every netns */
-  const uint32_t ct_mask = CT_STATE_ESTABLISHED | CT_STATE_RELATED, zero = 0;
   struct nftnl_rule *r;
-  struct nftnl_expr *e;
 
   add_fresh_table (bt);
   add_chain (bt, "output", NF_INET_LOCAL_OUT, NULL);
@@ -1001,12 +979,7 @@ build_inet (struct batch *bt, const nft_plan_t *plan, const nft_budget_t *budget
   if (plan->bind_names)
     add_name_check_rules (bt, "output");
   r = rule_new (bt, "output", "established, related (replies, ICMP errors incl. path MTU)");
-  e = nftnl_expr_alloc ("ct");
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-  nftnl_expr_set_u32 (e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-  nftnl_rule_add_expr (r, e);
-  expr_bitwise (r, &ct_mask, sizeof (ct_mask));
-  expr_cmp (r, NFT_CMP_NEQ, &zero, sizeof (zero));
+  expr_ct_established (r);
   expr_counter (r);
   expr_accept (r);
   rule_send (bt, r);
